@@ -1,0 +1,1 @@
+"""Dataset tables, image fetching and leakage-free splits."""

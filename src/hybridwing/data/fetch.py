@@ -1,0 +1,286 @@
+"""Materialise the images of a dataset table in a checksum-addressed store under ``resources/``.
+
+The store lives outside the rule's outputs, so a failed run keeps everything it fetched: a rerun
+reuses every stored file whose checksum still matches and only fetches what is missing. Files land
+atomically (written under ``.partial/`` then renamed), so a cut-short download never looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urljoin, urlparse
+from urllib.request import url2pathname
+
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+
+from hybridwing.data.images import ImageDecodeError, decode_image
+from hybridwing.data.tables import Taxa, normalise_table, read_csv_text
+
+log = logging.getLogger(__name__)
+
+SAFE_NAME = re.compile(r"^[\w][\w .+-]*$")
+FAILURE_COLUMNS = ["image_id", "filename", "file_url", "reason"]
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """The ``fetch`` block of the config."""
+
+    max_parallel: int = 8
+    retries: int = 3
+    backoff_s: float = 1.0
+    timeout_s: float = 60.0
+    allow_missing: bool = False
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> FetchSettings:
+        return cls(**block)
+
+
+class FetchError(Exception):
+    """One image could not be fetched; the message is the reason written to the failures table."""
+
+
+class RetryableError(FetchError):
+    """A failure worth another attempt: a network error, a 5xx, a short or corrupted response."""
+
+
+class FetchFailed(RuntimeError):
+    """Some images of a table failed and ``fetch.allow_missing`` is off."""
+
+
+def is_url(location: str) -> bool:
+    return urlparse(location).scheme in {"http", "https", "file"}
+
+
+def md5_of(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def check_file_name(filename: str) -> None:
+    """Reject names that would leave the target folder or that no file system keeps as they are."""
+    if not SAFE_NAME.match(filename) or ".." in filename:
+        raise FetchError(f"unsafe file name {filename!r}: only a plain file name is allowed (no folders, no '..')")
+
+
+def resolve_location(file_url: str, table_location: str) -> str:
+    """Where an image lives: an absolute URL as it is, a relative path against the table's folder."""
+    if is_url(file_url):
+        return file_url
+    parts = PurePosixPath(unquote(file_url).replace("\\", "/")).parts
+    if file_url.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", file_url):
+        raise FetchError(f"file_url {file_url!r} leaves the table's folder; give a URL or a path inside it")
+    if is_url(table_location):
+        return urljoin(table_location, file_url)
+    return str(Path(table_location).parent / Path(*parts))
+
+
+class Reader:
+    """Reads local paths, ``file://`` and ``http(s)://`` locations; one HTTP session per thread."""
+
+    def __init__(self, settings: FetchSettings):
+        self.settings = settings
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.settings.max_parallel)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return self._local.session
+
+    def read_once(self, location: str) -> bytes:
+        scheme = urlparse(location).scheme
+        if scheme in {"http", "https"}:
+            return self._read_http(location)
+        path = Path(url2pathname(urlparse(location).path)) if scheme == "file" else Path(location)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise FetchError(f"file not found: {path}") from None
+        except OSError as error:
+            raise FetchError(f"cannot read {path}: {error}") from None
+
+    def _read_http(self, url: str) -> bytes:
+        try:
+            response = self._session().get(url, timeout=self.settings.timeout_s)
+        except requests.RequestException as error:
+            raise RetryableError(f"network error: {error.__class__.__name__}: {error}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise RetryableError(f"HTTP {response.status_code} from {url}")
+        if response.status_code >= 400:
+            raise FetchError(f"HTTP {response.status_code} from {url}")
+        expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) != len(response.content):
+            raise RetryableError(f"response cut short: {len(response.content)} of {expected} bytes")
+        return response.content
+
+    def read(self, location: str, expected_md5: str = "") -> bytes:
+        """Read with retries and exponential backoff; a wrong checksum counts as a failed attempt."""
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            try:
+                data = self.read_once(location)
+                if expected_md5 and md5_of(data) != expected_md5:
+                    raise RetryableError(f"md5 mismatch: expected {expected_md5}, got {md5_of(data)}")
+                return data
+            except RetryableError as error:
+                if attempt + 1 == attempts:
+                    raise RetryableError(f"{error} (after {attempts} attempts)") from None
+                time.sleep(self.settings.backoff_s * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class ImageStore:
+    """Checksum-addressed image files: ``<root>/<key[:2]>/<key><ext>`` plus an RGB PNG when needed."""
+
+    root: Path
+
+    def original(self, key: str, suffix: str) -> Path:
+        return self.root / key[:2] / f"{key}{suffix}"
+
+    def normalised(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.rgb.png"
+
+    def write_atomically(self, path: Path, write) -> None:
+        """Write through a temporary file in ``.partial/`` and rename it into place."""
+        partial = self.root / ".partial"
+        partial.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=partial, suffix=path.suffix)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                write(stream)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    path: str
+    md5: str
+    reused: bool
+
+
+def fetch_image(row: pd.Series, table_location: str, store: ImageStore, reader: Reader) -> FetchedImage:
+    """Fetch, verify, decode and store one image; raise FetchError with the reason otherwise."""
+    check_file_name(row["filename"])
+    location = resolve_location(row["file_url"], table_location)
+    expected = row["md5"]
+    suffix = Path(row["filename"]).suffix.lower() or ".img"
+    key = expected or "url-" + hashlib.sha256(location.encode()).hexdigest()[:32]
+    original = store.original(key, suffix)
+    data = original.read_bytes() if original.exists() else None
+    reused = data is not None and (not expected or md5_of(data) == expected)
+    if not reused:
+        data = reader.read(location, expected)
+    try:
+        decoded = decode_image(data)
+    except ImageDecodeError as error:
+        raise FetchError(str(error)) from None
+    if not reused:
+        store.write_atomically(original, lambda stream: stream.write(data))
+    path = original
+    if decoded.changed:
+        path = store.normalised(key)
+        if not path.exists():
+            store.write_atomically(path, lambda stream: decoded.image.save(stream, format="PNG"))
+    return FetchedImage(str(path), md5_of(data), reused)
+
+
+def read_table_text(location: str, reader: Reader) -> str:
+    """The CSV text of a table given as a path or a URL."""
+    try:
+        return reader.read(location).decode("utf-8-sig")
+    except FetchError as error:
+        raise FetchFailed(f"cannot read table {location}: {error}") from None
+
+
+def fetch_table(
+    table_location: str,
+    source: str,
+    taxa: Taxa,
+    store: ImageStore,
+    settings: FetchSettings,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate a table and fetch its images; returns (manifest of fetched images, failures)."""
+    reader = Reader(settings)
+    table = normalise_table(read_csv_text(read_table_text(table_location, reader), table_location), source, table_location, taxa)
+    results: list[FetchedImage | FetchError] = [FetchError("not attempted")] * len(table)
+
+    def work(position: int) -> None:
+        try:
+            results[position] = fetch_image(table.iloc[position], table_location, store, reader)
+        except FetchError as error:
+            results[position] = error
+
+    with ThreadPoolExecutor(max_workers=settings.max_parallel) as pool, tqdm(
+        total=len(table), desc=f"fetch {source}", unit="img"
+    ) as bar:
+        for _ in pool.map(work, range(len(table))):
+            bar.update()
+
+    fetched = [isinstance(result, FetchedImage) for result in results]
+    manifest = table[fetched].copy()
+    manifest["path"] = [result.path for result in results if isinstance(result, FetchedImage)]
+    manifest["md5"] = [result.md5 for result in results if isinstance(result, FetchedImage)]
+    failures = table.loc[[not ok for ok in fetched], ["image_id", "filename", "file_url"]].copy()
+    failures["reason"] = [str(result) for result in results if isinstance(result, FetchError)]
+    reused = sum(isinstance(result, FetchedImage) and result.reused for result in results)
+    log.info(
+        "%s: %d images, %d fetched, %d already stored, %d failed",
+        source, len(table), len(manifest) - reused, reused, len(failures),
+    )
+    for failure in failures.itertuples():
+        log.error("%s (%s): %s", failure.image_id, failure.file_url, failure.reason)
+    return manifest.reset_index(drop=True), failures.reset_index(drop=True)[FAILURE_COLUMNS]
+
+
+def write_fetch_outputs(
+    manifest: pd.DataFrame,
+    failures: pd.DataFrame,
+    manifest_path: str | Path,
+    failures_path: str | Path,
+    allow_missing: bool,
+) -> None:
+    """Write the failures table (always) and the manifest; fail when images are missing."""
+    failures.to_csv(failures_path, index=False)
+    if len(failures) and not allow_missing:
+        raise FetchFailed(
+            f"{len(failures)} image(s) failed; reasons in {failures_path}. Fix the table or the "
+            "source and rerun (stored images are kept), or set fetch.allow_missing: true to go on without them."
+        )
+    manifest.to_csv(manifest_path, index=False)
+
+
+def fetch_to_manifest(
+    location: str,
+    source: str,
+    taxa_path: str,
+    store_root: str,
+    manifest_path: str,
+    failures_path: str,
+    settings: dict[str, Any],
+) -> None:
+    """The fetch rule: validate one table, fetch its images, write the manifest and failures."""
+    fetch_settings = FetchSettings.from_config(settings)
+    manifest, failures = fetch_table(location, source, Taxa.read(taxa_path), ImageStore(Path(store_root)), fetch_settings)
+    write_fetch_outputs(manifest, failures, manifest_path, failures_path, fetch_settings.allow_missing)

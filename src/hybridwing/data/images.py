@@ -1,0 +1,63 @@
+"""Decode any photograph Pillow reads and bring it to 8-bit RGB, upright."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+KEPT_FORMATS = {"JPEG", "PNG"}
+SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+EXIF_ORIENTATION = 0x0112
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a complete image Pillow can decode."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An RGB image and whether it differs from the stored bytes (mode, orientation or format)."""
+
+    image: Image.Image
+    changed: bool
+    original_mode: str
+    original_format: str
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB: 16-bit grey scaled down, transparency composited on white, CMYK converted."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        span = max(float(values.max() - values.min()), 1e-12)
+        grey = np.rint((values - values.min()) / span * 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if image.mode in {"RGBA", "LA", "PA"} or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(data: bytes) -> DecodedImage:
+    """Fully decode `data` (a truncated or corrupt file raises ImageDecodeError) and normalise it."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            fmt = opened.format or ""
+            mode = opened.mode
+            rotated = opened.getexif().get(EXIF_ORIENTATION, 1) != 1
+            rgb = to_rgb(ImageOps.exif_transpose(opened))
+            rgb.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageDecodeError(f"cannot decode image: {error}") from error
+    changed = mode != "RGB" or rotated or fmt not in KEPT_FORMATS
+    return DecodedImage(rgb, changed, mode, fmt)

@@ -1,0 +1,313 @@
+"""Read the HDR challenge's two table formats and normalise them to one row per image.
+
+Training format (``butterfly_anomaly_train.csv``): ``CAMID, file_url, hybrid_stat`` (hybrid |
+non-hybrid), numeric ``subspecies`` codes, ``parent_subspecies_1/2``, ``md5``, ``filename``.
+Reference format (``ref_val.csv``): ``CAMID, file_url, hybrid_stat`` (0 | 1), ``subspecies_ref``
+names (``a x b`` for hybrids), ``ssp_indicator`` (major | minor | mimic), ``filename``.
+
+Every problem is reported with the file, the line (the header is line 1) and the column.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+
+NORMALISED_COLUMNS = [
+    "image_id",
+    "source",
+    "camid",
+    "filename",
+    "file_url",
+    "md5",
+    "species",
+    "subspecies",
+    "is_hybrid",
+    "parent_1",
+    "parent_2",
+    "ssp_indicator",
+]
+HYBRID_SEPARATOR = " x "
+SSP_INDICATORS = ("major", "minor", "mimic")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+class TableError(ValueError):
+    """A dataset table that cannot be used; the message lists every problem found."""
+
+    def __init__(self, origin: str, problems: list[str]):
+        self.origin = origin
+        self.problems = problems
+        shown = problems[:20]
+        more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        super().__init__(f"{origin}: {len(problems)} problem(s)\n  " + "\n  ".join(shown) + more)
+
+
+def line_of(index: int) -> int:
+    """CSV line of a data row (the header is line 1)."""
+    return int(index) + 2
+
+
+@dataclass(frozen=True)
+class Taxa:
+    """Subspecies names, their numeric codes in the training table, and their species."""
+
+    name_by_code: dict[str, str]
+    species_by_name: dict[str, str]
+
+    @classmethod
+    def read(cls, path: str | Path) -> Taxa:
+        """Read a ``code,subspecies,species`` table (code may be empty for names without one)."""
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        missing = {"code", "subspecies", "species"} - set(frame.columns)
+        if missing:
+            raise TableError(str(path), [f"missing column(s) {sorted(missing)}"])
+        problems = []
+        name_by_code: dict[str, str] = {}
+        species_by_name: dict[str, str] = {}
+        for index, row in frame.iterrows():
+            name, species = row["subspecies"].strip(), row["species"].strip()
+            if not name or not species:
+                problems.append(f"line {line_of(index)}: empty subspecies or species")
+                continue
+            if name in species_by_name:
+                problems.append(f"line {line_of(index)}, column 'subspecies': duplicate name {name!r}")
+            species_by_name[name] = species
+            if row["code"].strip():
+                code = normalise_code(row["code"])
+                if code is None or code in name_by_code:
+                    problems.append(f"line {line_of(index)}, column 'code': bad or duplicate code {row['code']!r}")
+                else:
+                    name_by_code[code] = name
+        if problems:
+            raise TableError(str(path), problems)
+        return cls(name_by_code, species_by_name)
+
+
+def normalise_code(value: str) -> str | None:
+    """``'8.0'`` and ``'8'`` -> ``'8'``; anything that is not a whole number -> None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not number.is_integer():
+        return None
+    return str(int(number))
+
+
+def _is_md5_or_empty(value: str) -> bool:
+    return value == "" or bool(_MD5.match(value))
+
+
+def _base_columns(md5_required: bool) -> dict[str, pa.Column]:
+    text = {"dtype": str, "nullable": False}
+    columns = {
+        "CAMID": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty CAMID"), **text),
+        "file_url": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty file_url"), **text),
+        "filename": pa.Column(
+            checks=pa.Check.str_length(min_value=1, error="empty filename"), unique=True, **text
+        ),
+    }
+    columns["md5"] = pa.Column(
+        checks=pa.Check(_is_md5_or_empty, element_wise=True, error="not an md5 checksum (32 hex digits)"),
+        required=md5_required,
+        **text,
+    )
+    return columns
+
+
+def _training_schema(taxa: Taxa) -> pa.DataFrameSchema:
+    def known_or_empty(value: str) -> bool:
+        return value == "" or normalise_code(value) in taxa.name_by_code
+
+    code_check = pa.Check(
+        known_or_empty,
+        element_wise=True,
+        error=f"unknown subspecies code (known: {', '.join(sorted(taxa.name_by_code, key=int))})",
+    )
+    columns = _base_columns(md5_required=True)
+    columns["hybrid_stat"] = pa.Column(
+        str, pa.Check.isin(["hybrid", "non-hybrid"], error="hybrid_stat must be 'hybrid' or 'non-hybrid'")
+    )
+    for name in ("subspecies", "parent_subspecies_1", "parent_subspecies_2"):
+        columns[name] = pa.Column(str, code_check, nullable=False)
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _reference_schema(taxa: Taxa) -> pa.DataFrameSchema:
+    def known_names(value: str) -> bool:
+        parts = value.split(HYBRID_SEPARATOR)
+        return len(parts) <= 2 and all(part.strip() in taxa.species_by_name for part in parts)
+
+    columns = _base_columns(md5_required=False)
+    columns["hybrid_stat"] = pa.Column(str, pa.Check.isin(["0", "1"], error="hybrid_stat must be 0 or 1"))
+    columns["subspecies_ref"] = pa.Column(
+        str,
+        [
+            pa.Check.str_length(min_value=1, error="empty subspecies_ref"),
+            pa.Check(known_names, element_wise=True, error="unknown subspecies name"),
+        ],
+    )
+    columns["ssp_indicator"] = pa.Column(
+        str, pa.Check.isin(list(SSP_INDICATORS), error="ssp_indicator must be major, minor or mimic")
+    )
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _describe_failures(error: pa.errors.SchemaErrors) -> list[str]:
+    problems = []
+    for case in error.failure_cases.itertuples(index=False):
+        if case.check == "column_in_dataframe":
+            problems.append(f"missing column {case.failure_case!r}")
+            continue
+        where = f"line {line_of(case.index)}" if pd.notna(case.index) else "table"
+        check = "duplicate value" if case.check == "field_uniqueness" else case.check
+        problems.append(f"{where}, column {case.column!r}: {check} (value {case.failure_case!r})")
+    return problems
+
+
+def read_csv_text(text: str, origin: str) -> pd.DataFrame:
+    """Parse CSV text with every cell as a stripped string (empty for missing)."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise TableError(origin, [f"not a readable CSV table: {error}"]) from error
+    return frame.apply(lambda column: column.str.strip())
+
+
+def table_format(frame: pd.DataFrame) -> str:
+    """``'reference'`` when the table has ``subspecies_ref``, else ``'training'``."""
+    return "reference" if "subspecies_ref" in frame.columns else "training"
+
+
+def normalise_table(frame: pd.DataFrame, source: str, origin: str, taxa: Taxa) -> pd.DataFrame:
+    """Validate a raw challenge table and return one normalised row per image.
+
+    `source` is the table's name in the config (``train``, ``dev``...), `origin` the file or URL
+    named in error messages.
+    """
+    fmt = table_format(frame)
+    schema = _training_schema(taxa) if fmt == "training" else _reference_schema(taxa)
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        raise TableError(origin, _describe_failures(error)) from None
+    rows = _training_rows(frame, taxa) if fmt == "training" else _reference_rows(frame, taxa)
+    problems = [problem for _, problem in rows if problem]
+    if problems:
+        raise TableError(origin, problems)
+    table = pd.DataFrame([row for row, _ in rows], columns=NORMALISED_COLUMNS[2:])
+    table.insert(0, "source", source)
+    table.insert(0, "image_id", [Path(name).stem for name in frame["filename"]])
+    duplicated = table["image_id"].duplicated(keep=False)
+    if duplicated.any():
+        raise TableError(
+            origin,
+            [
+                f"line {line_of(i)}, column 'filename': image id {table.at[i, 'image_id']!r} is not unique"
+                for i in table.index[duplicated]
+            ],
+        )
+    return table[NORMALISED_COLUMNS]
+
+
+def _species_of(names: list[str], taxa: Taxa, where: str) -> tuple[str, str]:
+    species = {taxa.species_by_name[name] for name in names}
+    if len(species) != 1:
+        return "", f"{where}: parents belong to different species ({', '.join(sorted(species))})"
+    return species.pop(), ""
+
+
+def _training_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
+    rows = []
+    for index, raw in frame.iterrows():
+        line = f"line {line_of(index)}"
+        hybrid = raw["hybrid_stat"] == "hybrid"
+        code = normalise_code(raw["subspecies"])
+        parent_codes = [normalise_code(raw[f"parent_subspecies_{i}"]) for i in (1, 2)]
+        parents = [taxa.name_by_code[c] for c in parent_codes if c]
+        subspecies = "" if hybrid or code is None else taxa.name_by_code[code]
+        species, problem = "", ""
+        if hybrid and len(parents) != 2:
+            problem = f"{line}, column 'parent_subspecies_1/2': a hybrid needs both parent codes"
+        elif not hybrid and code is None:
+            problem = f"{line}, column 'subspecies': empty label for a non-hybrid"
+        else:
+            species, problem = _species_of(parents if hybrid else [subspecies], taxa, line)
+        rows.append(
+            (
+                {
+                    "camid": raw["CAMID"],
+                    "filename": raw["filename"],
+                    "file_url": raw["file_url"],
+                    "md5": raw["md5"].lower(),
+                    "species": species,
+                    "subspecies": subspecies,
+                    "is_hybrid": hybrid,
+                    "parent_1": parents[0] if hybrid and parents else "",
+                    "parent_2": parents[1] if hybrid and len(parents) == 2 else "",
+                    "ssp_indicator": "",
+                },
+                problem,
+            )
+        )
+    return rows
+
+
+def _reference_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
+    rows = []
+    has_md5 = "md5" in frame.columns
+    for index, raw in frame.iterrows():
+        line = f"line {line_of(index)}"
+        names = [part.strip() for part in raw["subspecies_ref"].split(HYBRID_SEPARATOR)]
+        hybrid = raw["hybrid_stat"] == "1"
+        problem = ""
+        if hybrid != (len(names) == 2):
+            problem = (
+                f"{line}, column 'hybrid_stat': {raw['hybrid_stat']} disagrees with "
+                f"subspecies_ref {raw['subspecies_ref']!r}"
+            )
+        species, species_problem = _species_of(names, taxa, line)
+        rows.append(
+            (
+                {
+                    "camid": raw["CAMID"],
+                    "filename": raw["filename"],
+                    "file_url": raw["file_url"],
+                    "md5": raw["md5"].lower() if has_md5 else "",
+                    "species": species,
+                    "subspecies": "" if hybrid else names[0],
+                    "is_hybrid": hybrid,
+                    "parent_1": names[0] if hybrid else "",
+                    "parent_2": names[1] if hybrid and len(names) == 2 else "",
+                    "ssp_indicator": raw["ssp_indicator"],
+                },
+                problem or species_problem,
+            )
+        )
+    return rows
+
+
+def read_metadata(path: str | Path) -> pd.DataFrame:
+    """A normalised table written by this package (a fetch manifest or ``metadata.csv``)."""
+    metadata = pd.read_csv(path, dtype=str, keep_default_na=False)
+    metadata["is_hybrid"] = metadata["is_hybrid"].map({"True": True, "False": False})
+    return metadata
+
+
+def merge_manifests(paths: list[str], out_path: str) -> None:
+    """The metadata rule: one table from the per-table manifests, image ids unique across tables."""
+    metadata = pd.concat([read_metadata(path) for path in paths], ignore_index=True)
+    repeated = metadata[metadata["image_id"].duplicated(keep=False)]
+    if len(repeated):
+        sources = repeated.groupby("image_id")["source"].agg(", ".join)
+        raise TableError(
+            "metadata",
+            [f"image id {image_id!r} appears in tables {where}" for image_id, where in sources.items()],
+        )
+    metadata.to_csv(out_path, index=False)

@@ -1,0 +1,43 @@
+localrules:
+    fetch,
+
+
+rule fetch:
+    input:
+        table=table_file,
+        taxa=config["dataset"]["taxa"],
+    output:
+        manifest="results/data/tables/{table}.csv",
+    log:
+        main="logs/fetch/{table}.log",
+        failures="logs/fetch/{table}_failures.csv",
+    benchmark:
+        "benchmarks/fetch/{table}.tsv"
+    params:
+        location=lambda wildcards: TABLES[wildcards.table],
+        store="resources/images",
+        settings=config["fetch"],
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/fetch.py"
+
+
+rule metadata:
+    input:
+        manifests=expand(rules.fetch.output.manifest, table=TABLES),
+    output:
+        metadata="results/data/metadata.csv",
+    log:
+        "logs/metadata.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/metadata.py"
