@@ -119,6 +119,8 @@ class Reader:
     def _read_http(self, url: str) -> bytes:
         try:
             response = self._session().get(url, timeout=self.settings.timeout_s)
+        except requests.exceptions.ChunkedEncodingError as error:
+            raise RetryableError(f"response cut short: connection closed early ({error})") from None
         except requests.RequestException as error:
             raise RetryableError(f"network error: {error.__class__.__name__}: {error}") from None
         if response.status_code >= 500 or response.status_code == 429:

@@ -1,0 +1,114 @@
+"""Splits of the real training table: stratified, reproducible, and leak-free."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hybridwing.data.split import (
+    SplitSettings,
+    connected_groups,
+    near_duplicate_pairs,
+    perceptual_hashes,
+    split_metadata,
+)
+from hybridwing.data.tables import normalise_table
+
+SETTINGS = SplitSettings(fractions={"train": 0.7, "val": 0.15, "test": 0.15}, seed=7, hash_size=16, max_hamming=8)
+
+
+@pytest.fixture(scope="module")
+def metadata(heliconius, train_rows, dev_rows, taxa, tmp_path_factory):
+    """The real train and dev tables, plus planted leaks: re-encoded copies and a second view of a specimen."""
+    frames = []
+    for name, rows in {"train": train_rows, "dev": dev_rows}.items():
+        table = normalise_table(rows, name, f"{name}.csv", taxa)
+        table["path"] = [str(heliconius / url) for url in table["file_url"]]
+        frames.append(table)
+    train = frames[0]
+    folder = tmp_path_factory.mktemp("copies")
+    planted = []
+    for k, row in enumerate(train[~train["is_hybrid"]].sample(6, random_state=1).itertuples()):
+        image = Image.open(row.path).convert("RGB").resize((200, 200))
+        copy = folder / f"copy{k}.jpg"
+        image.save(copy, quality=60)
+        planted.append(row._asdict() | {"image_id": f"copy{k}", "camid": f"NEW{k}", "path": str(copy)})
+    other = train.iloc[100]
+    planted.append(other.to_dict() | {"image_id": "second_view", "camid": train.iloc[200]["camid"]})
+    planted_frame = pd.DataFrame(planted).drop(columns=["Index"], errors="ignore")
+    return pd.concat([train, planted_frame, frames[1]], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def hashes(metadata):
+    return perceptual_hashes(metadata["path"].tolist(), SETTINGS.hash_size, threads=2)
+
+
+def test_no_specimen_or_near_duplicate_crosses_splits(metadata, hashes):
+    splits, duplicates = split_metadata(metadata, hashes, SETTINGS)
+    train = splits[metadata["source"] == "train"]
+    assert train.groupby(metadata["camid"])["split"].nunique().max() == 1
+    within_train = duplicates[duplicates["split_a"].isin(["train", "val", "test"]) & duplicates["split_b"].isin(["train", "val", "test"])]
+    assert len(within_train) >= 6
+    assert (within_train["split_a"] == within_train["split_b"]).all()
+    split_of = dict(zip(splits["image_id"], splits["split"]))
+    for k in range(6):
+        original = metadata.loc[metadata["image_id"] == f"copy{k}", "filename"].iloc[0].rsplit(".", 1)[0]
+        assert split_of[f"copy{k}"] == split_of[original]
+    assert split_of["second_view"] == split_of[metadata.iloc[200]["image_id"]]
+
+
+def test_evaluation_tables_stay_whole(metadata, hashes):
+    splits, _ = split_metadata(metadata, hashes, SETTINGS)
+    dev = splits[metadata["source"] == "dev"]
+    assert len(dev) == 1156 and (dev["split"] == "dev").all()
+    assert (splits.loc[metadata["source"] == "train", "split"].isin(["train", "val", "test"])).all()
+
+
+def test_classes_follow_the_fractions(metadata, hashes):
+    splits, _ = split_metadata(metadata, hashes, SETTINGS)
+    train = splits[metadata["source"] == "train"]
+    shares = pd.crosstab(train["label"], train["split"], normalize="index")
+    for label in ("lativitta", "cyrbia", "notabilis", "hybrid"):
+        assert shares.loc[label, "train"] == pytest.approx(0.7, abs=0.03)
+        assert shares.loc[label, "val"] == pytest.approx(0.15, abs=0.03)
+    tiny = train[train["label"] == "reductimacula"]
+    assert set(tiny["split"]) == {"train"}
+
+
+def test_same_seed_same_splits_other_seed_other_splits(metadata, hashes):
+    first, _ = split_metadata(metadata, hashes, SETTINGS)
+    second, _ = split_metadata(metadata, hashes, SETTINGS)
+    other, _ = split_metadata(metadata, hashes, SplitSettings(SETTINGS.fractions, 8, 16, 8))
+    assert first.equals(second)
+    assert not first["split"].equals(other["split"])
+
+
+def test_pairs_match_brute_force():
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**63, size=(300, 4), dtype=np.uint64)
+    hashes[10] = hashes[20]
+    hashes[10, 0] ^= np.uint64(0b1011)
+    pairs = near_duplicate_pairs(hashes, 100)
+    expected = {
+        (i, j)
+        for i in range(300)
+        for j in range(i + 1, 300)
+        if sum(bin(int(a ^ b)).count("1") for a, b in zip(hashes[i], hashes[j])) <= 100
+    }
+    assert set(zip(pairs["i"], pairs["j"])) == expected
+    close = near_duplicate_pairs(hashes, 3)
+    assert close[["i", "j", "hamming"]].values.tolist() == [[10, 20, 3]]
+
+
+def test_groups_are_transitive():
+    assert connected_groups(6, [(0, 3), (3, 5), (1, 2)]).tolist() == [0, 1, 1, 0, 4, 0]
+
+
+def test_fractions_must_add_up():
+    with pytest.raises(ValueError, match="add up to 1"):
+        SplitSettings.from_config({"fractions": {"train": 0.8, "val": 0.15, "test": 0.15}, "seed": 1, "hash_size": 16, "max_hamming": 8})

@@ -1,0 +1,113 @@
+"""Both challenge table formats load, and every kind of bad table is named by file, line and column."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from hybridwing.data.tables import TableError, Taxa, merge_manifests, normalise_table, read_metadata
+
+
+def normalise(frame: pd.DataFrame, taxa, source="train"):
+    return normalise_table(frame.reset_index(drop=True), source, f"{source}.csv", taxa)
+
+
+def test_real_training_table(train_rows, taxa):
+    table = normalise(train_rows, taxa)
+    assert len(table) == 2080
+    assert table["image_id"].is_unique
+    assert table["is_hybrid"].sum() == 91
+    hybrids = table[table["is_hybrid"]]
+    assert set(hybrids["parent_1"]) | set(hybrids["parent_2"]) == {"lativitta", "notabilis"}
+    assert (hybrids["subspecies"] == "").all()
+    assert table.loc[~table["is_hybrid"], "subspecies"].value_counts()["lativitta"] == 856
+    assert set(table["species"]) == {"erato"}
+
+
+def test_real_reference_table(dev_rows, taxa):
+    table = normalise(dev_rows, taxa, "dev")
+    assert len(table) == 1156
+    counts = table.groupby(["ssp_indicator", "is_hybrid"]).size()
+    assert counts[("minor", True)] == 17 and counts[("mimic", True)] == 124
+    assert set(table.loc[table["ssp_indicator"] == "mimic", "species"]) == {"melpomene"}
+    crossed = table[table["is_hybrid"]].iloc[0]
+    assert crossed["parent_1"] and crossed["parent_2"] and crossed["subspecies"] == ""
+
+
+def test_missing_column_is_named(train_rows, taxa):
+    with pytest.raises(TableError, match=r"(?s)train\.csv.*missing column 'md5'"):
+        normalise(train_rows.head(5).drop(columns="md5"), taxa)
+
+
+def test_unknown_code_names_line_and_column(train_rows, taxa):
+    rows = train_rows.head(10).copy()
+    rows.loc[6, "subspecies"] = "99.0"
+    with pytest.raises(TableError) as caught:
+        normalise(rows, taxa)
+    assert "line 8, column 'subspecies': unknown subspecies code" in str(caught.value)
+    assert "'99.0'" in str(caught.value)
+
+
+def test_duplicate_id_names_both_lines(train_rows, taxa):
+    rows = train_rows.head(10).copy()
+    rows.loc[9, "filename"] = rows.loc[4, "filename"]
+    with pytest.raises(TableError) as caught:
+        normalise(rows, taxa)
+    message = str(caught.value)
+    assert "line 6, column 'filename': duplicate value" in message
+    assert "line 11, column 'filename': duplicate value" in message
+
+
+def test_empty_label_of_a_non_hybrid(train_rows, taxa):
+    rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(4).copy()
+    rows.iloc[2, rows.columns.get_loc("subspecies")] = ""
+    with pytest.raises(TableError, match=r"line 4, column 'subspecies': empty label"):
+        normalise(rows, taxa)
+
+
+def test_hybrid_without_parents(train_rows, taxa):
+    rows = train_rows[train_rows["hybrid_stat"] == "hybrid"].head(3).copy()
+    rows.iloc[1, rows.columns.get_loc("parent_subspecies_2")] = ""
+    with pytest.raises(TableError, match=r"line 3, column 'parent_subspecies_1/2'"):
+        normalise(rows, taxa)
+
+
+def test_reference_table_problems(dev_rows, taxa):
+    rows = dev_rows.head(6).copy()
+    rows.loc[1, "subspecies_ref"] = "cyrbia x unknownia"
+    rows.loc[2, "ssp_indicator"] = "major-ish"
+    with pytest.raises(TableError) as caught:
+        normalise(rows, taxa, "dev")
+    message = str(caught.value)
+    assert "line 3, column 'subspecies_ref': unknown subspecies name" in message
+    assert "line 4, column 'ssp_indicator'" in message
+
+
+def test_hybrid_stat_must_agree_with_the_name(dev_rows, taxa):
+    rows = dev_rows[dev_rows["hybrid_stat"] == "0"].head(3).copy()
+    rows.iloc[0, rows.columns.get_loc("hybrid_stat")] = "1"
+    with pytest.raises(TableError, match=r"line 2, column 'hybrid_stat': 1 disagrees"):
+        normalise(rows, taxa, "dev")
+
+
+def test_taxa_table_rejects_repeated_codes(tmp_path):
+    path = tmp_path / "taxa.csv"
+    path.write_text("code,subspecies,species\n1,a,x\n1.0,b,x\n")
+    with pytest.raises(TableError, match=r"line 3, column 'code'"):
+        Taxa.read(path)
+
+
+def test_merge_rejects_an_id_in_two_tables(train_rows, dev_rows, taxa, tmp_path):
+    train = normalise(train_rows.head(3), taxa)
+    dev = normalise(dev_rows.head(3), taxa, "dev")
+    dev.loc[0, "image_id"] = train.loc[1, "image_id"]
+    for name, table in {"train": train, "dev": dev}.items():
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+    out = tmp_path / "metadata.csv"
+    with pytest.raises(TableError, match=f"{train.loc[1, 'image_id']}' appears in tables train, dev"):
+        merge_manifests([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
+    dev.loc[0, "image_id"] = "unique"
+    dev.to_csv(tmp_path / "dev.csv", index=False)
+    merge_manifests([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
+    merged = read_metadata(out)
+    assert len(merged) == 6 and merged["is_hybrid"].dtype == bool

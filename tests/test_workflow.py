@@ -1,0 +1,109 @@
+"""The workflow itself: config validation before any job, and a small run on real images."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, TAXA
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture()
+def small_dataset(tmp_path, heliconius, train_rows, dev_rows) -> dict:
+    """40 training and 20 evaluation rows of the real tables, images referenced by file:// URL."""
+    data = tmp_path / "data"
+    data.mkdir()
+    train = pd.concat([train_rows.head(8), train_rows.iloc[200:232]])
+    train["file_url"] = [(heliconius / url).as_uri() for url in train["file_url"]]
+    train.to_csv(data / "train.csv", index=False)
+    dev = dev_rows.head(20).copy()
+    dev["file_url"] = [(heliconius / url).as_uri() for url in dev["file_url"]]
+    dev.to_csv(data / "dev.csv", index=False)
+    return {
+        "dataset": {
+            "train_table": str(data / "train.csv"),
+            "eval_tables": {"dev": str(data / "dev.csv")},
+            "taxa": str(TAXA),
+        },
+        "fetch": {"max_parallel": 4, "backoff_s": 0.0},
+    }
+
+
+def test_unknown_key_fails_the_dry_run_naming_it(tmp_path, small_dataset):
+    small_dataset["split"] = {"max_hammming": 3}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode != 0
+    assert "'max_hammming' was unexpected" in result.stdout
+
+
+def test_wrong_type_fails_naming_the_key(tmp_path, small_dataset):
+    small_dataset["fetch"]["retries"] = "many"
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode != 0
+    assert "'many' is not of type 'integer'" in result.stdout and "retries" in result.stdout
+
+
+def test_missing_table_fails_naming_the_key(tmp_path, small_dataset):
+    small_dataset["dataset"]["eval_tables"]["dev"] = str(tmp_path / "nowhere.csv")
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode != 0
+    assert "dataset.eval_tables.dev: file not found" in result.stdout
+
+
+def test_small_run_fetches_and_splits(tmp_path, small_dataset):
+    config = write_config(tmp_path, small_dataset)
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    assert result.returncode == 0, result.stdout[-3000:]
+    metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
+    splits = pd.read_csv(tmp_path / "results/data/splits.csv")
+    assert len(metadata) == 60 and list(splits["image_id"]) == list(metadata["image_id"])
+    assert set(splits.loc[splits["source"] == "dev", "split"]) == {"dev"}
+    assert set(splits.loc[splits["source"] == "train", "split"]) <= {"train", "val", "test"}
+    assert all((tmp_path / path).is_file() for path in metadata["path"])
+    assert (tmp_path / "logs/split.log").read_text().count("images per class and split") == 1
+
+    rerun = snakemake(tmp_path, "-n", "--configfile", str(config))
+    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout
+
+
+def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
+    train = pd.read_csv(small_dataset["dataset"]["train_table"], dtype=str, keep_default_na=False)
+    train.loc[3, "md5"] = "0" * 32
+    train.to_csv(small_dataset["dataset"]["train_table"], index=False)
+    config = write_config(tmp_path, small_dataset)
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    assert result.returncode != 0
+    assert not (tmp_path / "results/data/tables/train.csv").exists()
+    failures = pd.read_csv(tmp_path / "logs/fetch/train_failures.csv")
+    assert failures["reason"].str.contains("md5 mismatch").tolist() == [True]
+    stored = list((tmp_path / "resources/images").rglob("*.jpg"))
+    assert len(stored) >= 39
+
+    small_dataset["fetch"]["allow_missing"] = True
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
+    assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
