@@ -1,0 +1,100 @@
+"""Benchmarks (make bench): prints one table and writes it to results/bench/bench.csv.
+
+Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answering at once and
+after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
+time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+
+from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
+from hybridwing.data.split import near_duplicate_pairs, perceptual_hashes
+from hybridwing.data.tables import Taxa
+
+REPO = Path(__file__).resolve().parents[1]
+HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
+
+
+def timed(function):
+    start = time.perf_counter()
+    result = function()
+    return result, time.perf_counter() - start
+
+
+class SlowHandler(SimpleHTTPRequestHandler):
+    """A static file server that answers after `delay_s`, like a remote host."""
+
+    delay_s = 0.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, directory=str(HELICONIUS), **kwargs)
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        time.sleep(self.delay_s)
+        super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
+def bench_fetch(taxa: Taxa, delay_s: float) -> list[dict]:
+    SlowHandler.delay_s = delay_s
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/dev.csv"
+    rows = []
+    try:
+        for parallel in (1, 8):
+            with tempfile.TemporaryDirectory() as folder:
+                store = ImageStore(Path(folder))
+                settings = FetchSettings(max_parallel=parallel, retries=1, backoff_s=0.1)
+                (manifest, _), seconds = timed(lambda: fetch_table(url, "dev", taxa, store, settings))
+                stage = f"fetch, {delay_s * 1000:.0f} ms latency, {parallel} at once"
+                rows.append({"stage": stage, "images": len(manifest), "seconds": seconds})
+                if parallel == 8 and delay_s == 0:
+                    (manifest, _), seconds = timed(lambda: fetch_table(url, "dev", taxa, store, settings))
+                    rows.append({"stage": "fetch, 0 ms latency, rerun (all stored)", "images": len(manifest), "seconds": seconds})
+    finally:
+        server.shutdown()
+        server.server_close()
+    return rows
+
+
+def bench_split() -> list[dict]:
+    paths = [str(path) for path in sorted((HELICONIUS / "images").iterdir())]
+    hashes, seconds = timed(lambda: perceptual_hashes(paths, hash_size=16, threads=2))
+    rows = [{"stage": "phash 256-bit, 2 threads", "images": len(paths), "seconds": seconds}]
+    _, seconds = timed(lambda: near_duplicate_pairs(hashes, 8))
+    rows.append({"stage": "near-duplicate pairs", "images": len(paths), "seconds": seconds})
+    return rows
+
+
+def main() -> None:
+    if not HELICONIUS.is_dir():
+        sys.exit(f"benchmarks need the real images at {HELICONIUS}")
+    taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
+    table = pd.DataFrame(bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split())
+    table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
+    table["seconds"] = table["seconds"].round(2)
+    table["vs serial"] = ""
+    for delay in ("0 ms", "20 ms"):
+        rows = table["stage"].str.startswith(f"fetch, {delay}")
+        serial = table.loc[rows, "seconds"].iloc[0]
+        table.loc[rows, "vs serial"] = (serial / table.loc[rows, "seconds"]).map("{:.1f}x".format)
+    out = REPO / "results" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "bench.csv", index=False)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
