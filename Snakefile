@@ -10,6 +10,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/split.smk"
 
@@ -18,3 +19,4 @@ rule all:
     default_target: True
     input:
         rules.split.output,
+        synthetic_outputs(),

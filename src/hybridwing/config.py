@@ -1,4 +1,4 @@
-"""Checks on a validated config that its JSON schema cannot express."""
+"""Checks on a validated config that its JSON schema cannot express, and the dataset it names."""
 
 from __future__ import annotations
 
@@ -8,19 +8,43 @@ from typing import Any
 from hybridwing.data.fetch import is_url
 
 TRAIN_TABLE = "train"
+SYNTHETIC_DIR = "resources/synthetic"
+SYNTHETIC_EVAL_TABLE = "dev"
+
+
+def is_synthetic(config: dict[str, Any]) -> bool:
+    return "synthetic" in config["dataset"]
 
 
 def dataset_tables(config: dict[str, Any]) -> dict[str, str]:
     """Every table of the dataset by name: ``train`` first, then the evaluation tables."""
     dataset = config["dataset"]
+    if is_synthetic(config):
+        return {TRAIN_TABLE: f"{SYNTHETIC_DIR}/train.csv", SYNTHETIC_EVAL_TABLE: f"{SYNTHETIC_DIR}/dev.csv"}
     return {TRAIN_TABLE: dataset["train_table"], **dataset.get("eval_tables", {})}
 
 
-def check_dataset_files(config: dict[str, Any]) -> None:
-    """Stop before any job when a local table named in the config does not exist."""
+def dataset_taxa(config: dict[str, Any]) -> str:
+    """The code,subspecies,species table: the generated one for the synthetic collection."""
+    return f"{SYNTHETIC_DIR}/taxa.csv" if is_synthetic(config) else config["dataset"]["taxa"]
+
+
+def check_dataset(config: dict[str, Any]) -> None:
+    """Stop before any job when the dataset is ambiguous or a local table does not exist."""
     dataset = config["dataset"]
+    if is_synthetic(config):
+        if "train_table" in dataset or dataset.get("eval_tables"):
+            raise ValueError("config key dataset.synthetic: give either synthetic or train_table/eval_tables, not both")
+        return
+    if "train_table" not in dataset:
+        raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")
     named = {"dataset.train_table": dataset["train_table"], "dataset.taxa": dataset["taxa"]}
     named |= {f"dataset.eval_tables.{name}": path for name, path in dataset.get("eval_tables", {}).items()}
-    missing = [f"{key}: file not found: {path}" for key, path in named.items() if not is_url(path) and not Path(path).is_file()]
+    missing = [
+        f"{key}: file not found: {path}" for key, path in named.items() if not is_url(path) and not Path(path).is_file()
+    ]
     if missing:
-        raise ValueError("config names files that do not exist (paths are relative to the working directory):\n  " + "\n  ".join(missing))
+        raise ValueError(
+            "config names files that do not exist (paths are relative to the working directory):\n  "
+            + "\n  ".join(missing)
+        )

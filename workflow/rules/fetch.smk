@@ -5,7 +5,7 @@ localrules:
 rule fetch:
     input:
         table=table_file,
-        taxa=config["dataset"]["taxa"],
+        taxa=TAXA,
     output:
         manifest="results/data/tables/{table}.csv",
     log:

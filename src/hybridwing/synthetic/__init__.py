@@ -1,0 +1,1 @@
+"""Procedural synthetic Heliconius-like collection with ground-truth masks (the embedded default)."""
