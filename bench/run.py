@@ -1,5 +1,6 @@
 """Benchmarks (make bench): prints one table and writes it to results/bench/bench.csv.
 
+Synthesize: drawing and encoding specimens at 256x256 on one core (goal: at least 100 images/s).
 Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answering at once and
 after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
 time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
@@ -19,6 +20,7 @@ import pandas as pd
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import near_duplicate_pairs, perceptual_hashes
 from hybridwing.data.tables import Taxa
+from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 
 REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
@@ -78,11 +80,26 @@ def bench_split() -> list[dict]:
     return rows
 
 
+def bench_synthesize() -> list[dict]:
+    """Drawing and encoding (JPEG image, PNG mask) at 256x256 on one core."""
+    settings = SyntheticSettings(image_size=256)
+    specimens = plan_collection(settings)[:300]
+
+    def draw_all() -> None:
+        for specimen in specimens:
+            image, mask = draw(specimen, settings)
+            encode(image, "JPEG", quality=settings.jpeg_quality)
+            encode(mask, "PNG")
+
+    _, seconds = timed(draw_all)
+    return [{"stage": "synthesize 256x256, 1 core", "images": len(specimens), "seconds": seconds}]
+
+
 def main() -> None:
     if not HELICONIUS.is_dir():
         sys.exit(f"benchmarks need the real images at {HELICONIUS}")
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
-    table = pd.DataFrame(bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split())
+    table = pd.DataFrame(bench_synthesize() + bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split())
     table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
     table["seconds"] = table["seconds"].round(2)
     table["vs serial"] = ""

@@ -107,3 +107,33 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
+
+
+def test_synthetic_default_runs_offline(tmp_path):
+    config = {
+        "dataset": {
+            "synthetic": {
+                "image_size": 96,
+                "train_images": 60,
+                "train_hybrids": 4,
+                "eval": {
+                    "major": {"non_hybrid": 4, "hybrid": 4},
+                    "minor": {"non_hybrid": 4, "hybrid": 2},
+                    "mimic": {"non_hybrid": 4, "hybrid": 2},
+                },
+            }
+        }
+    }
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, config)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    splits = pd.read_csv(tmp_path / "results/data/splits.csv")
+    assert set(splits["source"]) == {"train", "dev"}
+    assert len(splits) == len(pd.read_csv(tmp_path / "resources/synthetic/train.csv")) + 20
+    assert (tmp_path / "results/synthetic/sheet.png").is_file()
+
+
+def test_synthetic_and_tables_together_are_refused(tmp_path, small_dataset):
+    small_dataset["dataset"]["synthetic"] = {"seed": 2}
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode != 0
+    assert "dataset.synthetic: give either synthetic or train_table/eval_tables" in result.stdout
