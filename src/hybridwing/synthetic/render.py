@@ -110,7 +110,7 @@ def _forewing(u: np.ndarray, v: np.ndarray, pattern: Pattern) -> tuple[np.ndarra
 def _hindwing(u: np.ndarray, v: np.ndarray, pattern: Pattern, pale: bool) -> tuple[np.ndarray, np.ndarray]:
     """Inside-mask and colours of a hindwing: a rounded square, pale where the forewing overlapped."""
     t = v * 2
-    inside = (np.abs(2 * u - 1) ** 2.6 + np.abs(t) ** 2.6) <= 1
+    inside = (np.abs(2 * u - 1) ** 2.2 + np.abs(t * (1.1 - 0.2 * u)) ** 2.2) <= 1
     colour = np.empty(u.shape + (3,), np.float32)
     colour[:] = pattern.ground
     core = (np.abs(t) < 0.84) & (u < 0.9)

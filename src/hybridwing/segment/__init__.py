@@ -1,0 +1,1 @@
+"""Wing segmentation: teacher masks, the distilled U-Net, background removal."""
