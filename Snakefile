@@ -13,10 +13,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/split.smk"
+include: "workflow/rules/segment.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.split.output,
+        rules.train_unet.output.metrics,
+        rules.apply_masks.output.sheet,
         synthetic_outputs(),

@@ -22,3 +22,31 @@ def table_file(wildcards):
 def synthetic_outputs():
     """What a run on the synthetic collection shows beyond the pipeline's results: its sample sheet."""
     return [rules.synthesize.output.sheet] if is_synthetic(config) else []
+
+
+SEGMENT_KEYS = ("threshold", "min_component_fraction", "batch_size")
+
+
+def teacher_settings():
+    """The teacher block; with a synthetic dataset, provided masks default to its ground truth."""
+    settings = dict(config["teacher"])
+    if settings["method"] == "provided" and not settings.get("masks_dir"):
+        if not is_synthetic(config):
+            raise ValueError("config key teacher.masks_dir is required for teacher.method: provided")
+        settings["masks_dir"] = str(rules.synthesize.output.masks)
+    return settings
+
+
+def provided_masks(wildcards):
+    """The folder of provided masks, so the teacher reruns when it changes."""
+    settings = teacher_settings()
+    return [settings["masks_dir"]] if settings["method"] == "provided" else []
+
+
+def segment_settings():
+    """The mask keys that change masks (the background keys only change apply_masks)."""
+    return {key: config["mask"][key] for key in SEGMENT_KEYS}
+
+
+def background_settings():
+    return {key: value for key, value in config["mask"].items() if key not in SEGMENT_KEYS}

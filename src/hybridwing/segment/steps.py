@@ -1,0 +1,80 @@
+"""The segmentation rules, file to file: teacher_masks, train_unet, segment, apply_masks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hybridwing.data.split import SPLITS  # noqa: E402
+from hybridwing.data.tables import read_metadata  # noqa: E402
+from hybridwing.segment.background import apply_masks, overlay_sheet  # noqa: E402
+from hybridwing.segment.predict import MaskSettings, segment_images  # noqa: E402
+from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks  # noqa: E402
+from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def images_with_splits(metadata_path: str, splits_path: str) -> pd.DataFrame:
+    """Every image with its split (train/val/test for the training table, the table name otherwise)."""
+    metadata = read_metadata(metadata_path)
+    splits = pd.read_csv(splits_path, dtype=str, keep_default_na=False)
+    return metadata.merge(splits[["image_id", "split"]], on="image_id", validate="one_to_one")
+
+
+def teacher_step(metadata_path: str, splits_path: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int) -> None:
+    """Teacher masks for the training table's images (train, val and test splits)."""
+    images = images_with_splits(metadata_path, splits_path)
+    images = images[images["split"].isin(SPLITS)]
+    write_teacher_masks(images, TeacherSettings.from_config(settings), out_dir, threads).to_csv(index_path, index=False)
+
+
+def plot_curve(history: pd.DataFrame, path: str) -> None:
+    figure, (loss_axis, iou_axis) = plt.subplots(1, 2, figsize=(9, 3.4))
+    loss_axis.plot(history["epoch"], history["train_loss"], marker="o")
+    loss_axis.set(xlabel="epoch", ylabel="Dice + BCE loss", title="training loss")
+    iou_axis.plot(history["epoch"], history["val_iou"], marker="o", color="tab:green")
+    iou_axis.set(xlabel="epoch", ylabel="IoU", title="validation IoU against the teacher")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def train_step(
+    index_path: str, model_path: str, metrics_path: str, history_path: str, curve_path: str, settings: dict[str, Any], threads: int
+) -> None:
+    unet_settings = UnetSettings.from_config(settings)
+    model, history, metrics = train_unet(pd.read_csv(index_path), unet_settings, threads)
+    save_checkpoint(model, unet_settings, model_path)
+    history.to_csv(history_path, index=False)
+    plot_curve(history, curve_path)
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    log.info("U-Net against the teacher on held-out test images: %s", metrics["teacher_agreement_test"])
+
+
+def segment_step(model_path: str, metadata_path: str, splits_path: str, out_dir: str, qc_path: str, settings: dict[str, Any], threads: int) -> None:
+    """Masks for every image of every split and evaluation table, and the QC table."""
+    model, unet_settings = load_checkpoint(model_path)
+    images = images_with_splits(metadata_path, splits_path)
+    qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(settings), out_dir, threads)
+    qc.to_csv(qc_path, index=False)
+
+
+def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, sheet_path: str, settings: dict[str, Any]) -> None:
+    """Background-removed images for every image, and an overlay sheet of 16 evaluation images."""
+    qc = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False)
+    metadata = read_metadata(metadata_path)
+    wings = apply_masks(qc, metadata, MaskSettings.from_config(settings), out_dir)
+    wings.to_csv(wings_path, index=False)
+    evaluation = qc[~qc["split"].isin(SPLITS)]
+    shown = (evaluation if len(evaluation) else qc[qc["split"] == "test"]).sample(frac=1, random_state=0).head(16)
+    rows = shown.merge(wings[["image_id", "path"]], on="image_id")
+    overlay_sheet(rows, metadata).save(sheet_path)

@@ -1,0 +1,95 @@
+rule teacher_masks:
+    input:
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        provided=provided_masks,
+    output:
+        masks=directory("results/segment/teacher/masks"),
+        index="results/segment/teacher/index.csv",
+    log:
+        "logs/segment/teacher_masks.log",
+    benchmark:
+        "benchmarks/segment/teacher_masks.tsv"
+    params:
+        settings=teacher_settings(),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/teacher_masks.py"
+
+
+rule train_unet:
+    input:
+        index=rules.teacher_masks.output.index,
+    output:
+        model=protected("results/segment/unet/model.pt"),
+        metrics="results/segment/unet/metrics.json",
+        history="results/segment/unet/history.csv",
+        curve="results/segment/unet/curve.png",
+    log:
+        "logs/segment/train_unet.log",
+    benchmark:
+        "benchmarks/segment/train_unet.tsv"
+    params:
+        settings=config["unet"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=0,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/train_unet.py"
+
+
+rule segment:
+    input:
+        model=rules.train_unet.output.model,
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+    output:
+        masks=directory("results/segment/masks"),
+        qc="results/segment/qc.csv",
+    log:
+        "logs/segment/segment.log",
+    benchmark:
+        "benchmarks/segment/segment.tsv"
+    params:
+        settings=segment_settings(),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/segment.py"
+
+
+rule apply_masks:
+    input:
+        qc=rules.segment.output.qc,
+        metadata=rules.metadata.output.metadata,
+    output:
+        wings=directory("results/segment/wings"),
+        table="results/segment/wings.csv",
+        sheet="results/segment/overlay.png",
+    log:
+        "logs/segment/apply_masks.log",
+    benchmark:
+        "benchmarks/segment/apply_masks.tsv"
+    params:
+        settings=background_settings(),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/apply_masks.py"
