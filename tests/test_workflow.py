@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_missing_table_fails_naming_the_key(tmp_path, small_dataset):
 
 def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     config = write_config(tmp_path, small_dataset)
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
     splits = pd.read_csv(tmp_path / "results/data/splits.csv")
@@ -85,7 +86,7 @@ def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     assert all((tmp_path / path).is_file() for path in metadata["path"])
     assert (tmp_path / "logs/split.log").read_text().count("images per class and split") == 1
 
-    rerun = snakemake(tmp_path, "-n", "--configfile", str(config))
+    rerun = snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config))
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout
 
 
@@ -94,7 +95,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     train.loc[3, "md5"] = "0" * 32
     train.to_csv(small_dataset["dataset"]["train_table"], index=False)
     config = write_config(tmp_path, small_dataset)
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode != 0
     assert not (tmp_path / "results/data/tables/train.csv").exists()
     failures = pd.read_csv(tmp_path / "logs/fetch/train_failures.csv")
@@ -103,13 +104,15 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     assert len(stored) >= 39
 
     small_dataset["fetch"]["allow_missing"] = True
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, small_dataset)))
+    config = write_config(tmp_path, small_dataset)
+    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
 
 
 def test_synthetic_default_runs_offline(tmp_path):
+    """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC."""
     config = {
         "dataset": {
             "synthetic": {
@@ -122,7 +125,9 @@ def test_synthetic_default_runs_offline(tmp_path):
                     "mimic": {"non_hybrid": 4, "hybrid": 2},
                 },
             }
-        }
+        },
+        "teacher": {"method": "provided"},
+        "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
     }
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, config)))
     assert result.returncode == 0, result.stdout[-3000:]
@@ -130,10 +135,32 @@ def test_synthetic_default_runs_offline(tmp_path):
     assert set(splits["source"]) == {"train", "dev"}
     assert len(splits) == len(pd.read_csv(tmp_path / "resources/synthetic/train.csv")) + 20
     assert (tmp_path / "results/synthetic/sheet.png").is_file()
+    teacher = pd.read_csv(tmp_path / "results/segment/teacher/index.csv")
+    assert set(teacher["split"]) == {"train", "val", "test"}
+    qc = pd.read_csv(tmp_path / "results/segment/qc.csv", keep_default_na=False)
+    wings = pd.read_csv(tmp_path / "results/segment/wings.csv", keep_default_na=False)
+    assert len(qc) == len(splits) == len(wings)
+    assert all((tmp_path / path).is_file() for path in wings["path"])
+    metrics = json.loads((tmp_path / "results/segment/unet/metrics.json").read_text())
+    assert metrics["epochs_run"] == 2 and 0 <= metrics["teacher_agreement_test"]["iou"] <= 1
+    assert (tmp_path / "results/segment/overlay.png").is_file()
 
 
-def test_synthetic_and_tables_together_are_refused(tmp_path, small_dataset):
-    small_dataset["dataset"]["synthetic"] = {"seed": 2}
-    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
-    assert result.returncode != 0
-    assert "dataset.synthetic: give either synthetic or train_table/eval_tables" in result.stdout
+def test_real_config_overrides_the_synthetic_default(tmp_path):
+    """--configfile extends config/config.yaml: the real-data config must replace what matters."""
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--configfile", str(REPO / "config/heliconius.yaml"), "--printshellcmds", "results/data/splits.csv"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "synthesize" not in result.stdout
+    import snakemake.utils  # the same merge Snakemake applies
+
+    merged = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    snakemake.utils.update_config(merged, yaml.safe_load((REPO / "config/heliconius.yaml").read_text()))
+    assert merged["teacher"]["method"] == "classical"
+    assert merged["unet"]["max_train_images"] is None

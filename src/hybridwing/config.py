@@ -13,7 +13,13 @@ SYNTHETIC_EVAL_TABLE = "dev"
 
 
 def is_synthetic(config: dict[str, Any]) -> bool:
-    return "synthetic" in config["dataset"]
+    """The synthetic collection is the dataset unless a training table is given.
+
+    `--configfile` extends config/config.yaml (whose dataset is synthetic) instead of replacing it, so
+    a config that names a training table must win over the default's synthetic block.
+    """
+    dataset = config["dataset"]
+    return "train_table" not in dataset and "synthetic" in dataset
 
 
 def dataset_tables(config: dict[str, Any]) -> dict[str, str]:
@@ -30,11 +36,11 @@ def dataset_taxa(config: dict[str, Any]) -> str:
 
 
 def check_dataset(config: dict[str, Any]) -> None:
-    """Stop before any job when the dataset is ambiguous or a local table does not exist."""
+    """Stop before any job when the dataset is incomplete or a local table does not exist."""
     dataset = config["dataset"]
     if is_synthetic(config):
-        if "train_table" in dataset or dataset.get("eval_tables"):
-            raise ValueError("config key dataset.synthetic: give either synthetic or train_table/eval_tables, not both")
+        if dataset.get("eval_tables"):
+            raise ValueError("config key dataset.eval_tables needs dataset.train_table (the synthetic collection brings its own)")
         return
     if "train_table" not in dataset:
         raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")

@@ -1,6 +1,7 @@
 """A weight-free teacher for museum photographs of wings on a plain board.
 
-1. Model the board: its dominant colour, with a quadratic lighting surface fitted to board pixels.
+1. Model the board: the dominant colour of the image's border, with a quadratic lighting surface
+   fitted to the board pixels.
 2. Foreground: pixels far from the local board colour; the board's grid lines are thin and are
    opened away.
 3. Wings are the large components whose pixels are mostly dark or saturated (wing ground and
@@ -24,7 +25,9 @@ import numpy as np
 class ClassicalSettings:
     """Thresholds of the classical teacher (the ``teacher.classical`` block)."""
 
-    board_distance: float = 38.0
+    chroma_distance: float = 12.0
+    dark_ratio: float = 0.65
+    bright_ratio: float = 1.25
     pale_distance: float = 14.0
     pale_reach: float = 0.04
     dark_value: float = 110.0
@@ -44,18 +47,39 @@ def _surface_terms(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def board_model(image: np.ndarray) -> np.ndarray:
-    """The board colour at every pixel: the dominant colour, then a quadratic surface per channel
-    fitted to the pixels close to it."""
-    pixels = image.reshape(-1, 3).astype(np.float32)
-    bins = (pixels // 16).astype(np.int32)
-    keys = bins[:, 0] * 256 + bins[:, 1] * 16 + bins[:, 2]
-    dominant = np.bincount(keys).argmax()
-    near = np.linalg.norm(pixels - pixels[keys == dominant].mean(axis=0), axis=1) < 30
+    """The board colour at every pixel: the dominant colour of the image's outer ring (where the
+    board, not a wing, fills the frame), then a quadratic surface per channel, refitted three times
+    to the pixels close to the last fit so that it follows a steep lighting gradient."""
     height, width = image.shape[:2]
+    ring = max(2, min(height, width) // 12)
+    border = np.concatenate(
+        [image[:ring].reshape(-1, 3), image[-ring:].reshape(-1, 3), image[:, :ring].reshape(-1, 3), image[:, -ring:].reshape(-1, 3)]
+    ).astype(np.float32)
+    bins = (border // 32).astype(np.int32)
+    keys = bins[:, 0] * 64 + bins[:, 1] * 8 + bins[:, 2]
+    board = border[keys == np.bincount(keys).argmax()].mean(axis=0)
+    pixels = image.reshape(-1, 3).astype(np.float32)
     ys, xs = np.divmod(np.arange(height * width, dtype=np.float32), width)
     terms = _surface_terms(xs / width - 0.5, ys / height - 0.5)
-    coefficients, *_ = np.linalg.lstsq(terms[near], pixels[near], rcond=None)
-    return (terms @ coefficients).reshape(height, width, 3).astype(np.float32)
+    surface = np.broadcast_to(board, pixels.shape)
+    for _ in range(3):
+        near = np.linalg.norm(pixels - surface, axis=1) < 30
+        coefficients, *_ = np.linalg.lstsq(terms[near], pixels[near], rcond=None)
+        surface = terms @ coefficients
+    return surface.reshape(height, width, 3).astype(np.float32)
+
+
+def board_contrast(rgb: np.ndarray, board: np.ndarray, settings: ClassicalSettings) -> np.ndarray:
+    """Pixels that are not board under any lighting: another chromaticity, or far darker or brighter.
+
+    Shading and grid lines change the board's brightness but keep its chromaticity, so they stay
+    background unless they are much darker than `dark_ratio` times the board.
+    """
+    brightness = rgb.sum(axis=2) + 1
+    board_brightness = board.sum(axis=2) + 1
+    chroma = np.linalg.norm(rgb / brightness[..., None] - board / board_brightness[..., None], axis=2)
+    ratio = brightness / board_brightness
+    return (chroma * 255 > settings.chroma_distance) | (ratio < settings.dark_ratio) | (ratio > settings.bright_ratio)
 
 
 def classical_mask(image: np.ndarray, settings: ClassicalSettings = ClassicalSettings()) -> np.ndarray:
@@ -64,7 +88,7 @@ def classical_mask(image: np.ndarray, settings: ClassicalSettings = ClassicalSet
     rgb = image.astype(np.float32)
     board = board_model(image)
     distance = np.linalg.norm(rgb - board, axis=2)
-    foreground = (distance > settings.board_distance).astype(np.uint8)
+    foreground = board_contrast(rgb, board, settings).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
     foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, kernel)
 

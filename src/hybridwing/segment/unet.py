@@ -79,7 +79,7 @@ def to_input(images: torch.Tensor) -> torch.Tensor:
 def load_pair(image_path: str, mask_path: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """An image and its binary mask resized to `size` x `size` as uint8 tensors (3, S, S) and (1, S, S)."""
     with Image.open(image_path) as image:
-        rgb = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+        rgb = np.array(image.convert("RGB").resize((size, size), Image.BILINEAR))
     with Image.open(mask_path) as mask:
         binary = np.asarray(mask.convert("L").resize((size, size), Image.NEAREST)) > 0
     return torch.from_numpy(rgb).permute(2, 0, 1).contiguous(), torch.from_numpy(binary[None].astype(np.uint8))
