@@ -1,6 +1,8 @@
 """Benchmarks (make bench): prints one table and writes it to results/bench/bench.csv.
 
 Synthesize: drawing and encoding specimens at 256x256 on one core (goal: at least 100 images/s).
+Segmentation: U-Net student inference (2 threads, batches of 16) against the classical teacher on the
+same 64 real photographs resized to 256x256 (goal: at least 30 images/s for the student).
 Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answering at once and
 after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
 time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
@@ -17,9 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
+import numpy as np
+import torch
+from PIL import Image
+
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import near_duplicate_pairs, perceptual_hashes
 from hybridwing.data.tables import Taxa
+from hybridwing.segment.classical import classical_mask
+from hybridwing.segment.predict import predict_probabilities
+from hybridwing.segment.unet import UnetSettings, build_unet, channels_last
 from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,11 +104,32 @@ def bench_synthesize() -> list[dict]:
     return [{"stage": "synthesize 256x256, 1 core", "images": len(specimens), "seconds": seconds}]
 
 
+def bench_segmentation() -> list[dict]:
+    """Student U-Net inference against the classical teacher, same 64 real photographs at 256x256."""
+    torch.set_num_threads(2)
+    paths = sorted((HELICONIUS / "images").iterdir())[:64]
+    images = [np.asarray(Image.open(path).convert("RGB").resize((256, 256))) for path in paths]
+    _, teacher_seconds = timed(lambda: [classical_mask(image) for image in images])
+    settings = UnetSettings()
+    device = torch.device("cpu")
+    model = channels_last(build_unet(settings), device).eval()
+    predict_probabilities(model, images[:16], settings.image_size, device)
+    _, student_seconds = timed(
+        lambda: [predict_probabilities(model, images[k : k + 16], settings.image_size, device) for k in range(0, 64, 16)]
+    )
+    return [
+        {"stage": "classical teacher 256x256", "images": 64, "seconds": teacher_seconds},
+        {"stage": "U-Net student 256x256, 2 threads", "images": 64, "seconds": student_seconds},
+    ]
+
+
 def main() -> None:
     if not HELICONIUS.is_dir():
         sys.exit(f"benchmarks need the real images at {HELICONIUS}")
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
-    table = pd.DataFrame(bench_synthesize() + bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split())
+    table = pd.DataFrame(
+        bench_synthesize() + bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split() + bench_segmentation()
+    )
     table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
     table["seconds"] = table["seconds"].round(2)
     table["vs serial"] = ""
@@ -107,6 +137,9 @@ def main() -> None:
         rows = table["stage"].str.startswith(f"fetch, {delay}")
         serial = table.loc[rows, "seconds"].iloc[0]
         table.loc[rows, "vs serial"] = (serial / table.loc[rows, "seconds"]).map("{:.1f}x".format)
+    teacher = table.loc[table["stage"].str.startswith("classical"), "seconds"].iloc[0]
+    student = table["stage"].str.startswith("U-Net")
+    table.loc[student, "vs serial"] = (teacher / table.loc[student, "seconds"]).map("{:.1f}x teacher".format)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "bench.csv", index=False)

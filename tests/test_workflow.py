@@ -163,4 +163,4 @@ def test_real_config_overrides_the_synthetic_default(tmp_path):
     merged = yaml.safe_load((REPO / "config/config.yaml").read_text())
     snakemake.utils.update_config(merged, yaml.safe_load((REPO / "config/heliconius.yaml").read_text()))
     assert merged["teacher"]["method"] == "classical"
-    assert merged["unet"]["max_train_images"] is None
+    assert merged["unet"]["max_train_images"] == 800

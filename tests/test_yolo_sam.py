@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import numpy as np
@@ -11,17 +12,22 @@ import torch
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
 from hybridwing.segment.yolo_sam import TeacherUnavailable, YoloSamTeacher
 
-ultralytics = pytest.importorskip("ultralytics", reason="the yolo_sam extras are installed by make setup")
-segment_anything = pytest.importorskip("segment_anything")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("segment_anything") is None,
+    reason="the yolo_sam packages are not installed (make setup installs them)",
+)
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, monkeypatch_module):
     """A random-init YOLOv8n (from ultralytics' own yaml) and a one-block SAM, saved as weight files."""
-    from segment_anything.build_sam import _build_sam
-
     folder = tmp_path_factory.mktemp("weights")
     monkeypatch_module.setenv("YOLO_CONFIG_DIR", str(folder))
+    monkeypatch_module.setenv("YOLO_AUTOINSTALL", "false")
+    import segment_anything
+    import ultralytics
+    from segment_anything.build_sam import _build_sam
+
     torch.manual_seed(0)
     yolo = ultralytics.YOLO("yolov8n.yaml")
     yolo.save(str(folder / "yolo.pt"))

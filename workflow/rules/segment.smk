@@ -26,7 +26,7 @@ rule train_unet:
     input:
         index=rules.teacher_masks.output.index,
     output:
-        model=protected("results/segment/unet/model.pt"),
+        model="results/segment/unet/model.pt",
         metrics="results/segment/unet/metrics.json",
         history="results/segment/unet/history.csv",
         curve="results/segment/unet/curve.png",

@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 KEPT_FORMATS = {"JPEG", "PNG"}
 SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
@@ -48,7 +48,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def decode_image(data: bytes) -> DecodedImage:
-    """Fully decode `data` (a truncated or corrupt file raises ImageDecodeError) and normalise it."""
+    """Fully decode `data` and normalise it.
+
+    Anything that goes wrong while decoding (a truncated or corrupt file, an unknown format, a Pillow
+    plugin that fails) raises ImageDecodeError with the cause.
+    """
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
@@ -57,7 +61,7 @@ def decode_image(data: bytes) -> DecodedImage:
             rotated = opened.getexif().get(EXIF_ORIENTATION, 1) != 1
             rgb = to_rgb(ImageOps.exif_transpose(opened))
             rgb.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise ImageDecodeError(f"cannot decode image: {error}") from error
+    except Exception as error:  # noqa: BLE001 - any failure on untrusted bytes means "not a usable image"
+        raise ImageDecodeError(f"cannot decode image: {error.__class__.__name__}: {error}") from error
     changed = mode != "RGB" or rotated or fmt not in KEPT_FORMATS
     return DecodedImage(rgb, changed, mode, fmt)

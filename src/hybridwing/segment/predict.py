@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from hybridwing.segment.unet import autocast, pick_device, to_input
+from hybridwing.segment.unet import autocast, channels_last, pick_device, to_input
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def segment_images(
     """
     torch.set_num_threads(max(1, threads))
     device = pick_device()
-    model = model.to(device).eval()
+    model = channels_last(model, device).eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -7,18 +7,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from hybridwing.data.split import SPLITS  # noqa: E402
-from hybridwing.data.tables import read_metadata  # noqa: E402
-from hybridwing.segment.background import apply_masks, overlay_sheet  # noqa: E402
-from hybridwing.segment.predict import MaskSettings, segment_images  # noqa: E402
-from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks  # noqa: E402
-from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet  # noqa: E402
+from hybridwing.data.split import SPLITS
+from hybridwing.data.tables import read_metadata
+from hybridwing.segment.background import apply_masks, overlay_sheet
+from hybridwing.segment.predict import MaskSettings, segment_images
+from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
+from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +35,14 @@ def teacher_step(metadata_path: str, splits_path: str, out_dir: str, index_path:
 
 
 def plot_curve(history: pd.DataFrame, path: str) -> None:
-    figure, (loss_axis, iou_axis) = plt.subplots(1, 2, figsize=(9, 3.4))
+    figure = Figure(figsize=(9, 3.4))
+    loss_axis, iou_axis = figure.subplots(1, 2)
     loss_axis.plot(history["epoch"], history["train_loss"], marker="o")
     loss_axis.set(xlabel="epoch", ylabel="Dice + BCE loss", title="training loss")
     iou_axis.plot(history["epoch"], history["val_iou"], marker="o", color="tab:green")
     iou_axis.set(xlabel="epoch", ylabel="IoU", title="validation IoU against the teacher")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def train_step(

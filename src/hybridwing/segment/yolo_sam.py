@@ -9,6 +9,7 @@ YOLO weights are read by ultralytics' own loader, which unpickles: use weight fi
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ class TeacherUnavailable(RuntimeError):
 
 
 def require_packages() -> dict[str, Any]:
-    """Import the optional packages, or name every one that is missing and how to install it."""
+    """Import the optional packages, or name every one that is missing and how to install it.
+
+    ultralytics is told to stay offline and never to install packages at run time.
+    """
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    os.environ.setdefault("YOLO_OFFLINE", "true")
     modules, missing = {}, []
     for module, package in PACKAGES.items():
         try:
