@@ -14,6 +14,7 @@ include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/segment.smk"
+include: "workflow/rules/balance.smk"
 
 
 rule all:
@@ -22,4 +23,5 @@ rule all:
         rules.split.output,
         rules.train_unet.output.metrics,
         rules.apply_masks.output.sheet,
+        rules.balance.output.summary,
         synthetic_outputs(),

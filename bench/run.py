@@ -3,6 +3,7 @@
 Synthesize: drawing and encoding specimens at 256x256 on one core (goal: at least 100 images/s).
 Segmentation: U-Net student inference (2 threads, batches of 16) against the classical teacher on the
 same 64 real photographs resized to 256x256 (goal: at least 30 images/s for the student).
+Balance: augmented copies written per second with each library (2 worker processes).
 Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answering at once and
 after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
 time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
@@ -24,10 +25,11 @@ import torch
 from PIL import Image
 
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
-from hybridwing.data.split import near_duplicate_pairs, perceptual_hashes
-from hybridwing.data.tables import Taxa
+from hybridwing.data.split import class_labels, near_duplicate_pairs, perceptual_hashes
+from hybridwing.balance.balance import BalanceSettings, balance_training_set
+from hybridwing.data.tables import Taxa, normalise_table
 from hybridwing.segment.classical import classical_mask
-from hybridwing.segment.predict import predict_probabilities
+from hybridwing.segment.predict import MaskSettings, predict_probabilities
 from hybridwing.segment.unet import UnetSettings, build_unet, channels_last
 from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 
@@ -123,12 +125,41 @@ def bench_segmentation() -> list[dict]:
     ]
 
 
+def bench_balance() -> list[dict]:
+    """Augmenting to 300 per class from 24 real photographs (3 classes), per library, 2 processes."""
+    taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
+    rows = pd.read_csv(HELICONIUS / "train.csv", dtype=str, keep_default_na=False)
+    table = normalise_table(rows, "train", "train.csv", taxa)
+    table["label"] = class_labels(table)
+    picked = pd.concat([table[table["label"] == label].head(8) for label in ("lativitta", "notabilis", "hybrid")])
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        train = []
+        for row in picked.itertuples():
+            image = np.asarray(Image.open(HELICONIUS / row.file_url).convert("RGB"))
+            mask = classical_mask(image)
+            mask_path = Path(folder) / f"{row.image_id}_mask.png"
+            Image.fromarray(mask * 255).save(mask_path)
+            train.append({"image_id": row.image_id, "label": row.label, "photo": str(HELICONIUS / row.file_url), "mask": str(mask_path), "wings": str(mask_path)})
+        train = pd.DataFrame(train)
+        for library in ("albumentations", "torchvision"):
+            settings = BalanceSettings(min_per_class=300, library=library)
+            manifest, seconds = timed(lambda: balance_training_set(train, settings, MaskSettings(), Path(folder) / library, threads=2))
+            results.append({"stage": f"balance, {library}, 2 processes", "images": int(manifest["synthetic"].sum()), "seconds": seconds})
+    return results
+
+
 def main() -> None:
     if not HELICONIUS.is_dir():
         sys.exit(f"benchmarks need the real images at {HELICONIUS}")
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
     table = pd.DataFrame(
-        bench_synthesize() + bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02) + bench_split() + bench_segmentation()
+        bench_synthesize()
+        + bench_fetch(taxa, 0.0)
+        + bench_fetch(taxa, 0.02)
+        + bench_split()
+        + bench_segmentation()
+        + bench_balance()
     )
     table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
     table["seconds"] = table["seconds"].round(2)
@@ -140,6 +171,10 @@ def main() -> None:
     teacher = table.loc[table["stage"].str.startswith("classical"), "seconds"].iloc[0]
     student = table["stage"].str.startswith("U-Net")
     table.loc[student, "vs serial"] = (teacher / table.loc[student, "seconds"]).map("{:.1f}x teacher".format)
+    per_image = (table["seconds"] / table["images"]).where(table["stage"].str.startswith("balance"))
+    slower = per_image.max()
+    balance = table["stage"].str.startswith("balance")
+    table.loc[balance, "vs serial"] = (slower / per_image[balance]).map("{:.1f}x slower library".format)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "bench.csv", index=False)

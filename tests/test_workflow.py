@@ -128,6 +128,7 @@ def test_synthetic_default_runs_offline(tmp_path):
         },
         "teacher": {"method": "provided"},
         "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
+        "balance": {"min_per_class": 12},
     }
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, config)))
     assert result.returncode == 0, result.stdout[-3000:]
@@ -144,6 +145,13 @@ def test_synthetic_default_runs_offline(tmp_path):
     metrics = json.loads((tmp_path / "results/segment/unet/metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and 0 <= metrics["teacher_agreement_test"]["iou"] <= 1
     assert (tmp_path / "results/segment/overlay.png").is_file()
+    manifest = pd.read_csv(tmp_path / "results/balance/manifest.csv")
+    assert (manifest.groupby("class").size() >= 12).all() and manifest["class"].iloc[-1] == "hybrid"
+    train_ids = set(splits.loc[splits["split"] == "train", "image_id"])
+    assert set(manifest["source_image"]) <= train_ids, "augmented images come from the TRAIN split only"
+    held_out = set(splits.loc[splits["split"] != "train", "image_id"])
+    assert not any(Path(path).name.split("_aug")[0].split(".")[0] in held_out for path in manifest["path"])
+    assert all((tmp_path / path).is_file() for path in manifest["path"])
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

@@ -172,6 +172,13 @@ def split_summary(splits: pd.DataFrame) -> pd.DataFrame:
     return splits.pivot_table(index="label", columns="split", values="image_id", aggfunc="count", fill_value=0)
 
 
+def images_with_splits(metadata_path: str, splits_path: str) -> pd.DataFrame:
+    """Every image of metadata.csv with its split and class label from splits.csv."""
+    metadata = read_metadata(metadata_path)
+    splits = pd.read_csv(splits_path, dtype=str, keep_default_na=False)
+    return metadata.merge(splits[["image_id", "split", "label"]], on="image_id", validate="one_to_one")
+
+
 def split_files(
     metadata_path: str,
     splits_path: str,

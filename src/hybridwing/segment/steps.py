@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hybridwing.data.split import SPLITS
+from hybridwing.data.split import SPLITS, images_with_splits
 from hybridwing.data.tables import read_metadata
 from hybridwing.segment.background import apply_masks, overlay_sheet
 from hybridwing.segment.predict import MaskSettings, segment_images
@@ -18,13 +18,6 @@ from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
 from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet
 
 log = logging.getLogger(__name__)
-
-
-def images_with_splits(metadata_path: str, splits_path: str) -> pd.DataFrame:
-    """Every image with its split (train/val/test for the training table, the table name otherwise)."""
-    metadata = read_metadata(metadata_path)
-    splits = pd.read_csv(splits_path, dtype=str, keep_default_na=False)
-    return metadata.merge(splits[["image_id", "split"]], on="image_id", validate="one_to_one")
 
 
 def teacher_step(metadata_path: str, splits_path: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int) -> None:

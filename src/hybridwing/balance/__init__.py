@@ -1,0 +1,1 @@
+"""Class balancing: every training class augmented to a minimum size, reproducibly."""

@@ -1,0 +1,235 @@
+"""Augment every training class to at least ``min_per_class`` images, from the TRAIN split only.
+
+Copies are spread evenly over a class's source images (each source is used floor or ceil of
+copies/sources times), every copy has its own seed, and the work runs in worker processes: the
+result does not depend on how many there are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from PIL import Image
+from tqdm import tqdm
+
+from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
+from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
+from hybridwing.segment.background import remove_background
+from hybridwing.segment.predict import MaskSettings
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = ["path", "class", "class_index", "source_image", "recipe", "seed", "synthetic"]
+HASH_SIZE = 16  # 256-bit phash: the 64-bit one confuses distinct specimens photographed alike
+
+
+@dataclass(frozen=True)
+class BalanceSettings:
+    """The ``balance`` block of the config."""
+
+    min_per_class: int = 1000
+    library: str = "albumentations"
+    seed: int = 0
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> BalanceSettings:
+        values = dict(block)
+        values["augment"] = AugmentSettings.from_config(values.get("augment", {}))
+        return cls(**values)
+
+
+class EmptyClassError(ValueError):
+    """A class has no image in the TRAIN split."""
+
+
+def class_list(labels: pd.Series) -> list[str]:
+    """Subspecies in alphabetical order, then the hybrid class, always last."""
+    names = sorted(set(labels) - {HYBRID_LABEL})
+    return names + [HYBRID_LABEL]
+
+
+def copy_seed(base: int, image_id: str, copy: int) -> int:
+    return int(np.random.SeedSequence([base, zlib.crc32(image_id.encode()), copy]).generate_state(1)[0])
+
+
+def plan_copies(train: pd.DataFrame, classes: list[str], settings: BalanceSettings) -> pd.DataFrame:
+    """One row per augmented copy: source image, label (class), copy number, seed and library.
+
+    `train` holds the TRAIN split (image_id, label). A class without any image is an error.
+    """
+    empty = [name for name in classes if not (train["label"] == name).any()]
+    if empty:
+        raise EmptyClassError(f"class(es) with no image in the TRAIN split: {', '.join(empty)}")
+    rng = np.random.default_rng(settings.seed)
+    rows = []
+    for name in classes:
+        sources = sorted(train.loc[train["label"] == name, "image_id"])
+        missing = max(0, settings.min_per_class - len(sources))
+        order = [sources[i] for i in rng.permutation(len(sources))]
+        for j in range(missing):
+            image_id, copy = order[j % len(order)], j // len(order)
+            seed = copy_seed(settings.seed, image_id, copy)
+            library = settings.library if settings.library != "mix" else LIBRARIES[seed % 2]
+            rows.append({"source_image": image_id, "label": name, "copy": copy, "seed": seed, "library": library})
+    return pd.DataFrame(rows, columns=["source_image", "label", "copy", "seed", "library"])
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(augment: AugmentSettings, mask: MaskSettings) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _worker["augmenter"] = Augmenter(augment)
+    _worker["mask"] = mask
+
+
+def _augment_one(task: tuple[str, str, str, int, str]) -> str:
+    """Augment one copy in a worker process and write it; returns its recipe."""
+    photo, mask_path, library, seed, target = task
+    with Image.open(photo) as image, Image.open(mask_path) as mask:
+        rgb, binary = np.asarray(image.convert("RGB")), (np.asarray(mask) > 0).astype(np.uint8)
+    moved_rgb, moved_mask, recipe = _worker["augmenter"](rgb, binary, library, seed)
+    rng = np.random.default_rng(seed)
+    result = remove_background(moved_rgb, moved_mask > 0, _worker["mask"], rng)
+    if target.endswith(".jpg"):
+        result.save(target, quality=95)
+    else:
+        result.save(target)
+    return recipe
+
+
+def balance_training_set(
+    train: pd.DataFrame,
+    settings: BalanceSettings,
+    mask_settings: MaskSettings,
+    out_dir: str | Path,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Write the augmented copies and return the manifest (originals first, then copies).
+
+    `train` holds the TRAIN split: image_id, label, photo (original photograph), mask, wings
+    (background-removed image).
+    """
+    out_dir = Path(out_dir)
+    classes = class_list(train["label"])
+    index_of = {name: k for k, name in enumerate(classes)}
+    plan = plan_copies(train, classes, settings)
+    suffix = ".png" if mask_settings.background == "transparent" else ".jpg"
+    by_id = train.set_index("image_id")
+    tasks, targets = [], []
+    for row in plan.itertuples():
+        folder = out_dir / row.label
+        folder.mkdir(parents=True, exist_ok=True)
+        target = str(folder / f"{row.source_image}_aug{row.copy:03d}{suffix}")
+        source = by_id.loc[row.source_image]
+        tasks.append((source["photo"], source["mask"], row.library, row.seed, target))
+        targets.append(target)
+    # fork: spawned workers would re-import __main__, which under Snakemake is the rule's script
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max(1, threads), context, initializer=_start_worker, initargs=(settings.augment, mask_settings)) as pool:
+        recipes = list(tqdm(pool.map(_augment_one, tasks, chunksize=16), total=len(tasks), desc="balance", unit="img"))
+    originals = pd.DataFrame(
+        {
+            "path": train["wings"],
+            "class": train["label"],
+            "source_image": train["image_id"],
+            "recipe": "original",
+            "seed": "",
+            "synthetic": False,
+        }
+    )
+    copies = pd.DataFrame(
+        {
+            "path": targets,
+            "class": plan["label"],
+            "source_image": plan["source_image"],
+            "recipe": recipes,
+            "seed": plan["seed"].astype(str),
+            "synthetic": True,
+        }
+    )
+    manifest = pd.concat([originals, copies], ignore_index=True)
+    manifest["class_index"] = manifest["class"].map(index_of)
+    manifest = manifest.sort_values(["class_index", "synthetic", "source_image", "path"], kind="stable")
+    return manifest[MANIFEST_COLUMNS].reset_index(drop=True)
+
+
+def phash_identical(manifest: pd.DataFrame, threads: int) -> int:
+    """Augmented images whose 256-bit perceptual hash equals another image's in the manifest."""
+    hashes = perceptual_hashes(manifest["path"].tolist(), HASH_SIZE, threads)
+    keys = pd.Series([row.tobytes() for row in hashes])
+    repeated = keys.duplicated(keep=False).to_numpy()
+    return int((repeated & manifest["synthetic"].to_numpy()).sum())
+
+
+def plot_class_counts(before: pd.Series, after: pd.Series, path: str | Path) -> None:
+    figure = Figure(figsize=(max(6, 0.5 * len(after)), 3.6))
+    axis = figure.subplots()
+    positions = np.arange(len(after))
+    axis.bar(positions - 0.2, before.reindex(after.index, fill_value=0), width=0.4, label="TRAIN split")
+    axis.bar(positions + 0.2, after, width=0.4, label="after balancing")
+    axis.set_xticks(positions, after.index, rotation=60, ha="right")
+    axis.set_yscale("log")
+    axis.set_ylabel("images")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def summarise(manifest: pd.DataFrame, train: pd.DataFrame, identical: int) -> dict[str, Any]:
+    before = train["label"].value_counts()
+    after = manifest.groupby("class", sort=False).size()
+    return {
+        "classes": list(after.index),
+        "before": {name: int(before.get(name, 0)) for name in after.index},
+        "after": {name: int(count) for name, count in after.items()},
+        "augmented": int(manifest["synthetic"].sum()),
+        "phash_identical_augmented": identical,
+    }
+
+
+def write_summary(summary: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(summary, indent=2))
+
+
+def balance_step(
+    metadata_path: str,
+    splits_path: str,
+    qc_path: str,
+    wings_path: str,
+    out_dir: str,
+    manifest_path: str,
+    summary_path: str,
+    counts_plot: str,
+    settings: dict[str, Any],
+    background: dict[str, Any],
+    threads: int,
+) -> None:
+    """The balance rule: the TRAIN split's images (and only those) to at least min_per_class each."""
+    images = images_with_splits(metadata_path, splits_path)
+    train = images[images["split"] == "train"].rename(columns={"path": "photo"})
+    qc = pd.read_csv(qc_path, keep_default_na=False)[["image_id", "mask"]]
+    wings = pd.read_csv(wings_path, keep_default_na=False)[["image_id", "path"]].rename(columns={"path": "wings"})
+    train = train.merge(qc, on="image_id", validate="one_to_one").merge(wings, on="image_id", validate="one_to_one")
+    balance_settings = BalanceSettings.from_config(settings)
+    manifest = balance_training_set(train, balance_settings, MaskSettings.from_config(background), out_dir, threads)
+    manifest.to_csv(manifest_path, index=False)
+    summary = summarise(manifest, train, phash_identical(manifest, threads))
+    summary["library"] = balance_settings.library
+    write_summary(summary, summary_path)
+    plot_class_counts(pd.Series(summary["before"]), pd.Series(summary["after"]), counts_plot)
+    log.info("balanced %d classes: %s", len(summary["classes"]), summary["after"])
+    log.info("augmented images phash-identical to another image: %d of %d", summary["phash_identical_augmented"], summary["augmented"])

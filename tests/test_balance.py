@@ -1,0 +1,114 @@
+"""Balancing: even spread over sources, determinism, the mask travels, and TRAIN images only."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hybridwing.balance.augment import Augmenter, AugmentSettings
+from hybridwing.balance.balance import (
+    BalanceSettings,
+    EmptyClassError,
+    balance_training_set,
+    class_list,
+    plan_copies,
+)
+from hybridwing.data.split import SplitSettings, class_labels, perceptual_hashes, split_metadata
+from hybridwing.data.tables import normalise_table
+from hybridwing.segment.background import remove_background
+from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.teacher import wing_pixels
+from hybridwing.synthetic.collection import SyntheticSettings, draw, plan_collection
+
+
+def test_every_real_class_reaches_the_minimum_evenly(heliconius, train_rows, taxa):
+    table = normalise_table(train_rows, "train", "train.csv", taxa)
+    table["path"] = [str(heliconius / url) for url in table["file_url"]]
+    hashes = perceptual_hashes(table["path"].tolist(), 16, threads=2)
+    splits, _ = split_metadata(table, hashes, SplitSettings({"train": 0.7, "val": 0.15, "test": 0.15}))
+    train = splits[splits["split"] == "train"]
+    classes = class_list(train["label"])
+    assert classes[-1] == "hybrid" and len(classes) == 15
+    plan = plan_copies(train, classes, BalanceSettings())
+    totals = train["label"].value_counts() + plan["label"].value_counts().reindex(train["label"].unique(), fill_value=0)
+    assert (totals >= 1000).all()
+    uses = plan.groupby("source_image").size()
+    sources = train["label"].value_counts()
+    for image_id, count in uses.items():
+        label = train.set_index("image_id").at[image_id, "label"]
+        assert count <= math.ceil(1000 / sources[label]) + 1
+    assert set(plan["source_image"]) <= set(train["image_id"])
+    assert not set(plan["source_image"]) & set(splits.loc[splits["split"] != "train", "image_id"])
+
+
+def test_a_class_with_one_image_works_and_an_empty_class_is_named():
+    train = pd.DataFrame({"image_id": ["a", "b", "c"], "label": ["solo", "pair", "pair"]})
+    plan = plan_copies(train, ["pair", "solo", "hybrid"][:2], BalanceSettings(min_per_class=10))
+    assert (plan["label"] == "solo").sum() == 9 and (plan["source_image"] == "a").sum() == 9
+    assert plan.loc[plan["label"] == "pair", "source_image"].value_counts().tolist() == [4, 4]
+    with pytest.raises(EmptyClassError, match="hybrid"):
+        plan_copies(train, class_list(train["label"]), BalanceSettings(min_per_class=10))
+
+
+@pytest.fixture(scope="module")
+def photographs(tmp_path_factory):
+    """Synthetic photographs, wing masks and white-background wings for three classes."""
+    folder = tmp_path_factory.mktemp("train")
+    settings = SyntheticSettings(seed=5, image_size=96)
+    chosen = {"radiata": [], "alba": [], "hybrid": []}
+    for specimen in plan_collection(settings):
+        label = "hybrid" if specimen.parents else specimen.subspecies
+        if label in chosen and len(chosen[label]) < (1 if label == "hybrid" else 3) and specimen.table == "train":
+            chosen[label].append(specimen)
+    rows = []
+    for label, specimens in chosen.items():
+        for specimen in specimens:
+            image, truth = draw(specimen, settings)
+            mask = wing_pixels(truth)
+            photo, mask_path, wings = (folder / f"{specimen.camid}{suffix}" for suffix in (".jpg", "_m.png", "_w.png"))
+            Image.fromarray(image).save(photo, quality=95)
+            Image.fromarray(mask * 255).save(mask_path)
+            remove_background(image, mask > 0, MaskSettings(), np.random.default_rng(0)).save(wings)
+            rows.append({"image_id": specimen.camid, "label": label, "photo": str(photo), "mask": str(mask_path), "wings": str(wings)})
+    return pd.DataFrame(rows)
+
+
+def files_digest(paths) -> list[str]:
+    return [hashlib.sha256(open(path, "rb").read()).hexdigest() for path in paths]
+
+
+@pytest.mark.parametrize("library", ["albumentations", "torchvision", "mix"])
+def test_same_seed_same_manifest_and_images_whatever_the_workers(photographs, tmp_path, library):
+    settings = BalanceSettings(min_per_class=8, library=library, seed=3)
+    one = balance_training_set(photographs, settings, MaskSettings(), tmp_path / "one", threads=1)
+    two = balance_training_set(photographs, settings, MaskSettings(), tmp_path / "two", threads=2)
+    assert one.drop(columns="path").equals(two.drop(columns="path"))
+    assert files_digest(one["path"][one["synthetic"]]) == files_digest(two["path"][two["synthetic"]])
+    assert one.groupby("class").size().to_dict() == {"alba": 8, "radiata": 8, "hybrid": 8}
+    assert one.drop_duplicates("class")["class"].tolist() == ["alba", "radiata", "hybrid"]
+    assert one["class_index"].max() == 2 and (one.loc[one["class"] == "hybrid", "class_index"] == 2).all()
+    assert set(one.loc[one["synthetic"], "recipe"].map(lambda r: r.split('"library": "')[1].split('"')[0])) <= {"albumentations", "torchvision"}
+
+
+@pytest.mark.parametrize("library", ["albumentations", "torchvision"])
+def test_the_mask_travels_so_no_black_corners(photographs, library):
+    strong = AugmentSettings(rotation=40, scale=(0.7, 1.3), translate=0.15, shear=10, grid_distortion=1.0, elastic=1.0)
+    augment = Augmenter(strong)
+    row = photographs.iloc[0]
+    rgb = np.asarray(Image.open(row["photo"]).convert("RGB"))
+    mask = (np.asarray(Image.open(row["mask"])) > 0).astype(np.uint8)
+    for seed in range(5):
+        moved_rgb, moved_mask, recipe = augment(rgb, mask, library, seed)
+        result = np.asarray(remove_background(moved_rgb, moved_mask > 0, MaskSettings(), np.random.default_rng(seed)))
+        assert (result[moved_mask == 0] == 255).all()
+        assert 0.3 < moved_mask.sum() / mask.sum() < 2.0
+        assert library in recipe
+
+
+def test_vertical_flip_is_off_by_default():
+    assert AugmentSettings().vflip is False and AugmentSettings().hue == 0.0

@@ -1,0 +1,17 @@
+from hybridwing.balance.balance import balance_step
+from hybridwing.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+balance_step(
+    metadata_path=snakemake.input.metadata,
+    splits_path=snakemake.input.splits,
+    qc_path=snakemake.input.qc,
+    wings_path=snakemake.input.wings,
+    out_dir=snakemake.output.images,
+    manifest_path=snakemake.output.manifest,
+    summary_path=snakemake.output.summary,
+    counts_plot=snakemake.output.counts,
+    settings=snakemake.params.settings,
+    background=snakemake.params.background,
+    threads=snakemake.threads,
+)
