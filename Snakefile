@@ -15,6 +15,7 @@ include: "workflow/rules/fetch.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/balance.smk"
+include: "workflow/rules/finetune.smk"
 
 
 rule all:
@@ -24,4 +25,5 @@ rule all:
         rules.train_unet.output.metrics,
         rules.apply_masks.output.sheet,
         rules.balance.output.summary,
+        rules.finetune.output.metrics,
         synthetic_outputs(),

@@ -129,6 +129,7 @@ def test_synthetic_default_runs_offline(tmp_path):
         "teacher": {"method": "provided"},
         "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
         "balance": {"min_per_class": 12},
+        "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
     }
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, config)))
     assert result.returncode == 0, result.stdout[-3000:]
@@ -152,6 +153,11 @@ def test_synthetic_default_runs_offline(tmp_path):
     held_out = set(splits.loc[splits["split"] != "train", "image_id"])
     assert not any(Path(path).name.split("_aug")[0].split(".")[0] in held_out for path in manifest["path"])
     assert all((tmp_path / path).is_file() for path in manifest["path"])
+    finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
+    assert finetuned["pretrained_backbone"] is False and finetuned["epochs_run"] == 1
+    model_dir = tmp_path / "results/finetune/model"
+    assert json.loads((model_dir / "classes.json").read_text())[-1] == "hybrid"
+    assert (model_dir / "weights.safetensors").is_file() and (model_dir / "preprocess.json").is_file()
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

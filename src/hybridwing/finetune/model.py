@@ -1,0 +1,126 @@
+"""Backbones through open_clip (hub ids, local folders, architecture names) and the classifier on top."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).parent / "model_configs"
+open_clip.add_model_config(CONFIG_DIR)
+
+
+class BackboneUnavailable(RuntimeError):
+    """The backbone's weights cannot be had here and random initialisation was not allowed."""
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A vision tower, its open_clip model config, preprocessing, and whether it is pretrained."""
+
+    visual: nn.Module
+    model_cfg: dict[str, Any]
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    pretrained: bool
+    source: str
+
+
+def _vision_of(model: nn.Module, model_cfg: dict[str, Any], pretrained: bool, source: str) -> Backbone:
+    visual = model.visual
+    config = visual.preprocess_cfg
+    size = config["size"] if isinstance(config["size"], int) else config["size"][0]
+    return Backbone(visual, model_cfg, int(size), tuple(config["mean"]), tuple(config["std"]), pretrained, source)
+
+
+def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
+    """The vision tower named by `spec`: ``hf-hub:org/repo``, a local folder (open_clip_config.json
+    and weights) or an architecture name. Without reachable weights it stops, unless
+    `allow_random_init`, and then only an architecture name can be built (randomly initialised)."""
+    if spec.startswith("hf-hub:"):
+        try:
+            model = open_clip.create_model(spec)
+        except Exception as error:  # noqa: BLE001 - any failure to reach the hub means "no weights here"
+            raise BackboneUnavailable(
+                f"finetune.model {spec}: weights not reachable ({error.__class__.__name__}). Offline, download "
+                "the model folder elsewhere and give its local path, or set finetune.model to an architecture "
+                "name with finetune.allow_random_init: true (no pretraining)."
+            ) from None
+        return _vision_of(model, _hub_config(model), True, spec)
+    folder = Path(spec)
+    if folder.is_dir():
+        config_path = folder / "open_clip_config.json"
+        if not config_path.is_file():
+            raise BackboneUnavailable(f"finetune.model {spec}: no open_clip_config.json in that folder")
+        model = open_clip.create_model(f"local-dir:{folder}")
+        return _vision_of(model, json.loads(config_path.read_text())["model_cfg"], True, spec)
+    if spec not in open_clip.list_models():
+        raise BackboneUnavailable(f"finetune.model {spec}: not a hub id, a folder, or an open_clip architecture name")
+    if not allow_random_init:
+        raise BackboneUnavailable(
+            f"finetune.model {spec}: an architecture name has no weights offline. Set "
+            "finetune.allow_random_init: true to train it from scratch, or give pretrained weights."
+        )
+    model = open_clip.create_model(spec, pretrained=None)
+    log.warning("backbone %s is randomly initialised: it was NOT pretrained", spec)
+    return _vision_of(model, open_clip.get_model_config(spec), False, spec)
+
+
+def _hub_config(model: nn.Module) -> dict[str, Any]:
+    visual = model.visual
+    return {"embed_dim": visual.output_dim, "vision_cfg": getattr(visual, "vision_cfg", {})}
+
+
+class WingClassifier(nn.Module):
+    """Image features from the vision tower, then a linear head (the hybrid class is the last output)."""
+
+    def __init__(self, visual: nn.Module, n_classes: int):
+        super().__init__()
+        self.visual = visual
+        self.head = nn.Linear(visual.output_dim, n_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.visual(images))
+
+
+def vision_blocks(visual: nn.Module) -> nn.ModuleList:
+    """The transformer blocks of an open_clip vision tower."""
+    if hasattr(visual, "transformer") and hasattr(visual.transformer, "resblocks"):
+        return visual.transformer.resblocks
+    raise ValueError(f"{type(visual).__name__} has no transformer blocks to unfreeze; use unfrozen_blocks: all")
+
+
+def configure_trainable(classifier: WingClassifier, unfrozen_blocks: int | str, train_proj: bool) -> None:
+    """Freeze the vision tower except its last `unfrozen_blocks` blocks and ln_post (and proj when
+    `train_proj`); ``"all"`` trains everything. The head always trains."""
+    trainable_all = unfrozen_blocks == "all"
+    for parameter in classifier.visual.parameters():
+        parameter.requires_grad = trainable_all
+    if not trainable_all:
+        blocks = vision_blocks(classifier.visual)
+        for block in list(blocks)[len(blocks) - int(unfrozen_blocks) :]:
+            block.requires_grad_(True)
+        if getattr(classifier.visual, "ln_post", None) is not None:
+            classifier.visual.ln_post.requires_grad_(True)
+        proj = getattr(classifier.visual, "proj", None)
+        if isinstance(proj, nn.Parameter):
+            proj.requires_grad = train_proj
+    classifier.head.requires_grad_(True)
+
+
+def parameter_groups(classifier: WingClassifier, backbone_lr: float, head_lr: float) -> list[dict[str, Any]]:
+    """Two AdamW groups: the trainable backbone parameters and the head."""
+    backbone = [p for p in classifier.visual.parameters() if p.requires_grad]
+    groups = [{"params": list(classifier.head.parameters()), "lr": head_lr, "name": "head"}]
+    if backbone:
+        groups.insert(0, {"params": backbone, "lr": backbone_lr, "name": "backbone"})
+    return groups

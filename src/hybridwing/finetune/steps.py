@@ -1,0 +1,106 @@
+"""The finetune rule, file to file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from safetensors.torch import save_file
+
+import hybridwing
+from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
+
+log = logging.getLogger(__name__)
+
+
+def write_model_folder(folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings) -> None:
+    """Weights (safetensors), class list, preprocessing, settings and versions: all a loader needs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    backbone = result["backbone"]
+    state = {name: tensor.contiguous() for name, tensor in result["model"].state_dict().items()}
+    save_file(state, folder / "weights.safetensors")
+    (folder / "classes.json").write_text(json.dumps(classes, indent=1))
+    (folder / "preprocess.json").write_text(
+        json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std, "background": "as mask.background"}, indent=1)
+    )
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "settings": asdict(settings),
+                "model_cfg": backbone.model_cfg,
+                "backbone": backbone.source,
+                "pretrained": backbone.pretrained,
+                "hybridwing": hybridwing.__version__,
+            },
+            indent=1,
+        )
+    )
+
+
+def plot_history(history: pd.DataFrame, path: str) -> None:
+    figure = Figure(figsize=(9, 3.4))
+    loss_axis, f1_axis = figure.subplots(1, 2)
+    loss_axis.plot(history["epoch"], history["train_loss"], marker="o")
+    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
+    f1_axis.plot(history["epoch"], history["val_macro_f1"], marker="o", color="tab:green")
+    f1_axis.set(xlabel="epoch", ylabel="macro-F1", title="validation macro-F1", ylim=(0, 1))
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def finetune_step(
+    manifest_path: str,
+    splits_path: str,
+    wings_path: str,
+    model_dir: str,
+    history_path: str,
+    metrics_path: str,
+    curve_path: str,
+    per_class_path: str,
+    confusion_path: str,
+    misclassified_path: str,
+    losses_path: str,
+    checkpoint_path: str,
+    settings: dict[str, Any],
+    threads: int,
+) -> None:
+    finetune_settings = FinetuneSettings.from_config(settings)
+    manifest = pd.read_csv(manifest_path, keep_default_na=False)
+    classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
+    index_of = {name: k for k, name in enumerate(classes)}
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    wings = pd.read_csv(wings_path, keep_default_na=False)
+    val = wings[wings["split"] == "val"].merge(splits[["image_id", "label"]], on="image_id")
+    unknown = sorted(set(val["label"]) - set(classes))
+    if unknown:
+        log.warning("validation classes with no training images are left out: %s", ", ".join(unknown))
+    val = val[val["label"].isin(classes)].assign(class_index=lambda frame: frame["label"].map(index_of))
+    result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads)
+    history = pd.DataFrame(result["state"]["history"])
+    history.to_csv(history_path, index=False)
+    plot_history(history, curve_path)
+    report = reports(result["model"], result["backbone"], val, result["val_images"], classes, result["device"], finetune_settings.batch_size * 2)
+    report["per_class"].to_csv(per_class_path, index=False)
+    report["confusion"].to_csv(confusion_path)
+    report["misclassified"].to_csv(misclassified_path, index=False)
+    likely_mislabelled(manifest, result["state"]["sample_losses"]).to_csv(losses_path, index=False)
+    write_model_folder(Path(model_dir), result, classes, finetune_settings)
+    metrics = {
+        "val_macro_f1": report["macro_f1"],
+        "val_accuracy": report["accuracy"],
+        "epochs_run": len(history),
+        "n_train": len(manifest),
+        "n_val": len(val),
+        "pretrained_backbone": result["backbone"].pretrained,
+        "backbone": result["backbone"].source,
+        "device": result["device"].type,
+    }
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    if not result["backbone"].pretrained:
+        log.warning("the backbone was NOT pretrained (random initialisation): metrics are of a model trained from scratch")
+    log.info("validation macro-F1 %.4f, accuracy %.4f", report["macro_f1"], report["accuracy"])

@@ -1,0 +1,217 @@
+"""Fine-tune a classifier on the balanced TRAIN set, early-stopped on validation macro-F1.
+
+Training resumes where it stopped: a checkpoint (model, optimiser, position in the epoch, history)
+is written every `checkpoint_every` steps and at each epoch's end, outside the rule's outputs, and a
+rerun with the same settings and classes continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+from torch import nn
+from tqdm import tqdm
+
+from hybridwing.finetune.model import WingClassifier, configure_trainable, load_backbone, parameter_groups
+from hybridwing.segment.unet import autocast, pick_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """The ``finetune`` block of the config."""
+
+    model: str = "hf-hub:imageomics/bioclip"
+    allow_random_init: bool = False
+    unfrozen_blocks: int | str = 2
+    train_proj: bool = True
+    backbone_lr: float = 1e-5
+    head_lr: float = 1e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.0
+    batch_size: int = 32
+    epochs: int = 10
+    patience: int = 3
+    seed: int = 0
+    checkpoint_every: int = 50
+    loss_epochs: int = 2
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> FinetuneSettings:
+        return cls(**block)
+
+
+def load_images(paths: list[str], size: int, desc: str) -> torch.Tensor:
+    """uint8 (N, 3, size, size) tensor: every image resized once (white background kept)."""
+    out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
+    for k, path in enumerate(tqdm(paths, desc=desc, unit="img")):
+        with Image.open(path) as image:
+            rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
+        out[k] = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+    return out
+
+
+def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    mean_t = torch.tensor(mean, device=images.device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255 - mean_t) / std_t
+
+
+def predict_logits(model: nn.Module, images: torch.Tensor, backbone, device: torch.device, batch_size: int) -> torch.Tensor:
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = normalise(images[start : start + batch_size].to(device), backbone.mean, backbone.std)
+            with autocast(device):
+                outputs.append(model(batch).float().cpu())
+    return torch.cat(outputs) if outputs else torch.zeros((0, model.head.out_features))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """The shuffled order of an epoch, reproducible from (seed, epoch) alone, so a resumed run
+    continues the same order."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def checkpoint_key(settings: FinetuneSettings, classes: list[str], n_train: int) -> str:
+    return json.dumps({"settings": asdict(settings), "classes": classes, "n_train": n_train}, sort_keys=True)
+
+
+def class_report(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    labels = list(range(len(classes)))
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    return pd.DataFrame({"class": classes, "precision": precision, "recall": recall, "f1": f1, "support": support})
+
+
+def finetune(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    classes: list[str],
+    settings: FinetuneSettings,
+    checkpoint_path: str | Path,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Train on `train` (path, class_index), validate on `val` (image_id, path, class_index).
+
+    Returns the trained classifier, the backbone, the history and the reports of the best epoch.
+    """
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(max(1, threads))
+    device = pick_device()
+    backbone = load_backbone(settings.model, settings.allow_random_init)
+    if not backbone.pretrained and settings.unfrozen_blocks != "all":
+        log.warning("a frozen random trunk is meaningless: set finetune.unfrozen_blocks: all for a random backbone")
+    model = WingClassifier(backbone.visual, len(classes))
+    configure_trainable(model, settings.unfrozen_blocks, settings.train_proj)
+    model.to(device)
+    optimiser = torch.optim.AdamW(
+        parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
+    images = load_images(train["path"].tolist(), backbone.image_size, "load train")
+    labels = torch.tensor(train["class_index"].to_numpy(), dtype=torch.long)
+    val_images = load_images(val["path"].tolist(), backbone.image_size, "load val")
+    val_labels = val["class_index"].to_numpy()
+
+    key = checkpoint_key(settings, classes, len(train))
+    state = {"epoch": 1, "step": 0, "history": [], "best_f1": -1.0, "best_state": None, "stale": 0, "sample_losses": {}}
+    checkpoint_path = Path(checkpoint_path)
+    if checkpoint_path.is_file():
+        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if saved["key"] == key:
+            model.load_state_dict(saved["model"])
+            optimiser.load_state_dict(saved["optimiser"])
+            state = json.loads(saved["state"]) | {"best_state": saved.get("best_model")}
+            log.info("resuming from %s: epoch %d, step %d", checkpoint_path, state["epoch"], state["step"])
+        else:
+            log.info("ignoring %s: it was written for other settings or classes", checkpoint_path)
+
+    def save_checkpoint() -> None:
+        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = checkpoint_path.with_suffix(".partial")
+        plain = {name: value for name, value in state.items() if name != "best_state"}
+        payload = {"key": key, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": json.dumps(plain)}
+        if state["best_state"] is not None:
+            payload["best_model"] = state["best_state"]
+        torch.save(payload, temporary)
+        temporary.replace(checkpoint_path)
+
+    batch = settings.batch_size
+    while state["epoch"] <= settings.epochs and state["stale"] < settings.patience:
+        epoch = state["epoch"]
+        order = epoch_order(settings.seed, epoch, len(images))
+        steps = (len(order) + batch - 1) // batch
+        started, losses = time.perf_counter(), []
+        model.train()
+        for step in tqdm(range(state["step"], steps), desc=f"finetune epoch {epoch}", unit="batch", initial=state["step"], total=steps):
+            index = order[step * batch : (step + 1) * batch]
+            x = normalise(images[index].to(device), backbone.mean, backbone.std)
+            with autocast(device):
+                logits = model(x)
+            per_sample = loss_fn(logits.float(), labels[index].to(device))
+            loss = per_sample.mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+            if epoch <= settings.loss_epochs:
+                for i, value in zip(index.tolist(), per_sample.detach().cpu().tolist()):
+                    state["sample_losses"].setdefault(str(i), []).append(round(value, 5))
+            state["step"] = step + 1
+            if state["step"] % settings.checkpoint_every == 0:
+                save_checkpoint()
+        predicted = predict_logits(model, val_images, backbone, device, batch * 2).argmax(1).numpy()
+        macro_f1 = float(f1_score(val_labels, predicted, labels=list(range(len(classes))), average="macro", zero_division=0))
+        accuracy = float((predicted == val_labels).mean()) if len(val_labels) else 0.0
+        state["history"].append(
+            {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
+        )
+        log.info("epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f", epoch, state["history"][-1]["train_loss"], macro_f1, accuracy)
+        if macro_f1 > state["best_f1"]:
+            state["best_f1"], state["stale"] = macro_f1, 0
+            state["best_state"] = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+        else:
+            state["stale"] += 1
+        state["epoch"], state["step"] = epoch + 1, 0
+        save_checkpoint()
+    if state["stale"] >= settings.patience:
+        log.info("early stop: no better validation macro-F1 for %d epochs", state["stale"])
+    model.load_state_dict(state["best_state"])
+    return {"model": model, "backbone": backbone, "state": state, "val_images": val_images, "device": device}
+
+
+def reports(model, backbone, val: pd.DataFrame, val_images: torch.Tensor, classes: list[str], device, batch_size: int) -> dict[str, Any]:
+    """Per-class precision/recall/F1, the confusion matrix, and the most confidently wrong images."""
+    probabilities = torch.softmax(predict_logits(model, val_images, backbone, device, batch_size), dim=1).numpy()
+    predicted = probabilities.argmax(1)
+    truth = val["class_index"].to_numpy()
+    wrong = val.assign(predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth])
+    wrong = wrong[predicted != truth].sort_values("confidence", ascending=False)
+    return {
+        "per_class": class_report(truth, predicted, classes),
+        "confusion": pd.DataFrame(confusion_matrix(truth, predicted, labels=list(range(len(classes)))), index=classes, columns=classes),
+        "misclassified": wrong[["image_id", "path", "truth", "predicted", "confidence"]].head(32),
+        "macro_f1": float(f1_score(truth, predicted, labels=list(range(len(classes))), average="macro", zero_division=0)),
+        "accuracy": float((predicted == truth).mean()) if len(truth) else 0.0,
+    }
+
+
+def likely_mislabelled(train: pd.DataFrame, sample_losses: dict[str, list[float]]) -> pd.DataFrame:
+    """Mean training loss of each image over the first epochs; the highest are flagged for a look."""
+    frame = train.reset_index(drop=True).copy()
+    frame["mean_loss"] = [float(np.mean(sample_losses.get(str(i), [np.nan]))) for i in range(len(frame))]
+    threshold = frame["mean_loss"].mean() + 3 * frame["mean_loss"].std()
+    frame["flagged"] = frame["mean_loss"] > threshold
+    return frame.sort_values("mean_loss", ascending=False)[["path", "class", "source_image", "mean_loss", "flagged"]]

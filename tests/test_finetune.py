@@ -1,0 +1,125 @@
+"""Fine-tuning: freezing, the two learning rates, resume after a kill, and the fail-fast loader."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from hybridwing.finetune.model import (
+    BackboneUnavailable,
+    WingClassifier,
+    configure_trainable,
+    load_backbone,
+    parameter_groups,
+)
+from hybridwing.finetune.train import FinetuneSettings, finetune
+
+
+@pytest.fixture()
+def classifier():
+    torch.manual_seed(0)
+    return WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, 5)
+
+
+def test_two_learning_rates_reach_their_groups(classifier):
+    configure_trainable(classifier, 2, train_proj=True)
+    optimiser = torch.optim.AdamW(parameter_groups(classifier, 1e-5, 1e-3))
+    lrs = {group["name"]: group["lr"] for group in optimiser.param_groups}
+    assert lrs == {"backbone": 1e-5, "head": 1e-3}
+    head_ids = {id(p) for p in classifier.head.parameters()}
+    backbone = next(g for g in optimiser.param_groups if g["name"] == "backbone")["params"]
+    last_two = {id(p) for block in list(classifier.visual.transformer.resblocks)[-2:] for p in block.parameters()}
+    assert last_two <= {id(p) for p in backbone} and not head_ids & {id(p) for p in backbone}
+
+
+def test_only_the_intended_parameters_change(classifier):
+    configure_trainable(classifier, 2, train_proj=False)
+    before = {name: p.detach().clone() for name, p in classifier.named_parameters()}
+    optimiser = torch.optim.AdamW(parameter_groups(classifier, 1e-3, 1e-3))
+    loss = torch.nn.functional.cross_entropy(classifier(torch.randn(4, 3, 128, 128)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    optimiser.step()
+    changed = {name for name, p in classifier.named_parameters() if not torch.equal(before[name], p)}
+    blocks = len(classifier.visual.transformer.resblocks)
+    expected_prefixes = (f"visual.transformer.resblocks.{blocks - 2}.", f"visual.transformer.resblocks.{blocks - 1}.", "visual.ln_post.", "head.")
+    assert changed and all(name.startswith(expected_prefixes) for name in changed)
+    assert "visual.proj" not in changed and "visual.conv1.weight" not in changed
+    assert any(name.startswith("head.") for name in changed)
+
+
+def test_random_backbone_needs_permission_and_hub_fails_fast(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BackboneUnavailable, match="allow_random_init"):
+        load_backbone("ViT-B-16", allow_random_init=False)
+    with pytest.raises(BackboneUnavailable, match="weights not reachable"):
+        load_backbone("hf-hub:imageomics/bioclip", allow_random_init=True)
+    with pytest.raises(BackboneUnavailable, match="not a hub id, a folder"):
+        load_backbone("no-such-model", allow_random_init=True)
+
+
+@pytest.fixture()
+def tiny_sets(tmp_path):
+    """32 training and 8 validation images of two colours: easy to learn, fast to run."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        label = k % 2
+        pixels = np.full((40, 40, 3), (200, 40, 40) if label else (40, 40, 200), np.uint8)
+        pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+        path = tmp_path / f"{k}.png"
+        Image.fromarray(pixels).save(path)
+        rows.append({"image_id": f"i{k}", "path": str(path), "class_index": label, "class": "ab"[label], "source_image": f"i{k}"})
+    frame = pd.DataFrame(rows)
+    return frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)
+
+
+SETTINGS = FinetuneSettings(
+    model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", backbone_lr=1e-3, head_lr=1e-3,
+    batch_size=8, epochs=2, patience=5, checkpoint_every=1,
+)
+
+
+def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
+    train, val = tiny_sets
+    train.to_csv(tmp_path / "train.csv", index=False)
+    val.to_csv(tmp_path / "val.csv", index=False)
+    checkpoint = tmp_path / "resume.pt"
+    (tmp_path / "settings.json").write_text(json.dumps(asdict(SETTINGS)))
+    killer = textwrap.dedent(
+        f"""
+        import json, os, pandas as pd, torch
+        from hybridwing.finetune.train import FinetuneSettings, finetune
+        steps = 0
+        original = torch.optim.AdamW.step
+        def step(self, *args, **kwargs):
+            global steps
+            steps += 1
+            if steps == 7:
+                os._exit(9)  # killed mid-epoch 2, with no clean-up
+            return original(self, *args, **kwargs)
+        torch.optim.AdamW.step = step
+        settings = FinetuneSettings(**json.loads(open(r"{tmp_path / 'settings.json'}").read()))
+        finetune(pd.read_csv(r"{tmp_path / 'train.csv'}"), pd.read_csv(r"{tmp_path / 'val.csv'}"), ["a", "b"], settings, r"{checkpoint}", 1)
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 9, killed.stderr[-2000:]
+    saved = torch.load(checkpoint, weights_only=True)
+    state = json.loads(saved["state"])
+    assert state["epoch"] == 2 and state["step"] == 2 and len(state["history"]) == 1
+
+    resumed = finetune(train, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
+    uninterrupted = finetune(train, val, ["a", "b"], SETTINGS, tmp_path / "fresh.pt", threads=1)
+    assert [h["epoch"] for h in resumed["state"]["history"]] == [1, 2]
+    for name, tensor in uninterrupted["model"].state_dict().items():
+        assert torch.allclose(resumed["model"].state_dict()[name], tensor, atol=1e-6), name
+    assert resumed["state"]["history"][-1]["val_macro_f1"] == uninterrupted["state"]["history"][-1]["val_macro_f1"]

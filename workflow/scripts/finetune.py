@@ -1,0 +1,20 @@
+from hybridwing.finetune.steps import finetune_step
+from hybridwing.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+finetune_step(
+    manifest_path=snakemake.input.manifest,
+    splits_path=snakemake.input.splits,
+    wings_path=snakemake.input.wings,
+    model_dir=snakemake.output.model,
+    history_path=snakemake.output.history,
+    metrics_path=snakemake.output.metrics,
+    curve_path=snakemake.output.curve,
+    per_class_path=snakemake.output.per_class,
+    confusion_path=snakemake.output.confusion,
+    misclassified_path=snakemake.output.misclassified,
+    losses_path=snakemake.output.losses,
+    checkpoint_path=snakemake.params.checkpoint,
+    settings=snakemake.params.settings,
+    threads=snakemake.threads,
+)
