@@ -123,3 +123,14 @@ def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
     for name, tensor in uninterrupted["model"].state_dict().items():
         assert torch.allclose(resumed["model"].state_dict()[name], tensor, atol=1e-6), name
     assert resumed["state"]["history"][-1]["val_macro_f1"] == uninterrupted["state"]["history"][-1]["val_macro_f1"]
+
+
+def test_a_checkpoint_of_other_images_is_not_resumed(tiny_sets, tmp_path, caplog):
+    train, val = tiny_sets
+    checkpoint = tmp_path / "other.pt"
+    finetune(train, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
+    relabelled = train.assign(class_index=1 - train["class_index"])
+    with caplog.at_level("INFO"):
+        result = finetune(relabelled, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
+    assert "ignoring" in caplog.text and "resuming" not in caplog.text
+    assert [h["epoch"] for h in result["state"]["history"]] == [1, 2]

@@ -7,6 +7,7 @@ rerun with the same settings and classes continues from it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -85,8 +86,11 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-def checkpoint_key(settings: FinetuneSettings, classes: list[str], n_train: int) -> str:
-    return json.dumps({"settings": asdict(settings), "classes": classes, "n_train": n_train}, sort_keys=True)
+def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
+    """What a checkpoint must match to be resumed: settings, classes and the exact images and labels."""
+    tables = train[["path", "class_index"]].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
+    fingerprint = hashlib.sha256(tables.encode()).hexdigest()
+    return json.dumps({"settings": asdict(settings), "classes": classes, "data": fingerprint}, sort_keys=True)
 
 
 def class_report(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:
@@ -125,7 +129,7 @@ def finetune(
     val_images = load_images(val["path"].tolist(), backbone.image_size, "load val")
     val_labels = val["class_index"].to_numpy()
 
-    key = checkpoint_key(settings, classes, len(train))
+    key = checkpoint_key(settings, classes, train, val)
     state = {"epoch": 1, "step": 0, "history": [], "best_f1": -1.0, "best_state": None, "stale": 0, "sample_losses": {}}
     checkpoint_path = Path(checkpoint_path)
     if checkpoint_path.is_file():
@@ -136,7 +140,7 @@ def finetune(
             state = json.loads(saved["state"]) | {"best_state": saved.get("best_model")}
             log.info("resuming from %s: epoch %d, step %d", checkpoint_path, state["epoch"], state["step"])
         else:
-            log.info("ignoring %s: it was written for other settings or classes", checkpoint_path)
+            log.info("ignoring %s: it was written for other settings, classes or images", checkpoint_path)
 
     def save_checkpoint() -> None:
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
