@@ -55,7 +55,7 @@ def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
                 "the model folder elsewhere and give its local path, or set finetune.model to an architecture "
                 "name with finetune.allow_random_init: true (no pretraining)."
             ) from None
-        return _vision_of(model, _hub_config(model), True, spec)
+        return _vision_of(model, _hub_config(spec), True, spec)
     folder = Path(spec)
     if folder.is_dir():
         config_path = folder / "open_clip_config.json"
@@ -75,9 +75,12 @@ def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
     return _vision_of(model, open_clip.get_model_config(spec), False, spec)
 
 
-def _hub_config(model: nn.Module) -> dict[str, Any]:
-    visual = model.visual
-    return {"embed_dim": visual.output_dim, "vision_cfg": getattr(visual, "vision_cfg", {})}
+def _hub_config(spec: str) -> dict[str, Any]:
+    """The open_clip model config of a hub model (its open_clip_config.json, cached by the load)."""
+    from huggingface_hub import hf_hub_download
+
+    path = hf_hub_download(spec.removeprefix("hf-hub:"), "open_clip_config.json")
+    return json.loads(Path(path).read_text())["model_cfg"]
 
 
 class WingClassifier(nn.Module):
