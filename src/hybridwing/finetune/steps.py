@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 from safetensors.torch import save_file
 
 import hybridwing
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
+from hybridwing.plots import training_curves
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +40,6 @@ def write_model_folder(folder: Path, result: dict[str, Any], classes: list[str],
             indent=1,
         )
     )
-
-
-def plot_history(history: pd.DataFrame, path: str) -> None:
-    figure = Figure(figsize=(9, 3.4))
-    loss_axis, f1_axis = figure.subplots(1, 2)
-    loss_axis.plot(history["epoch"], history["train_loss"], marker="o")
-    loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
-    f1_axis.plot(history["epoch"], history["val_macro_f1"], marker="o", color="tab:green")
-    f1_axis.set(xlabel="epoch", ylabel="macro-F1", title="validation macro-F1", ylim=(0, 1))
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
 
 
 def finetune_step(
@@ -83,7 +72,9 @@ def finetune_step(
     result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads)
     history = pd.DataFrame(result["state"]["history"])
     history.to_csv(history_path, index=False)
-    plot_history(history, curve_path)
+    training_curves(
+        history, [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")], curve_path
+    )
     report = reports(result["model"], result["backbone"], val, result["val_images"], classes, result["device"], finetune_settings.batch_size * 2)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from hybridwing.data.split import SPLITS, images_with_splits
 from hybridwing.data.tables import read_metadata
+from hybridwing.plots import training_curves
 from hybridwing.segment.background import apply_masks, overlay_sheet
 from hybridwing.segment.predict import MaskSettings, segment_images
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
@@ -27,17 +27,6 @@ def teacher_step(metadata_path: str, splits_path: str, out_dir: str, index_path:
     write_teacher_masks(images, TeacherSettings.from_config(settings), out_dir, threads).to_csv(index_path, index=False)
 
 
-def plot_curve(history: pd.DataFrame, path: str) -> None:
-    figure = Figure(figsize=(9, 3.4))
-    loss_axis, iou_axis = figure.subplots(1, 2)
-    loss_axis.plot(history["epoch"], history["train_loss"], marker="o")
-    loss_axis.set(xlabel="epoch", ylabel="Dice + BCE loss", title="training loss")
-    iou_axis.plot(history["epoch"], history["val_iou"], marker="o", color="tab:green")
-    iou_axis.set(xlabel="epoch", ylabel="IoU", title="validation IoU against the teacher")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-
-
 def train_step(
     index_path: str, model_path: str, metrics_path: str, history_path: str, curve_path: str, settings: dict[str, Any], threads: int
 ) -> None:
@@ -45,7 +34,11 @@ def train_step(
     model, history, metrics = train_unet(pd.read_csv(index_path), unet_settings, threads)
     save_checkpoint(model, unet_settings, model_path)
     history.to_csv(history_path, index=False)
-    plot_curve(history, curve_path)
+    training_curves(
+        history,
+        [("train_loss", "Dice + BCE loss", "training loss"), ("val_iou", "IoU", "validation IoU against the teacher")],
+        curve_path,
+    )
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     log.info("U-Net against the teacher on held-out test images: %s", metrics["teacher_agreement_test"])
 
