@@ -26,7 +26,7 @@ def write_model_folder(folder: Path, result: dict[str, Any], classes: list[str],
     save_file(state, folder / "weights.safetensors")
     (folder / "classes.json").write_text(json.dumps(classes, indent=1))
     (folder / "preprocess.json").write_text(
-        json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std, "background": "as mask.background"}, indent=1)
+        json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1)
     )
     (folder / "config.json").write_text(
         json.dumps(
