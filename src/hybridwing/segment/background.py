@@ -15,6 +15,7 @@ from hybridwing.segment.predict import MaskSettings
 
 log = logging.getLogger(__name__)
 
+
 def texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """A random smooth colour texture (H, W, 3 uint8): coarse noise upsampled, plus fine grain."""
     coarse = rng.uniform(40, 220, size=(8, 8, 3)).astype(np.uint8)
