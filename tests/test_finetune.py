@@ -123,6 +123,11 @@ def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
     for name, tensor in uninterrupted["model"].state_dict().items():
         assert torch.allclose(resumed["model"].state_dict()[name], tensor, atol=1e-6), name
     assert resumed["state"]["history"][-1]["val_macro_f1"] == uninterrupted["state"]["history"][-1]["val_macro_f1"]
+    assert resumed["state"]["per_class"] == uninterrupted["state"]["per_class"]
+    per_class = pd.DataFrame(resumed["state"]["per_class"])
+    assert sorted(per_class["epoch"].unique()) == [1, 2] and set(per_class["class"]) == {"a", "b"}
+    confusion = pd.DataFrame(resumed["state"]["confusion"])
+    assert confusion.groupby("epoch")["count"].sum().tolist() == [len(val), len(val)]
 
 
 def test_a_checkpoint_of_other_images_is_not_resumed(tiny_sets, tmp_path, caplog):

@@ -10,6 +10,8 @@ rule finetune:
         curve="results/finetune/curve.png",
         per_class="results/finetune/per_class.csv",
         confusion="results/finetune/confusion.csv",
+        per_class_epochs="results/finetune/per_class_by_epoch.csv",
+        confusion_epochs="results/finetune/confusion_by_epoch.csv",
         misclassified="results/finetune/misclassified.csv",
         losses="results/finetune/train_losses.csv",
     log:

@@ -12,6 +12,8 @@ finetune_step(
     curve_path=snakemake.output.curve,
     per_class_path=snakemake.output.per_class,
     confusion_path=snakemake.output.confusion,
+    per_class_epochs_path=snakemake.output.per_class_epochs,
+    confusion_epochs_path=snakemake.output.confusion_epochs,
     misclassified_path=snakemake.output.misclassified,
     losses_path=snakemake.output.losses,
     checkpoint_path=snakemake.params.checkpoint,

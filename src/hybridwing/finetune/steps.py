@@ -52,6 +52,8 @@ def finetune_step(
     curve_path: str,
     per_class_path: str,
     confusion_path: str,
+    per_class_epochs_path: str,
+    confusion_epochs_path: str,
     misclassified_path: str,
     losses_path: str,
     checkpoint_path: str,
@@ -78,6 +80,8 @@ def finetune_step(
     report = reports(result["model"], result["backbone"], val, result["val_images"], classes, result["device"], finetune_settings.batch_size * 2)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
+    pd.DataFrame(result["state"]["per_class"]).to_csv(per_class_epochs_path, index=False)
+    pd.DataFrame(result["state"]["confusion"]).to_csv(confusion_epochs_path, index=False)
     report["misclassified"].to_csv(misclassified_path, index=False)
     likely_mislabelled(manifest, result["state"]["sample_losses"]).to_csv(losses_path, index=False)
     write_model_folder(Path(model_dir), result, classes, finetune_settings)
@@ -85,6 +89,7 @@ def finetune_step(
         "val_macro_f1": report["macro_f1"],
         "val_accuracy": report["accuracy"],
         "epochs_run": len(history),
+        "best_epoch": result["state"]["best_epoch"],
         "n_train": len(manifest),
         "n_val": len(val),
         "pretrained_backbone": result["backbone"].pretrained,

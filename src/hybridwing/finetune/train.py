@@ -99,6 +99,15 @@ def class_report(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -
     return pd.DataFrame({"class": classes, "precision": precision, "recall": recall, "f1": f1, "support": support})
 
 
+def record_epoch_reports(state: dict[str, Any], epoch: int, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> None:
+    """Append this epoch's per-class precision/recall/F1 and confusion counts to the resumable state."""
+    for row in class_report(truth, predicted, classes).to_dict("records"):
+        state["per_class"].append({"epoch": epoch} | {name: value if name == "class" else float(value) for name, value in row.items()})
+    matrix = confusion_matrix(truth, predicted, labels=list(range(len(classes))))
+    for (i, j), count in np.ndenumerate(matrix):
+        state["confusion"].append({"epoch": epoch, "truth": classes[i], "predicted": classes[j], "count": int(count)})
+
+
 def finetune(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -130,7 +139,10 @@ def finetune(
     val_labels = val["class_index"].to_numpy()
 
     key = checkpoint_key(settings, classes, train, val)
-    state = {"epoch": 1, "step": 0, "history": [], "best_f1": -1.0, "best_state": None, "stale": 0, "sample_losses": {}}
+    state = {
+        "epoch": 1, "step": 0, "history": [], "per_class": [], "confusion": [],
+        "best_f1": -1.0, "best_epoch": 0, "best_state": None, "stale": 0, "sample_losses": {},
+    }
     checkpoint_path = Path(checkpoint_path)
     if checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
@@ -182,9 +194,10 @@ def finetune(
         state["history"].append(
             {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
         )
+        record_epoch_reports(state, epoch, val_labels, predicted, classes)
         log.info("epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f", epoch, state["history"][-1]["train_loss"], macro_f1, accuracy)
         if macro_f1 > state["best_f1"]:
-            state["best_f1"], state["stale"] = macro_f1, 0
+            state["best_f1"], state["best_epoch"], state["stale"] = macro_f1, epoch, 0
             state["best_state"] = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
         else:
             state["stale"] += 1
