@@ -21,6 +21,7 @@ rule finetune:
     params:
         settings=config["finetune"],
         checkpoint="resources/checkpoints/finetune.pt",
+        token_cache="resources/cache/finetune",
     threads: 2
     resources:
         mem_mb=12000,

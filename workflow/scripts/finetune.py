@@ -17,6 +17,7 @@ finetune_step(
     misclassified_path=snakemake.output.misclassified,
     losses_path=snakemake.output.losses,
     checkpoint_path=snakemake.params.checkpoint,
+    cache_dir=snakemake.params.token_cache,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
 )

@@ -12,6 +12,7 @@ import pandas as pd
 from safetensors.torch import save_file
 
 import hybridwing
+from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
 
@@ -57,6 +58,7 @@ def finetune_step(
     misclassified_path: str,
     losses_path: str,
     checkpoint_path: str,
+    cache_dir: str,
     settings: dict[str, Any],
     threads: int,
 ) -> None:
@@ -71,13 +73,13 @@ def finetune_step(
     if unknown:
         log.warning("validation classes with no training images are left out: %s", ", ".join(unknown))
     val = val[val["label"].isin(classes)].assign(class_index=lambda frame: frame["label"].map(index_of))
-    result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads)
+    result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads, cache_dir)
     history = pd.DataFrame(result["state"]["history"])
     history.to_csv(history_path, index=False)
     training_curves(
         history, [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")], curve_path
     )
-    report = reports(result["model"], result["backbone"], val, result["val_images"], classes, result["device"], finetune_settings.batch_size * 2)
+    report = reports(result["model"], val, result["val_feed"], classes, result["device"], finetune_settings.batch_size * 2)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
     pd.DataFrame(result["state"]["per_class"]).to_csv(per_class_epochs_path, index=False)
@@ -95,6 +97,8 @@ def finetune_step(
         "pretrained_backbone": result["backbone"].pretrained,
         "backbone": result["backbone"].source,
         "device": result["device"].type,
+        "token_cache": isinstance(result["val_feed"], TokenFeed),
+        "setup_seconds": round(result["setup_seconds"], 1),
     }
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     if not result["backbone"].pretrained:

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,8 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from torch import nn
 from tqdm import tqdm
 
-from hybridwing.finetune.model import WingClassifier, configure_trainable, load_backbone, parameter_groups
+from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
+from hybridwing.finetune.model import Backbone, WingClassifier, configure_trainable, load_backbone, parameter_groups
 from hybridwing.segment.unet import autocast, pick_device
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class FinetuneSettings:
     allow_random_init: bool = False
     unfrozen_blocks: int | str = 2
     train_proj: bool = True
+    token_cache: bool = True
     backbone_lr: float = 1e-5
     head_lr: float = 1e-3
     weight_decay: float = 0.05
@@ -53,13 +56,18 @@ class FinetuneSettings:
         return cls(**block)
 
 
+def load_image(path: str, size: int) -> torch.Tensor:
+    """uint8 (3, size, size): the image resized once (white background kept)."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+
+
 def load_images(paths: list[str], size: int, desc: str) -> torch.Tensor:
-    """uint8 (N, 3, size, size) tensor: every image resized once (white background kept)."""
+    """uint8 (N, 3, size, size) tensor of every image."""
     out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
     for k, path in enumerate(tqdm(paths, desc=desc, unit="img")):
-        with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
-        out[k] = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+        out[k] = load_image(path, size)
     return out
 
 
@@ -69,15 +77,62 @@ def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
     return (images.float() / 255 - mean_t) / std_t
 
 
-def predict_logits(model: nn.Module, images: torch.Tensor, backbone, device: torch.device, batch_size: int) -> torch.Tensor:
+class ImageFeed:
+    """Model inputs by index from preloaded images; `logits` runs the whole classifier."""
+
+    def __init__(self, images: torch.Tensor, backbone: Backbone):
+        self.images = images
+        self.backbone = backbone
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return normalise(self.images[index].to(device), self.backbone.mean, self.backbone.std)
+
+    def logits(self, model: WingClassifier, x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+
+Feed = ImageFeed | TokenFeed
+
+
+def predict_logits(model: WingClassifier, feed: Feed, device: torch.device, batch_size: int) -> torch.Tensor:
     model.eval()
     outputs = []
     with torch.inference_mode():
-        for start in range(0, len(images), batch_size):
-            batch = normalise(images[start : start + batch_size].to(device), backbone.mean, backbone.std)
+        for start in range(0, len(feed), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(feed)))
             with autocast(device):
-                outputs.append(model(batch).float().cpu())
+                outputs.append(feed.logits(model, feed.batch(index, device)).float().cpu())
     return torch.cat(outputs) if outputs else torch.zeros((0, model.head.out_features))
+
+
+def feeds(
+    model: WingClassifier, backbone: Backbone, train: pd.DataFrame, val: pd.DataFrame, settings: FinetuneSettings,
+    cache_dir: Path | None, device: torch.device,
+) -> tuple[Feed, Feed]:
+    """Training and validation inputs: frozen-trunk tokens when the trunk is frozen and a cache
+    folder is given, otherwise the preloaded images."""
+    if settings.unfrozen_blocks == "all" or not settings.token_cache or cache_dir is None:
+        return (
+            ImageFeed(load_images(train["path"].tolist(), backbone.image_size, "load train"), backbone),
+            ImageFeed(load_images(val["path"].tolist(), backbone.image_size, "load val"), backbone),
+        )
+    n_frozen = frozen_count(model, int(settings.unfrozen_blocks))
+    out = []
+    for name, table in (("train", train), ("val", val)):
+        paths = table["path"].tolist()
+
+        def batches_from(start: int, paths: list[str] = paths) -> Iterator[torch.Tensor]:
+            for first in range(start, len(paths), settings.batch_size):
+                chunk = paths[first : first + settings.batch_size]
+                yield normalise(torch.stack([load_image(p, backbone.image_size) for p in chunk]), backbone.mean, backbone.std)
+
+        key = cache_key(model, n_frozen, paths, backbone.image_size, backbone.mean, backbone.std)
+        tokens = build_token_cache(model, n_frozen, batches_from, len(paths), key, Path(cache_dir) / f"{name}.npy", device, f"token cache {name}")
+        out.append(TokenFeed(tokens, n_frozen))
+    return out[0], out[1]
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
@@ -115,10 +170,12 @@ def finetune(
     settings: FinetuneSettings,
     checkpoint_path: str | Path,
     threads: int = 1,
+    cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train on `train` (path, class_index), validate on `val` (image_id, path, class_index).
+    With a frozen trunk and a `cache_dir`, training runs from cached frozen-trunk tokens.
 
-    Returns the trained classifier, the backbone, the history and the reports of the best epoch.
+    Returns the trained classifier (best epoch), the backbone, the state and the validation feed.
     """
     torch.manual_seed(settings.seed)
     torch.set_num_threads(max(1, threads))
@@ -133,9 +190,10 @@ def finetune(
         parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
-    images = load_images(train["path"].tolist(), backbone.image_size, "load train")
+    started = time.perf_counter()
+    train_feed, val_feed = feeds(model, backbone, train, val, settings, None if cache_dir is None else Path(cache_dir), device)
+    setup_seconds = time.perf_counter() - started
     labels = torch.tensor(train["class_index"].to_numpy(), dtype=torch.long)
-    val_images = load_images(val["path"].tolist(), backbone.image_size, "load val")
     val_labels = val["class_index"].to_numpy()
 
     key = checkpoint_key(settings, classes, train, val)
@@ -167,15 +225,15 @@ def finetune(
     batch = settings.batch_size
     while state["epoch"] <= settings.epochs and state["stale"] < settings.patience:
         epoch = state["epoch"]
-        order = epoch_order(settings.seed, epoch, len(images))
+        order = epoch_order(settings.seed, epoch, len(train_feed))
         steps = (len(order) + batch - 1) // batch
         started, losses = time.perf_counter(), []
         model.train()
         for step in tqdm(range(state["step"], steps), desc=f"finetune epoch {epoch}", unit="batch", initial=state["step"], total=steps):
             index = order[step * batch : (step + 1) * batch]
-            x = normalise(images[index].to(device), backbone.mean, backbone.std)
+            x = train_feed.batch(index, device)
             with autocast(device):
-                logits = model(x)
+                logits = train_feed.logits(model, x)
             per_sample = loss_fn(logits.float(), labels[index].to(device))
             loss = per_sample.mean()
             optimiser.zero_grad(set_to_none=True)
@@ -188,7 +246,7 @@ def finetune(
             state["step"] = step + 1
             if state["step"] % settings.checkpoint_every == 0:
                 save_checkpoint()
-        predicted = predict_logits(model, val_images, backbone, device, batch * 2).argmax(1).numpy()
+        predicted = predict_logits(model, val_feed, device, batch * 2).argmax(1).numpy()
         macro_f1 = float(f1_score(val_labels, predicted, labels=list(range(len(classes))), average="macro", zero_division=0))
         accuracy = float((predicted == val_labels).mean()) if len(val_labels) else 0.0
         state["history"].append(
@@ -206,12 +264,12 @@ def finetune(
     if state["stale"] >= settings.patience:
         log.info("early stop: no better validation macro-F1 for %d epochs", state["stale"])
     model.load_state_dict(state["best_state"])
-    return {"model": model, "backbone": backbone, "state": state, "val_images": val_images, "device": device}
+    return {"model": model, "backbone": backbone, "state": state, "val_feed": val_feed, "device": device, "setup_seconds": setup_seconds}
 
 
-def reports(model, backbone, val: pd.DataFrame, val_images: torch.Tensor, classes: list[str], device, batch_size: int) -> dict[str, Any]:
+def reports(model: WingClassifier, val: pd.DataFrame, val_feed: Feed, classes: list[str], device: torch.device, batch_size: int) -> dict[str, Any]:
     """Per-class precision/recall/F1, the confusion matrix, and the most confidently wrong images."""
-    probabilities = torch.softmax(predict_logits(model, val_images, backbone, device, batch_size), dim=1).numpy()
+    probabilities = torch.softmax(predict_logits(model, val_feed, device, batch_size), dim=1).numpy()
     predicted = probabilities.argmax(1)
     truth = val["class_index"].to_numpy()
     wrong = val.assign(predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth])
