@@ -9,6 +9,9 @@ configfile: "config/config.yaml"
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
@@ -16,6 +19,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/balance.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/score.smk"
 
 
 rule all:
@@ -26,4 +30,5 @@ rule all:
         rules.apply_masks.output.sheet,
         rules.balance.output.summary,
         rules.finetune.output.metrics,
+        rules.score_summary.output,
         synthetic_outputs(),

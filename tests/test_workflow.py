@@ -111,8 +111,12 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
 
 
+DESIGN_METRICS = {"challenge_score", "major_recall", "minor_recall", "mimic_recall", "prc_auc", "roc_auc", "subspecies_macro_f1", "n_images"}
+
+
 def test_synthetic_default_runs_offline(tmp_path):
-    """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC."""
+    """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC,
+    balancing, fine-tuning, scoring, and the report."""
     config = {
         "dataset": {
             "synthetic": {
@@ -158,6 +162,24 @@ def test_synthetic_default_runs_offline(tmp_path):
     model_dir = tmp_path / "results/finetune/model"
     assert json.loads((model_dir / "classes.json").read_text())[-1] == "hybrid"
     assert (model_dir / "weights.safetensors").is_file() and (model_dir / "preprocess.json").is_file()
+    assert (model_dir / "segmenter.pt").is_file() and (model_dir / "mask.json").is_file()
+    for subset in ("val", "test", "dev"):
+        scored = json.loads((tmp_path / f"results/score/{subset}/metrics.json").read_text())
+        assert DESIGN_METRICS <= set(scored), subset
+        predictions = pd.read_csv(tmp_path / f"results/score/{subset}/predictions.csv")
+        assert len(predictions) == scored["n_images"] == (splits["split"] == subset).sum()
+        lines = (tmp_path / f"results/score/{subset}/submission.txt").read_text().splitlines()
+        assert [line.split(",")[0] for line in lines] == predictions["filename"].tolist()
+    dev = pd.read_csv(tmp_path / "results/score/dev/predictions.csv")
+    assert set(dev["part"]) == {"major", "minor", "mimic"} and dev["is_hybrid"].sum() == 8
+    summary = pd.read_csv(tmp_path / "results/score/summary.csv")
+    assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == 4
+
+    report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
+    assert report.returncode == 0, report.stdout[-3000:]
+    html = (tmp_path / "results/report.html").read_text()
+    for caption in ("wing mask", "confusion", "precision-recall", "bootstrap"):
+        assert caption in html, caption
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

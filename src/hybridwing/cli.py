@@ -26,13 +26,70 @@ def check_table(table: Path, taxa_path: Path) -> int:
     return 0
 
 
+def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
+    """Print ``path,subspecies,hybrid_score,...`` for each image; unreadable images are reported on
+    stderr and skipped (exit status 2)."""
+    from hybridwing.data.images import ImageDecodeError, decode_image
+    from hybridwing.score.predictor import ModelFolderError, Predictor, image_files
+
+    try:
+        predictor = Predictor.load(model_dir)
+        files = image_files(inputs)
+    except (ModelFolderError, FileNotFoundError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    failed, header = 0, True
+    for start in range(0, len(files), batch_size):
+        paths, images = [], []
+        for path in files[start : start + batch_size]:
+            try:
+                images.append(decode_image(path.read_bytes()).image)
+                paths.append(path)
+            except (ImageDecodeError, OSError) as error:
+                print(f"{path}: {error}", file=sys.stderr)
+                failed += 1
+        if not images:
+            continue
+        table = predictor.predict_images(images, [path.stem for path in paths])
+        table.insert(0, "path", [str(path) for path in paths])
+        sys.stdout.write(table.to_csv(index=False, header=header, float_format="%.4f"))
+        sys.stdout.flush()
+        header = False
+    return 2 if failed else 0
+
+
+def export_submission(model_dir: Path, out: Path) -> int:
+    """Write the challenge's code-submission folder for a trained model."""
+    from hybridwing.score.export import export_submission as export
+    from hybridwing.score.predictor import ModelFolderError
+
+    try:
+        export(model_dir, out)
+    except (ModelFolderError, FileExistsError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"{out}: model.py, the model folder and the hybridwing package; zip the folder's contents to submit")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridwing", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check-table", help="validate a training or reference table")
     check.add_argument("table", type=Path)
     check.add_argument("--taxa", type=Path, default=DEFAULT_TAXA, help="code,subspecies,species table")
+    predict_parser = commands.add_parser("predict", help="subspecies and hybrid score of photographs, as CSV")
+    predict_parser.add_argument("model_dir", type=Path, help="a trained model folder (results/finetune/model)")
+    predict_parser.add_argument("images", nargs="+", help="image files or folders of images")
+    predict_parser.add_argument("--batch-size", type=int, default=16)
+    export = commands.add_parser("export-submission", help="write a folder for the HDR challenge's ingestion program")
+    export.add_argument("model_dir", type=Path)
+    export.add_argument("out", type=Path)
     arguments = parser.parse_args(argv)
+    if arguments.command == "predict":
+        return predict(arguments.model_dir, arguments.images, arguments.batch_size)
+    if arguments.command == "export-submission":
+        return export_submission(arguments.model_dir, arguments.out)
     return check_table(arguments.table, arguments.taxa)
 
 

@@ -30,6 +30,12 @@ def dataset_tables(config: dict[str, Any]) -> dict[str, str]:
     return {TRAIN_TABLE: dataset["train_table"], **dataset.get("eval_tables", {})}
 
 
+def scored_tables(config: dict[str, Any]) -> list[str]:
+    """What the score rule evaluates: the training table's val and test splits, then every
+    evaluation table (by name)."""
+    return ["val", "test", *(name for name in dataset_tables(config) if name != TRAIN_TABLE)]
+
+
 def dataset_taxa(config: dict[str, Any]) -> str:
     """The code,subspecies,species table: the generated one for the synthetic collection."""
     return f"{SYNTHETIC_DIR}/taxa.csv" if is_synthetic(config) else config["dataset"]["taxa"]
@@ -44,6 +50,9 @@ def check_dataset(config: dict[str, Any]) -> None:
         return
     if "train_table" not in dataset:
         raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")
+    clashes = sorted(set(dataset.get("eval_tables", {})) & {"train", "val", "test"})
+    if clashes:
+        raise ValueError(f"config key dataset.eval_tables: {', '.join(clashes)} is a split's name; name the table otherwise")
     named = {"dataset.train_table": dataset["train_table"], "dataset.taxa": dataset["taxa"]}
     named |= {f"dataset.eval_tables.{name}": path for name, path in dataset.get("eval_tables", {}).items()}
     missing = [

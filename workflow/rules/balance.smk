@@ -8,7 +8,12 @@ rule balance:
         images=directory("results/balance/images"),
         manifest="results/balance/manifest.csv",
         summary="results/balance/summary.json",
-        counts="results/balance/class_counts.png",
+        counts=report(
+            "results/balance/class_counts.png",
+            caption="../report/class_counts.rst",
+            category="2. Balancing",
+            labels={"figure": "class counts"},
+        ),
     log:
         "logs/balance.log",
     benchmark:

@@ -1,12 +1,13 @@
 import re
 
-from hybridwing.config import check_dataset, dataset_taxa, dataset_tables, is_synthetic
+from hybridwing.config import check_dataset, dataset_taxa, dataset_tables, is_synthetic, scored_tables
 from hybridwing.data.fetch import is_url
 
 
 check_dataset(config)
 TABLES = dataset_tables(config)
 TAXA = dataset_taxa(config)
+SCORED = scored_tables(config)
 
 
 wildcard_constraints:

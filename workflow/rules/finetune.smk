@@ -3,11 +3,23 @@ rule finetune:
         manifest=rules.balance.output.manifest,
         splits=rules.split.output.splits,
         wings=rules.apply_masks.output.table,
+        segmenter=rules.train_unet.output.model,
     output:
         model=directory("results/finetune/model"),
         history="results/finetune/history.csv",
         metrics="results/finetune/metrics.json",
-        curve="results/finetune/curve.png",
+        curve=report(
+            "results/finetune/curve.png",
+            caption="../report/finetune_curve.rst",
+            category="3. Fine-tuning",
+            labels={"figure": "training curves"},
+        ),
+        confusion_plot=report(
+            "results/finetune/confusion.png",
+            caption="../report/confusion.rst",
+            category="3. Fine-tuning",
+            labels={"figure": "confusion matrix"},
+        ),
         per_class="results/finetune/per_class.csv",
         confusion="results/finetune/confusion.csv",
         per_class_epochs="results/finetune/per_class_by_epoch.csv",
@@ -20,6 +32,7 @@ rule finetune:
         "benchmarks/finetune.tsv"
     params:
         settings=config["finetune"],
+        mask=config["mask"],
         checkpoint="resources/checkpoints/finetune.pt",
         token_cache="resources/cache/finetune",
     threads: 2

@@ -29,7 +29,12 @@ rule train_unet:
         model="results/segment/unet/model.pt",
         metrics="results/segment/unet/metrics.json",
         history="results/segment/unet/history.csv",
-        curve="results/segment/unet/curve.png",
+        curve=report(
+            "results/segment/unet/curve.png",
+            caption="../report/unet_curve.rst",
+            category="1. Segmentation",
+            labels={"figure": "U-Net training"},
+        ),
     log:
         "logs/segment/train_unet.log",
     benchmark:
@@ -78,7 +83,12 @@ rule apply_masks:
     output:
         wings=directory("results/segment/wings"),
         table="results/segment/wings.csv",
-        sheet="results/segment/overlay.png",
+        sheet=report(
+            "results/segment/overlay.png",
+            caption="../report/overlay.rst",
+            category="1. Segmentation",
+            labels={"figure": "overlay sheet"},
+        ),
     log:
         "logs/segment/apply_masks.log",
     benchmark:

@@ -83,13 +83,20 @@ def _hub_config(spec: str) -> dict[str, Any]:
     return json.loads(Path(path).read_text())["model_cfg"]
 
 
+def feature_size(visual: nn.Module) -> int:
+    """Length of a vision tower's image features (open_clip ViTs say it; timm towers end in a proj)."""
+    if hasattr(visual, "output_dim"):
+        return int(visual.output_dim)
+    return int(visual.head.proj.out_features)
+
+
 class WingClassifier(nn.Module):
     """Image features from the vision tower, then a linear head (the hybrid class is the last output)."""
 
     def __init__(self, visual: nn.Module, n_classes: int):
         super().__init__()
         self.visual = visual
-        self.head = nn.Linear(visual.output_dim, n_classes)
+        self.head = nn.Linear(feature_size(visual), n_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.visual(images))

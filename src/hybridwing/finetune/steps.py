@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,21 @@ from safetensors.torch import save_file
 import hybridwing
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
-from hybridwing.plots import training_curves
+from hybridwing.plots import confusion_heatmap, training_curves
+from hybridwing.score.predictor import MASK_SETTINGS, SEGMENTER
+from hybridwing.segment.predict import MaskSettings
 
 log = logging.getLogger(__name__)
 
 
-def write_model_folder(folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings) -> None:
-    """Weights (safetensors), class list, preprocessing, settings and versions: all a loader needs."""
+def write_model_folder(
+    folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings, segmenter_path: str, mask: dict[str, Any]
+) -> None:
+    """Weights (safetensors), class list, preprocessing, settings and versions, and the wing
+    segmenter with its mask settings: all that prediction from raw photographs needs."""
     folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(segmenter_path, folder / SEGMENTER)
+    (folder / MASK_SETTINGS).write_text(json.dumps(asdict(MaskSettings.from_config(mask)), indent=1))
     backbone = result["backbone"]
     state = {name: tensor.contiguous() for name, tensor in result["model"].state_dict().items()}
     save_file(state, folder / "weights.safetensors")
@@ -43,16 +51,30 @@ def write_model_folder(folder: Path, result: dict[str, Any], classes: list[str],
     )
 
 
+def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classes: list[str]) -> pd.DataFrame:
+    """The background-removed images of one split with their label, `class` and `class_index`;
+    labels the classifier does not know are left out (with a warning)."""
+    table = wings[wings["split"] == split].merge(splits[["image_id", "label"]], on="image_id")
+    unknown = sorted(set(table["label"]) - set(classes))
+    if unknown:
+        log.warning("%s classes with no training images are left out: %s", split, ", ".join(unknown))
+    index_of = {name: k for k, name in enumerate(classes)}
+    table = table[table["label"].isin(classes)].reset_index(drop=True)
+    return table.assign(**{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]})
+
+
 def finetune_step(
     manifest_path: str,
     splits_path: str,
     wings_path: str,
+    segmenter_path: str,
     model_dir: str,
     history_path: str,
     metrics_path: str,
     curve_path: str,
     per_class_path: str,
     confusion_path: str,
+    confusion_plot: str,
     per_class_epochs_path: str,
     confusion_epochs_path: str,
     misclassified_path: str,
@@ -60,19 +82,13 @@ def finetune_step(
     checkpoint_path: str,
     cache_dir: str,
     settings: dict[str, Any],
+    mask: dict[str, Any],
     threads: int,
 ) -> None:
     finetune_settings = FinetuneSettings.from_config(settings)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
     classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
-    index_of = {name: k for k, name in enumerate(classes)}
-    splits = pd.read_csv(splits_path, keep_default_na=False)
-    wings = pd.read_csv(wings_path, keep_default_na=False)
-    val = wings[wings["split"] == "val"].merge(splits[["image_id", "label"]], on="image_id")
-    unknown = sorted(set(val["label"]) - set(classes))
-    if unknown:
-        log.warning("validation classes with no training images are left out: %s", ", ".join(unknown))
-    val = val[val["label"].isin(classes)].assign(class_index=lambda frame: frame["label"].map(index_of))
+    val = labelled_split(pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes)
     result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads, cache_dir)
     history = pd.DataFrame(result["state"]["history"])
     history.to_csv(history_path, index=False)
@@ -82,11 +98,12 @@ def finetune_step(
     report = reports(result["model"], val, result["val_feed"], classes, result["device"], finetune_settings.batch_size * 2)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
+    confusion_heatmap(report["confusion"], confusion_plot)
     pd.DataFrame(result["state"]["per_class"]).to_csv(per_class_epochs_path, index=False)
     pd.DataFrame(result["state"]["confusion"]).to_csv(confusion_epochs_path, index=False)
     report["misclassified"].to_csv(misclassified_path, index=False)
     likely_mislabelled(manifest, result["state"]["sample_losses"]).to_csv(losses_path, index=False)
-    write_model_folder(Path(model_dir), result, classes, finetune_settings)
+    write_model_folder(Path(model_dir), result, classes, finetune_settings, segmenter_path, mask)
     metrics = {
         "val_macro_f1": report["macro_f1"],
         "val_accuracy": report["accuracy"],

@@ -56,11 +56,15 @@ class FinetuneSettings:
         return cls(**block)
 
 
-def load_image(path: str, size: int) -> torch.Tensor:
-    """uint8 (3, size, size): the image resized once (white background kept)."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
+def image_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """uint8 (3, size, size): the image as RGB, resized (bicubic) to the model's input size."""
+    rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
+
+
+def load_image(path: str, size: int) -> torch.Tensor:
+    with Image.open(path) as image:
+        return image_tensor(image, size)
 
 
 def load_images(paths: list[str], size: int, desc: str) -> torch.Tensor:

@@ -61,6 +61,15 @@ def predict_probabilities(model: nn.Module, images: list[np.ndarray], size: int,
     ]
 
 
+def wing_mask(probability: np.ndarray, settings: MaskSettings) -> tuple[np.ndarray, int, str]:
+    """The 0/1 wing mask of a probability map, its component count, and a QC flag: ``no_wing``
+    (nothing found: the whole frame is kept), ``fragmented`` (more than 8 pieces) or empty."""
+    mask, components = keep_wing_components(probability > settings.threshold, settings.min_component_fraction)
+    if components == 0:
+        return np.ones_like(mask), 0, "no_wing"
+    return mask, components, "fragmented" if components > 8 else ""
+
+
 def segment_images(
     model: nn.Module, image_size: int, images: pd.DataFrame, settings: MaskSettings, out_dir: str | Path, threads: int = 1
 ) -> pd.DataFrame:
@@ -83,12 +92,7 @@ def segment_images(
             with Image.open(path) as image:
                 pictures.append(np.asarray(image.convert("RGB")))
         for row, probability in zip(chunk.itertuples(), predict_probabilities(model, pictures, image_size, device)):
-            mask, components = keep_wing_components(probability > settings.threshold, settings.min_component_fraction)
-            flag = ""
-            if components == 0:
-                mask, flag = np.ones_like(mask), "no_wing"
-            elif components > 8:
-                flag = "fragmented"
+            mask, components, flag = wing_mask(probability, settings)
             target = out_dir / f"{row.image_id}.png"
             Image.fromarray(mask * 255).save(target)
             rows.append([row.image_id, row.split, str(target), float(mask.mean()), components, flag])

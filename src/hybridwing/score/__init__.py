@@ -1,0 +1,1 @@
+"""Hybrid scores, the challenge's evaluation, and prediction from a trained model folder."""

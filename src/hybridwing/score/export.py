@@ -1,0 +1,58 @@
+"""A code submission for the HDR challenge's ingestion program: ``model.py`` with class ``Model``
+(``load()``, ``predict(PIL.Image) -> float``), the model folder, this package's source, and a
+``requirements.txt``."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import hybridwing
+from hybridwing.score.predictor import Predictor
+
+#: What the prediction path imports beyond the standard library; torch and torchvision are left to
+#: the challenge's container, which brings a build for its GPU.
+REQUIREMENTS = (
+    "open_clip_torch", "segmentation-models-pytorch", "safetensors", "pillow", "numpy", "pandas",
+    "opencv-python-headless", "scikit-learn", "tqdm",
+)
+
+MODEL_PY = '''"""hybridwing model for the HDR butterfly hybrid detection challenge (written by
+`hybridwing export-submission`). predict() returns the hybrid score, max(p_hybrid, 1 - (top1 - top2)),
+of a photograph: the wings are segmented and the background removed as in training."""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+class Model:
+    def __init__(self):
+        self.predictor = None
+
+    def load(self):
+        sys.path.insert(0, str(HERE))
+        from hybridwing.score.predictor import Predictor
+
+        self.predictor = Predictor.load(HERE / "model")
+
+    def predict(self, datapoint):
+        return float(self.predictor.predict(datapoint.convert("RGB"))["hybrid_score"])
+'''
+
+
+def export_submission(model_dir: str | Path, out: str | Path) -> Path:
+    """Write the submission folder `out` (which must not exist yet) for the model in `model_dir`."""
+    Predictor.load(model_dir)  # refuses an incomplete or inconsistent folder before anything is written
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} exists already: give a new folder")
+    out.mkdir(parents=True)
+    shutil.copytree(model_dir, out / "model")
+    package = Path(hybridwing.__file__).parent
+    shutil.copytree(package, out / "hybridwing", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (out / "model.py").write_text(MODEL_PY)
+    (out / "requirements.txt").write_text("".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS))
+    return out

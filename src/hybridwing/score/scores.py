@@ -1,0 +1,42 @@
+"""Hybrid scores from class probabilities (the hybrid class is the last column)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: The pipeline's score first; the others are written beside it for comparison.
+SCORE_NAMES = ("hybrid_score", "one_minus_max_p", "p_hybrid", "entropy")
+
+
+def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Indices and probabilities of the two most likely non-hybrid classes of each row. With one
+    non-hybrid class the second is index -1 with probability 0."""
+    subspecies = probabilities[:, :-1]
+    if subspecies.shape[1] < 2:
+        n = len(subspecies)
+        return np.zeros(n, int), subspecies[:, 0], np.full(n, -1), np.zeros(n)
+    order = np.argsort(-subspecies, axis=1, kind="stable")[:, :2]
+    rows = np.arange(len(subspecies))
+    return order[:, 0], subspecies[rows, order[:, 0]], order[:, 1], subspecies[rows, order[:, 1]]
+
+
+def hybrid_scores(probabilities: np.ndarray) -> pd.DataFrame:
+    """Per row: ``hybrid_score = max(p_hybrid, 1 - (top1 - top2))`` with top1/top2 over the
+    non-hybrid classes; ``one_minus_max_p`` (1 - top1), ``p_hybrid`` and the normalised entropy of
+    the whole distribution."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] < 2:
+        raise ValueError("probabilities need a column per class, the hybrid class last, and at least one other class")
+    _, top1, _, top2 = top_two(probabilities)
+    p_hybrid = probabilities[:, -1]
+    safe = np.clip(probabilities, 1e-12, 1.0)
+    entropy = -(probabilities * np.log(safe)).sum(axis=1) / np.log(probabilities.shape[1])
+    return pd.DataFrame(
+        {
+            "hybrid_score": np.maximum(p_hybrid, 1.0 - (top1 - top2)),
+            "one_minus_max_p": 1.0 - top1,
+            "p_hybrid": p_hybrid,
+            "entropy": entropy,
+        }
+    )

@@ -1,0 +1,163 @@
+"""The score rule, file to file: predictions, challenge metrics, submission and figures for one table."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from hybridwing.plots import score_figures
+from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
+from hybridwing.score.predictor import Predictor
+from hybridwing.score.scores import SCORE_NAMES
+
+log = logging.getLogger(__name__)
+
+
+def challenge_parts(rows: pd.DataFrame, training: pd.DataFrame) -> pd.Series:
+    """Each row's part: its ``ssp_indicator`` where the table has one; otherwise ``mimic`` for
+    another species than the training table's, ``major`` for the signal hybrid's parents and their
+    hybrids (the parents of the training table's hybrids), ``minor`` for the rest of species A."""
+    species_a = training["species"].mode().iloc[0]
+    hybrids = training[training["is_hybrid"]]
+    signal = set(hybrids["parent_1"]) | set(hybrids["parent_2"])
+    parents = rows[["parent_1", "parent_2"]].fillna("")
+
+    def derived(row) -> str:
+        if row.species != species_a:
+            return "mimic"
+        if row.is_hybrid:
+            return "major" if {row.parent_1, row.parent_2} <= signal else "minor"
+        return "major" if row.subspecies in signal else "minor"
+
+    fallback = [derived(row) for row in rows.assign(parent_1=parents["parent_1"], parent_2=parents["parent_2"]).itertuples()]
+    given = rows["ssp_indicator"].fillna("").astype(str)
+    return given.where(given != "", pd.Series(fallback, index=rows.index))
+
+
+def predict_table(predictor: Predictor, rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    """Predictions for background-removed images (rows: image_id, path)."""
+    frames = []
+    for start in tqdm(range(0, len(rows), batch_size), desc="score", unit="batch"):
+        chunk = rows.iloc[start : start + batch_size]
+        images = []
+        for path in chunk["path"]:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        frames.append(predictor.table(predictor.probabilities(images)))
+    return pd.concat(frames, ignore_index=True) if frames else predictor.table(np.zeros((0, len(predictor.classes))))
+
+
+def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed: int) -> dict[str, Any]:
+    """The challenge metrics of every score (the pipeline's first) and subspecies accuracy."""
+    known = predictions[~predictions["is_hybrid"] & predictions["truth"].isin(classes[:-1])]
+    by_score = {
+        name: hybrid_metrics(predictions[name], predictions["is_hybrid"], predictions["part"], bootstrap, seed) for name in SCORE_NAMES
+    }
+    return {
+        "score": SCORE_NAMES[0],
+        **by_score[SCORE_NAMES[0]],
+        **subspecies_metrics(known["truth"], known["subspecies"]),
+        "alternatives": {name: metrics for name, metrics in by_score.items() if name != SCORE_NAMES[0]},
+    }
+
+
+def write_submission(predictions: pd.DataFrame, path: str | Path) -> None:
+    """``filename,score`` lines, scores to 4 decimals, as the challenge's ingestion program writes them."""
+    lines = [f"{name},{round(float(score), 4)}" for name, score in zip(predictions["filename"], predictions["hybrid_score"])]
+    Path(path).write_text("\n".join(lines))
+
+
+def score_step(
+    model_dir: str,
+    wings_path: str,
+    metadata_path: str,
+    splits_path: str,
+    table: str,
+    predictions_path: str,
+    metrics_path: str,
+    submission_path: str,
+    curves_path: str,
+    histogram_path: str,
+    settings: dict[str, Any],
+    threads: int,
+) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    predictor = Predictor.load(model_dir)
+    metadata = pd.read_csv(metadata_path, keep_default_na=False, dtype={"is_hybrid": str})
+    metadata["is_hybrid"] = metadata["is_hybrid"].str.lower() == "true"
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    wings = pd.read_csv(wings_path, keep_default_na=False)
+    rows = wings[wings["split"] == table][["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")
+    rows = rows.merge(metadata.drop(columns=["path"]), on="image_id")
+    if rows.empty:
+        raise ValueError(f"score: no images in split or table {table!r} of {wings_path}")
+    training = metadata[metadata["source"] == splits.loc[splits["split"] == "train", "source"].iloc[0]]
+    rows["part"] = challenge_parts(rows, training)
+    predicted = predict_table(predictor, rows, settings["batch_size"])
+    predictions = pd.concat(
+        [rows[["image_id", "filename", "label", "is_hybrid", "part"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
+        axis=1,
+    )
+    predictions.to_csv(predictions_path, index=False, float_format="%.6g")
+    metrics = evaluate(predictions, predictor.classes, settings["bootstrap"], settings["seed"])
+    metrics["table"] = table
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    write_submission(predictions, submission_path)
+    score_figures(predictions, metrics, curves_path, histogram_path)
+    log.info(
+        "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
+        table, _fmt(metrics["challenge_score"]), ",".join(metrics["parts_scored"]), _fmt(metrics["prc_auc"]),
+        _fmt(metrics["roc_auc"]), _fmt(metrics["subspecies_accuracy"]),
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+SUMMARY_COLUMNS = [
+    "challenge_score", "challenge_score_ci90", "major_recall", "major_recall_ci90", "minor_recall", "minor_recall_ci90",
+    "mimic_recall", "mimic_recall_ci90", "prc_auc", "roc_auc",
+]
+
+
+def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per (table, score): the challenge score, recalls with 90% intervals, and the AUCs;
+    subspecies accuracy and macro-F1 on the pipeline's row."""
+    rows = []
+    for table, metrics in metrics_by_table.items():
+        for score, values in {metrics["score"]: metrics, **metrics["alternatives"]}.items():
+            row = {"table": table, "score": score, "n_images": values["n_images"], "n_hybrids": values["n_hybrids"]}
+            for column in SUMMARY_COLUMNS:
+                value = values.get(column)
+                row[column] = "" if value is None else (f"{value[0]:.3f}-{value[1]:.3f}" if isinstance(value, list) else round(value, 4))
+            is_main = score == metrics["score"]
+            row["subspecies_accuracy"] = metrics["subspecies_accuracy"] if is_main else None
+            row["subspecies_macro_f1"] = metrics["subspecies_macro_f1"] if is_main else None
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summary_step(metrics_paths: list[str], table_path: str, html_path: str) -> None:
+    metrics = {json.loads(Path(path).read_text())["table"]: json.loads(Path(path).read_text()) for path in metrics_paths}
+    table = summary_table(metrics)
+    table.to_csv(table_path, index=False)
+    Path(html_path).write_text(
+        "<html><head><meta charset='utf-8'><style>table{border-collapse:collapse;font:13px sans-serif}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"
+        "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
+        "of each group's non-hybrids below it; intervals are bootstrap 90%.</p>"
+        + table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
+        + "</body></html>"
+    )
+    for row in table[table["score"] == "hybrid_score"].itertuples():
+        log.info("%s: challenge score %s (90%% interval %s)", row.table, row.challenge_score, row.challenge_score_ci90)

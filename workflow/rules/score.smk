@@ -1,0 +1,58 @@
+rule score:
+    input:
+        model=rules.finetune.output.model,
+        wings=rules.apply_masks.output.table,
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+    output:
+        predictions="results/score/{subset}/predictions.csv",
+        metrics="results/score/{subset}/metrics.json",
+        submission="results/score/{subset}/submission.txt",
+        curves=report(
+            "results/score/{subset}/curves.png",
+            caption="../report/score_curves.rst",
+            category="4. Hybrid detection",
+            subcategory="{subset}",
+            labels={"table": "{subset}", "figure": "ROC and precision-recall"},
+        ),
+        histogram=report(
+            "results/score/{subset}/histogram.png",
+            caption="../report/score_histogram.rst",
+            category="4. Hybrid detection",
+            subcategory="{subset}",
+            labels={"table": "{subset}", "figure": "score histograms"},
+        ),
+    log:
+        "logs/score/{subset}.log",
+    benchmark:
+        "benchmarks/score/{subset}.tsv"
+    params:
+        settings=config["score"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/score.py"
+
+
+rule score_summary:
+    input:
+        metrics=expand(rules.score.output.metrics, subset=SCORED),
+    output:
+        table="results/score/summary.csv",
+        html=report(
+            "results/score/summary.html",
+            caption="../report/score_summary.rst",
+            category="4. Hybrid detection",
+            labels={"table": "all", "figure": "metrics"},
+        ),
+    log:
+        "logs/score/summary.log",
+    localrule: True
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/score_summary.py"
