@@ -23,6 +23,8 @@ $(STAMP): requirements.txt constraints.txt requirements-yolo-sam.txt pyproject.t
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/report.html
+	$(BIN)/hybridwing scores results/score/summary.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

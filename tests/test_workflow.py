@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from hybridwing.cli import main as cli_main
+
 from conftest import REPO, TAXA
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
@@ -114,7 +116,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
 DESIGN_METRICS = {"challenge_score", "major_recall", "minor_recall", "mimic_recall", "prc_auc", "roc_auc", "subspecies_macro_f1", "n_images"}
 
 
-def test_synthetic_default_runs_offline(tmp_path):
+def test_synthetic_default_runs_offline(tmp_path, capsys):
     """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC,
     balancing, fine-tuning, scoring, and the report."""
     config = {
@@ -174,6 +176,8 @@ def test_synthetic_default_runs_offline(tmp_path):
     assert set(dev["part"]) == {"major", "minor", "mimic"} and dev["is_hybrid"].sum() == 8
     summary = pd.read_csv(tmp_path / "results/score/summary.csv")
     assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == 4
+    assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
+    assert "dev" in capsys.readouterr().out
 
     report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
     assert report.returncode == 0, report.stdout[-3000:]

@@ -72,6 +72,21 @@ def export_submission(model_dir: Path, out: Path) -> int:
     return 0
 
 
+def show_scores(summary: Path) -> int:
+    """Print the challenge score of every scored table (the pipeline's hybrid score)."""
+    import pandas as pd
+
+    if not summary.is_file():
+        print(f"{summary}: not found; run the pipeline first", file=sys.stderr)
+        return 1
+    table = pd.read_csv(summary, keep_default_na=False)
+    main_rows = table[table["score"] == "hybrid_score"]
+    columns = ["table", "n_images", "n_hybrids", "challenge_score", "challenge_score_ci90", "major_recall", "minor_recall", "mimic_recall", "roc_auc"]
+    print("challenge score (top-2 hybrid score) by table; intervals are bootstrap 90%:")
+    print(main_rows[columns].to_string(index=False))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridwing", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export-submission", help="write a folder for the HDR challenge's ingestion program")
     export.add_argument("model_dir", type=Path)
     export.add_argument("out", type=Path)
+    scores = commands.add_parser("scores", help="print the challenge scores of a run")
+    scores.add_argument("summary", type=Path, nargs="?", default=Path("results/score/summary.csv"))
     arguments = parser.parse_args(argv)
+    if arguments.command == "scores":
+        return show_scores(arguments.summary)
     if arguments.command == "predict":
         return predict(arguments.model_dir, arguments.images, arguments.batch_size)
     if arguments.command == "export-submission":
