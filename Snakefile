@@ -26,9 +26,10 @@ rule all:
     default_target: True
     input:
         rules.split.output,
-        rules.train_unet.output.metrics,
-        rules.apply_masks.output.sheet,
-        rules.balance.output.summary,
-        rules.finetune.output.metrics,
+        rules.train_unet.output,
+        rules.apply_masks.output,
+        rules.balance.output,
+        rules.finetune.output,
+        expand(rules.score.output, subset=SCORED),
         rules.score_summary.output,
         synthetic_outputs(),

@@ -170,36 +170,45 @@ def bench_finetune() -> list[dict]:
     return results
 
 
+def ratio(table: pd.DataFrame, slower_stage: str, faster_prefix: str, label: str, per_image: bool = False) -> None:
+    """Write `slower / faster` seconds (or seconds per image) into the ratio column of the faster rows."""
+    slower_rows = table["stage"].str.startswith(slower_stage)
+    faster_rows = table["stage"].str.startswith(faster_prefix)
+    if not slower_rows.any() or not faster_rows.any():
+        return
+    cost = table["seconds"] / table["images"] if per_image else table["seconds"]
+    reference = cost[slower_rows].max() if per_image else cost[slower_rows].iloc[0]
+    table.loc[faster_rows, "ratio"] = (reference / cost[faster_rows]).map(f"{{:.1f}}x {label}".format)
+
+
+STAGES = {
+    "synthesize": lambda taxa: bench_synthesize(),
+    "fetch": lambda taxa: bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02),
+    "split": lambda taxa: bench_split(),
+    "segment": lambda taxa: bench_segmentation(),
+    "balance": lambda taxa: bench_balance(),
+    "finetune": lambda taxa: bench_finetune(),
+}
+
+
 def main() -> None:
+    """`python bench/run.py [STAGE...]`: every stage, or only those named."""
     if not HELICONIUS.is_dir():
         sys.exit(f"benchmarks need the real images at {HELICONIUS}")
+    chosen = sys.argv[1:] or list(STAGES)
+    unknown = sorted(set(chosen) - set(STAGES))
+    if unknown:
+        sys.exit(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
-    table = pd.DataFrame(
-        bench_synthesize()
-        + bench_fetch(taxa, 0.0)
-        + bench_fetch(taxa, 0.02)
-        + bench_split()
-        + bench_segmentation()
-        + bench_balance()
-        + bench_finetune()
-    )
+    table = pd.DataFrame([row for stage in chosen for row in STAGES[stage](taxa)])
     table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
-    table["seconds"] = table["seconds"].round(2)
     table["ratio"] = ""
     for delay in ("0 ms", "20 ms"):
-        rows = table["stage"].str.startswith(f"fetch, {delay}")
-        serial = table.loc[rows, "seconds"].iloc[0]
-        table.loc[rows, "ratio"] = (serial / table.loc[rows, "seconds"]).map("{:.1f}x serial".format)
-    teacher = table.loc[table["stage"].str.startswith("classical"), "seconds"].iloc[0]
-    student = table["stage"].str.startswith("U-Net")
-    table.loc[student, "ratio"] = (teacher / table.loc[student, "seconds"]).map("{:.1f}x teacher".format)
-    per_image = (table["seconds"] / table["images"]).where(table["stage"].str.startswith("balance"))
-    slower = per_image.max()
-    balance = table["stage"].str.startswith("balance")
-    table.loc[balance, "ratio"] = (slower / per_image[balance]).map("{:.1f}x slower library".format)
-    uncached = table.loc[table["stage"] == "fine-tune epoch, ViT-B-16, from images", "seconds"].iloc[0]
-    cached = table["stage"] == "fine-tune epoch, ViT-B-16, from token cache"
-    table.loc[cached, "ratio"] = (uncached / table.loc[cached, "seconds"]).map("{:.1f}x uncached".format)
+        ratio(table, f"fetch, {delay} latency, 1 at once", f"fetch, {delay} latency", "serial")
+    ratio(table, "classical", "U-Net", "teacher")
+    ratio(table, "balance", "balance", "slower library", per_image=True)
+    ratio(table, "fine-tune epoch, ViT-B-16, from images", "fine-tune epoch, ViT-B-16, from token cache", "uncached")
+    table["seconds"] = table["seconds"].round(2)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "bench.csv", index=False)

@@ -139,3 +139,11 @@ def test_a_checkpoint_of_other_images_is_not_resumed(tiny_sets, tmp_path, caplog
         result = finetune(relabelled, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
     assert "ignoring" in caplog.text and "resuming" not in caplog.text
     assert [h["epoch"] for h in result["state"]["history"]] == [1, 2]
+
+
+def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
+    from hybridwing.finetune.train import macro_f1_score
+
+    truth = np.array([0, 0, 1, 1])
+    assert macro_f1_score(truth, truth) == 1.0  # classes 2.. have no images and are never predicted
+    assert macro_f1_score(truth, np.array([0, 0, 1, 2])) == pytest.approx((1 + 2 / 3 + 0) / 3)  # a wrong class counts

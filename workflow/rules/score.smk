@@ -47,6 +47,7 @@ rule score_summary:
             "results/score/summary.html",
             caption="../report/score_summary.rst",
             category="4. Hybrid detection",
+            subcategory="all tables",
             labels={"table": "all", "figure": "metrics"},
         ),
     log:

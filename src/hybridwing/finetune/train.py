@@ -152,6 +152,13 @@ def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.Dat
     return json.dumps({"settings": asdict(settings), "classes": classes, "data": fingerprint}, sort_keys=True)
 
 
+def macro_f1_score(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-F1 over the classes that occur in the truth or the predictions: a class with no
+    validation images that is never predicted says nothing and does not count as F1 0."""
+    labels = sorted(set(truth.tolist()) | set(predicted.tolist()))
+    return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)) if labels else 0.0
+
+
 def class_report(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> pd.DataFrame:
     labels = list(range(len(classes)))
     precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
@@ -251,7 +258,7 @@ def finetune(
             if state["step"] % settings.checkpoint_every == 0:
                 save_checkpoint()
         predicted = predict_logits(model, val_feed, device, batch * 2).argmax(1).numpy()
-        macro_f1 = float(f1_score(val_labels, predicted, labels=list(range(len(classes))), average="macro", zero_division=0))
+        macro_f1 = macro_f1_score(val_labels, predicted)
         accuracy = float((predicted == val_labels).mean()) if len(val_labels) else 0.0
         state["history"].append(
             {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
@@ -282,7 +289,7 @@ def reports(model: WingClassifier, val: pd.DataFrame, val_feed: Feed, classes: l
         "per_class": class_report(truth, predicted, classes),
         "confusion": pd.DataFrame(confusion_matrix(truth, predicted, labels=list(range(len(classes)))), index=classes, columns=classes),
         "misclassified": wrong[["image_id", "path", "truth", "predicted", "confidence"]].head(32),
-        "macro_f1": float(f1_score(truth, predicted, labels=list(range(len(classes))), average="macro", zero_division=0)),
+        "macro_f1": macro_f1_score(truth, predicted),
         "accuracy": float((predicted == truth).mean()) if len(truth) else 0.0,
     }
 

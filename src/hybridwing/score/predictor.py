@@ -26,9 +26,9 @@ from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings, predict_probabilities, wing_mask
 from hybridwing.segment.unet import autocast, channels_last, load_checkpoint, pick_device
 
-MODEL_FILES = ("weights.safetensors", "classes.json", "preprocess.json", "config.json")
 SEGMENTER = "segmenter.pt"
 MASK_SETTINGS = "mask.json"
+MODEL_FILES = ("weights.safetensors", "classes.json", "preprocess.json", "config.json", SEGMENTER, MASK_SETTINGS)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
 
@@ -46,15 +46,15 @@ def vision_tower(model_cfg: dict[str, Any]) -> nn.Module:
 
 @dataclass
 class Predictor:
-    """A trained classifier with its preprocessing; `segmenter` is None when the folder has none
-    (images are then taken as already background-removed)."""
+    """A trained classifier with its preprocessing: the wing segmenter and mask settings it was
+    trained with, the input size and the model's mean/std."""
 
     classifier: WingClassifier
     classes: list[str]
     size: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    segmenter: nn.Module | None
+    segmenter: nn.Module
     segmenter_size: int
     mask: MaskSettings
     device: torch.device
@@ -75,21 +75,16 @@ class Predictor:
             classifier.load_state_dict(state)
         except RuntimeError as error:
             raise ModelFolderError(f"{folder / 'weights.safetensors'} does not fit config.json's model: {error}") from None
-        segmenter, segmenter_size = None, 0
-        if (folder / SEGMENTER).is_file():
-            unet, unet_settings = load_checkpoint(folder / SEGMENTER)
-            segmenter, segmenter_size = channels_last(unet, device).eval(), unet_settings.image_size
-        mask = MaskSettings.from_config(json.loads((folder / MASK_SETTINGS).read_text())) if (folder / MASK_SETTINGS).is_file() else MaskSettings()
+        unet, unet_settings = load_checkpoint(folder / SEGMENTER)
+        mask = MaskSettings.from_config(json.loads((folder / MASK_SETTINGS).read_text()))
         return cls(
             classifier.to(device).eval(), classes, int(preprocess["size"]), tuple(preprocess["mean"]), tuple(preprocess["std"]),
-            segmenter, segmenter_size, mask, device,
+            channels_last(unet, device).eval(), unet_settings.image_size, mask, device,
         )
 
     def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
         """Each image with its background removed, as the pipeline's apply_masks does (the name
         seeds a textured background)."""
-        if self.segmenter is None:
-            return [image.convert("RGB") for image in images]
         pictures = [np.asarray(image.convert("RGB")) for image in images]
         out = []
         for picture, probability, name in zip(pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -88,8 +89,6 @@ def score_step(
     settings: dict[str, Any],
     threads: int,
 ) -> None:
-    import torch
-
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
     metadata = pd.read_csv(metadata_path, keep_default_na=False, dtype={"is_hybrid": str})

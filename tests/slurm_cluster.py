@@ -1,0 +1,143 @@
+"""A one-node SLURM cluster on localhost for tests: munged, slurmctld and slurmd started from a
+temporary folder (accounting off, no cgroups), and stopped by their PIDs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+DAEMONS = ("munged", "slurmctld", "slurmd")
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in (*DAEMONS, "mungekey", "sbatch", "squeue", "srun") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+
+
+def install_with_apt() -> str | None:
+    """Install Debian's slurm-wlm and munge; returns why it could not, or None."""
+    if os.geteuid() != 0:
+        return "not root: cannot install slurm-wlm and munge"
+    if not shutil.which("apt-get"):
+        return "no apt-get to install slurm-wlm and munge"
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "slurm-wlm", "munge"]):
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode:
+            return f"{' '.join(command)} failed: {done.stderr[-500:]}"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _sbin(tool: str) -> str:
+    return shutil.which(tool) or f"/usr/sbin/{tool}"
+
+
+class LocalCluster:
+    """Start with `start()`, stop with `stop()`; `env` is what clients (sbatch, squeue, snakemake) need."""
+
+    def __init__(self, folder: Path, cpus: int = 2, memory_mb: int = 8000):
+        self.folder = Path(folder)
+        self.cpus = cpus
+        self.memory_mb = memory_mb
+        self.processes: list[subprocess.Popen] = []
+        self.conf = self.folder / "slurm.conf"
+        self.socket = self.folder / "munge.socket"
+        self.env = os.environ | {"SLURM_CONF": str(self.conf)}
+
+    def _write_config(self) -> None:
+        for sub in ("state", "spool", "log", "munge"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=hybridwing",
+                    "SlurmctldHost=localhost",
+                    f"SlurmctldPort={_free_port()}",
+                    f"SlurmdPort={_free_port()}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={self.socket}",
+                    "CredType=cred/munge",
+                    f"StateSaveLocation={self.folder / 'state'}",
+                    f"SlurmdSpoolDir={self.folder / 'spool'}",
+                    f"SlurmctldPidFile={self.folder / 'slurmctld.pid'}",
+                    f"SlurmdPidFile={self.folder / 'slurmd.pid'}",
+                    f"SlurmctldLogFile={self.folder / 'log' / 'slurmctld.log'}",
+                    f"SlurmdLogFile={self.folder / 'log' / 'slurmd.log'}",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    "JobCompType=jobcomp/none",
+                    "SchedulerType=sched/backfill",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core_Memory",
+                    "MpiDefault=none",
+                    "ReturnToService=2",
+                    "SlurmctldTimeout=30",
+                    "SlurmdTimeout=30",
+                    "InactiveLimit=0",
+                    "MinJobAge=300",
+                    "KillWait=5",
+                    f"NodeName=localhost NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN",
+                    "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
+        )
+
+    def start(self, timeout_s: float = 60) -> None:
+        self._write_config()
+        key = self.folder / "munge" / "munge.key"
+        subprocess.run([_sbin("mungekey"), "--create", f"--keyfile={key}"], check=True, capture_output=True)
+        key.chmod(0o400)
+        self._spawn(
+            [_sbin("munged"), "--foreground", "--force", f"--key-file={key}", f"--socket={self.socket}",
+             f"--pid-file={self.folder / 'munge' / 'munged.pid'}", f"--log-file={self.folder / 'log' / 'munged.log'}",
+             f"--seed-file={self.folder / 'munge' / 'seed'}"]
+        )
+        self._wait(lambda: self.socket.exists(), timeout_s, "munged")
+        self._spawn([_sbin("slurmctld"), "-D", "-i", "-f", str(self.conf)])
+        self._spawn([_sbin("slurmd"), "-D", "-N", "localhost", "-f", str(self.conf)])
+        self._wait(self._node_idle, timeout_s, "the node to come up idle")
+
+    def _spawn(self, command: list[str]) -> None:
+        log = open(self.folder / "log" / f"{Path(command[0]).name}.out", "w")  # noqa: SIM115 - closed with the process
+        self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True))
+
+    def _node_idle(self) -> bool:
+        state = subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env, capture_output=True, text=True)
+        return state.returncode == 0 and state.stdout.strip().startswith("idle")
+
+    def _wait(self, ready, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            dead = [p.args[0] for p in self.processes if p.poll() is not None]
+            if dead:
+                raise RuntimeError(f"{', '.join(dead)} exited while waiting for {what}: see {self.folder / 'log'}")
+            time.sleep(0.5)
+        raise TimeoutError(f"waited {timeout_s:.0f} s for {what}: see {self.folder / 'log'}")
+
+    def stop(self) -> None:
+        """Stop the daemons this cluster started, newest first, by PID."""
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait()
