@@ -12,6 +12,10 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+scattergather:
+    shard=config["shards"],
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
@@ -27,7 +31,7 @@ rule all:
     input:
         rules.split.output,
         rules.train_unet.output,
-        rules.apply_masks.output,
+        rules.wings.output,
         rules.balance.output,
         rules.finetune.output,
         expand(rules.score.output, subset=SCORED),

@@ -8,7 +8,7 @@ Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answe
 after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
 time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
 Fine-tune: one epoch of the ViT-B-16 architecture (random weights, 224 px, last two blocks and the
-head trained; 64 training and 16 validation photographs, batches of 16, 2 threads) from the images
+head trained; 128 training and 32 validation photographs, batches of 16, 2 threads) from the images
 against from the frozen-trunk token cache; the cache's one-off build is timed apart.
 """
 
@@ -154,10 +154,10 @@ def bench_balance() -> list[dict]:
 
 
 def bench_finetune() -> list[dict]:
-    paths = sorted(str(p) for p in (HELICONIUS / "images").glob("*.jpg"))[:80]
+    paths = sorted(str(p) for p in (HELICONIUS / "images").glob("*.jpg"))[:160]
     table = pd.DataFrame({"image_id": [Path(p).stem for p in paths], "path": paths, "class_index": [k % 4 for k in range(len(paths))]})
     table["class"], table["source_image"] = table["class_index"].astype(str), table["image_id"]
-    train, val = table.iloc[:64].reset_index(drop=True), table.iloc[64:].reset_index(drop=True)
+    train, val = table.iloc[:128].reset_index(drop=True), table.iloc[128:].reset_index(drop=True)
     settings = FinetuneSettings(model="ViT-B-16", allow_random_init=True, unfrozen_blocks=2, batch_size=16, epochs=1, checkpoint_every=1000)
     results = []
     with tempfile.TemporaryDirectory() as folder:

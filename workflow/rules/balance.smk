@@ -1,11 +1,37 @@
+rule augment:
+    input:
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+    output:
+        images=directory("results/balance/shards/{scatteritem}/images"),
+        copies="results/balance/shards/{scatteritem}/copies.csv",
+    log:
+        "logs/balance/augment/{scatteritem}.log",
+    benchmark:
+        "benchmarks/balance/augment/{scatteritem}.tsv"
+    params:
+        settings=config["balance"],
+        background=background_settings(),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/augment.py"
+
+
 rule balance:
     input:
         metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
-        qc=rules.segment.output.qc,
-        wings=rules.apply_masks.output.table,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+        copies=gather.shard(rules.augment.output.copies),
     output:
-        images=directory("results/balance/images"),
         manifest="results/balance/manifest.csv",
         summary="results/balance/summary.json",
         counts=report(
@@ -15,16 +41,15 @@ rule balance:
             labels={"figure": "class counts"},
         ),
     log:
-        "logs/balance.log",
+        "logs/balance/balance.log",
     benchmark:
-        "benchmarks/balance.tsv"
+        "benchmarks/balance/balance.tsv"
     params:
         settings=config["balance"],
-        background=background_settings(),
     threads: 2
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=30,
     conda:
         "../../envs/hybridwing.yaml"
     script:

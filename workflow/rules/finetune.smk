@@ -2,7 +2,7 @@ rule finetune:
     input:
         manifest=rules.balance.output.manifest,
         splits=rules.split.output.splits,
-        wings=rules.apply_masks.output.table,
+        wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,
     output:
         model=directory("results/finetune/model"),

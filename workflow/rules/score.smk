@@ -1,7 +1,7 @@
 rule score:
     input:
         model=rules.finetune.output.model,
-        wings=rules.apply_masks.output.table,
+        wings=rules.wings.output.table,
         metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
     output:

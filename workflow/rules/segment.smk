@@ -4,12 +4,12 @@ rule teacher_masks:
         splits=rules.split.output.splits,
         provided=provided_masks,
     output:
-        masks=directory("results/segment/teacher/masks"),
-        index="results/segment/teacher/index.csv",
+        masks=directory("results/segment/teacher/shards/{scatteritem}/masks"),
+        index="results/segment/teacher/shards/{scatteritem}/index.csv",
     log:
-        "logs/segment/teacher_masks.log",
+        "logs/segment/teacher_masks/{scatteritem}.log",
     benchmark:
-        "benchmarks/segment/teacher_masks.tsv"
+        "benchmarks/segment/teacher_masks/{scatteritem}.tsv"
     params:
         settings=teacher_settings(),
     threads: 2
@@ -22,9 +22,25 @@ rule teacher_masks:
         "../scripts/teacher_masks.py"
 
 
+rule teacher_index:
+    input:
+        shards=gather.shard(rules.teacher_masks.output.index),
+    output:
+        index="results/segment/teacher/index.csv",
+    log:
+        "logs/segment/teacher_index.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/gather_table.py"
+
+
 rule train_unet:
     input:
-        index=rules.teacher_masks.output.index,
+        index=rules.teacher_index.output.index,
     output:
         model="results/segment/unet/model.pt",
         metrics="results/segment/unet/metrics.json",
@@ -58,12 +74,12 @@ rule segment:
         metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
     output:
-        masks=directory("results/segment/masks"),
-        qc="results/segment/qc.csv",
+        masks=directory("results/segment/shards/{scatteritem}/masks"),
+        qc="results/segment/shards/{scatteritem}/qc.csv",
     log:
-        "logs/segment/segment.log",
+        "logs/segment/segment/{scatteritem}.log",
     benchmark:
-        "benchmarks/segment/segment.tsv"
+        "benchmarks/segment/segment/{scatteritem}.tsv"
     params:
         settings=segment_settings(),
     threads: 2
@@ -76,23 +92,33 @@ rule segment:
         "../scripts/segment.py"
 
 
+rule qc:
+    input:
+        shards=gather.shard(rules.segment.output.qc),
+    output:
+        table="results/segment/qc.csv",
+    log:
+        "logs/segment/qc.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/gather_table.py"
+
+
 rule apply_masks:
     input:
         qc=rules.segment.output.qc,
         metadata=rules.metadata.output.metadata,
     output:
-        wings=directory("results/segment/wings"),
-        table="results/segment/wings.csv",
-        sheet=report(
-            "results/segment/overlay.png",
-            caption="../report/overlay.rst",
-            category="1. Segmentation",
-            labels={"figure": "overlay sheet"},
-        ),
+        wings=directory("results/segment/shards/{scatteritem}/wings"),
+        table="results/segment/shards/{scatteritem}/wings.csv",
     log:
-        "logs/segment/apply_masks.log",
+        "logs/segment/apply_masks/{scatteritem}.log",
     benchmark:
-        "benchmarks/segment/apply_masks.tsv"
+        "benchmarks/segment/apply_masks/{scatteritem}.tsv"
     params:
         settings=background_settings(),
     threads: 1
@@ -103,3 +129,27 @@ rule apply_masks:
         "../../envs/hybridwing.yaml"
     script:
         "../scripts/apply_masks.py"
+
+
+rule wings:
+    input:
+        shards=gather.shard(rules.apply_masks.output.table),
+        qc=rules.qc.output.table,
+        metadata=rules.metadata.output.metadata,
+    output:
+        table="results/segment/wings.csv",
+        sheet=report(
+            "results/segment/overlay.png",
+            caption="../report/overlay.rst",
+            category="1. Segmentation",
+            labels={"figure": "overlay sheet"},
+        ),
+    log:
+        "logs/segment/wings.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/wings.py"

@@ -7,6 +7,5 @@ apply_step(
     metadata_path=snakemake.input.metadata,
     out_dir=snakemake.output.wings,
     wings_path=snakemake.output.table,
-    sheet_path=snakemake.output.sheet,
     settings=snakemake.params.settings,
 )

@@ -7,11 +7,10 @@ balance_step(
     splits_path=snakemake.input.splits,
     qc_path=snakemake.input.qc,
     wings_path=snakemake.input.wings,
-    out_dir=snakemake.output.images,
+    copies_paths=list(snakemake.input.copies),
     manifest_path=snakemake.output.manifest,
     summary_path=snakemake.output.summary,
     counts_plot=snakemake.output.counts,
     settings=snakemake.params.settings,
-    background=snakemake.params.background,
     threads=snakemake.threads,
 )

@@ -6,6 +6,7 @@ segment_step(
     model_path=snakemake.input.model,
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
+    shard=snakemake.wildcards.scatteritem,
     out_dir=snakemake.output.masks,
     qc_path=snakemake.output.qc,
     settings=snakemake.params.settings,

@@ -5,6 +5,7 @@ log_to_file(snakemake.log[0])
 teacher_step(
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
+    shard=snakemake.wildcards.scatteritem,
     out_dir=snakemake.output.masks,
     index_path=snakemake.output.index,
     settings=snakemake.params.settings,

@@ -26,6 +26,7 @@ from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
 from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings
+from hybridwing.shards import gather_tables, shard_rows
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,17 @@ def balance_training_set(
     `train` holds the TRAIN split: image_id, label, photo (original photograph), mask, wings
     (background-removed image).
     """
+    plan = plan_copies(train, class_list(train["label"]), settings)
+    return assemble_manifest(train, augment_copies(train, plan, settings, mask_settings, out_dir, threads))
+
+
+def augment_copies(
+    train: pd.DataFrame, plan: pd.DataFrame, settings: BalanceSettings, mask_settings: MaskSettings, out_dir: str | Path, threads: int = 1
+) -> pd.DataFrame:
+    """Write the copies `plan` asks for (all of them, or one shard's rows) under `out_dir`/<class>/;
+    returns their manifest rows."""
     out_dir = Path(out_dir)
-    classes = class_list(train["label"])
-    index_of = {name: k for k, name in enumerate(classes)}
-    plan = plan_copies(train, classes, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if mask_settings.background == "transparent" else ".jpg"
     by_id = train.set_index("image_id")
     tasks, targets = [], []
@@ -141,6 +149,21 @@ def balance_training_set(
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max(1, threads), context, initializer=_start_worker, initargs=(settings.augment, mask_settings)) as pool:
         recipes = list(tqdm(pool.map(_augment_one, tasks, chunksize=16), total=len(tasks), desc="balance", unit="img"))
+    return pd.DataFrame(
+        {
+            "path": targets,
+            "class": plan["label"].to_numpy(),
+            "source_image": plan["source_image"].to_numpy(),
+            "recipe": recipes,
+            "seed": plan["seed"].astype(str).to_numpy(),
+            "synthetic": True,
+        }
+    )
+
+
+def assemble_manifest(train: pd.DataFrame, copies: pd.DataFrame) -> pd.DataFrame:
+    """Originals and copies, by class (hybrid last), originals first within a class."""
+    index_of = {name: k for k, name in enumerate(class_list(train["label"]))}
     originals = pd.DataFrame(
         {
             "path": train["wings"],
@@ -151,17 +174,7 @@ def balance_training_set(
             "synthetic": False,
         }
     )
-    copies = pd.DataFrame(
-        {
-            "path": targets,
-            "class": plan["label"],
-            "source_image": plan["source_image"],
-            "recipe": recipes,
-            "seed": plan["seed"].astype(str),
-            "synthetic": True,
-        }
-    )
-    manifest = pd.concat([originals, copies], ignore_index=True)
+    manifest = pd.concat([originals, copies.astype({"seed": str})], ignore_index=True)
     manifest["class_index"] = manifest["class"].map(index_of)
     manifest = manifest.sort_values(["class_index", "synthetic", "source_image", "path"], kind="stable")
     return manifest[MANIFEST_COLUMNS].reset_index(drop=True)
@@ -205,30 +218,46 @@ def write_summary(summary: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(summary, indent=2))
 
 
+def training_images(metadata_path: str, splits_path: str, qc_path: str, wings_path: str) -> pd.DataFrame:
+    """The TRAIN split's images (and only those) with photograph, mask and background-removed image."""
+    images = images_with_splits(metadata_path, splits_path)
+    train = images[images["split"] == "train"].rename(columns={"path": "photo"})
+    qc = pd.read_csv(qc_path, keep_default_na=False)[["image_id", "mask"]]
+    wings = pd.read_csv(wings_path, keep_default_na=False)[["image_id", "path"]].rename(columns={"path": "wings"})
+    return train.merge(qc, on="image_id", validate="one_to_one").merge(wings, on="image_id", validate="one_to_one")
+
+
+def balance_shard_step(
+    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, shard: str, out_dir: str, copies_path: str,
+    settings: dict[str, Any], background: dict[str, Any], threads: int,
+) -> None:
+    """One shard of the augmented copies that bring every TRAIN class to at least min_per_class."""
+    train = training_images(metadata_path, splits_path, qc_path, wings_path)
+    balance_settings = BalanceSettings.from_config(settings)
+    plan = shard_rows(plan_copies(train, class_list(train["label"]), balance_settings), shard)
+    copies = augment_copies(train, plan, balance_settings, MaskSettings.from_config(background), out_dir, threads)
+    copies.to_csv(copies_path, index=False)
+    log.info("shard %s: %d augmented copies", shard, len(copies))
+
+
 def balance_step(
     metadata_path: str,
     splits_path: str,
     qc_path: str,
     wings_path: str,
-    out_dir: str,
+    copies_paths: list[str],
     manifest_path: str,
     summary_path: str,
     counts_plot: str,
     settings: dict[str, Any],
-    background: dict[str, Any],
     threads: int,
 ) -> None:
-    """The balance rule: the TRAIN split's images (and only those) to at least min_per_class each."""
-    images = images_with_splits(metadata_path, splits_path)
-    train = images[images["split"] == "train"].rename(columns={"path": "photo"})
-    qc = pd.read_csv(qc_path, keep_default_na=False)[["image_id", "mask"]]
-    wings = pd.read_csv(wings_path, keep_default_na=False)[["image_id", "path"]].rename(columns={"path": "wings"})
-    train = train.merge(qc, on="image_id", validate="one_to_one").merge(wings, on="image_id", validate="one_to_one")
-    balance_settings = BalanceSettings.from_config(settings)
-    manifest = balance_training_set(train, balance_settings, MaskSettings.from_config(background), out_dir, threads)
+    """The balanced manifest from the originals and every shard's copies, its summary and plot."""
+    train = training_images(metadata_path, splits_path, qc_path, wings_path)
+    manifest = assemble_manifest(train, gather_tables(copies_paths))
     manifest.to_csv(manifest_path, index=False)
     summary = summarise(manifest, train, phash_identical(manifest, threads))
-    summary["library"] = balance_settings.library
+    summary["library"] = BalanceSettings.from_config(settings).library
     write_summary(summary, summary_path)
     plot_class_counts(pd.Series(summary["before"]), pd.Series(summary["after"]), counts_plot)
     log.info("balanced %d classes: %s", len(summary["classes"]), summary["after"])

@@ -16,14 +16,17 @@ from hybridwing.segment.background import apply_masks, overlay_sheet
 from hybridwing.segment.predict import MaskSettings, segment_images
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
 from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet
+from hybridwing.shards import gather_tables, shard_rows
 
 log = logging.getLogger(__name__)
 
 
-def teacher_step(metadata_path: str, splits_path: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int) -> None:
-    """Teacher masks for the training table's images (train, val and test splits)."""
+def teacher_step(
+    metadata_path: str, splits_path: str, shard: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int
+) -> None:
+    """Teacher masks for one shard of the training table's images (train, val and test splits)."""
     images = images_with_splits(metadata_path, splits_path)
-    images = images[images["split"].isin(SPLITS)]
+    images = shard_rows(images[images["split"].isin(SPLITS)], shard)
     write_teacher_masks(images, TeacherSettings.from_config(settings), out_dir, threads).to_csv(index_path, index=False)
 
 
@@ -43,21 +46,28 @@ def train_step(
     log.info("U-Net against the teacher on held-out test images: %s", metrics["teacher_agreement_test"])
 
 
-def segment_step(model_path: str, metadata_path: str, splits_path: str, out_dir: str, qc_path: str, settings: dict[str, Any], threads: int) -> None:
-    """Masks for every image of every split and evaluation table, and the QC table."""
+def segment_step(
+    model_path: str, metadata_path: str, splits_path: str, shard: str, out_dir: str, qc_path: str, settings: dict[str, Any], threads: int
+) -> None:
+    """Masks for one shard of every image (every split and evaluation table), and its QC table."""
     model, unet_settings = load_checkpoint(model_path)
-    images = images_with_splits(metadata_path, splits_path)
+    images = shard_rows(images_with_splits(metadata_path, splits_path), shard)
     qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(settings), out_dir, threads)
     qc.to_csv(qc_path, index=False)
 
 
-def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, sheet_path: str, settings: dict[str, Any]) -> None:
-    """Background-removed images for every image, and an overlay sheet of 16 evaluation images."""
+def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, settings: dict[str, Any]) -> None:
+    """Background-removed images for one shard's masks."""
     qc = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False)
-    metadata = read_metadata(metadata_path)
-    wings = apply_masks(qc, metadata, MaskSettings.from_config(settings), out_dir)
+    apply_masks(qc, read_metadata(metadata_path), MaskSettings.from_config(settings), out_dir).to_csv(wings_path, index=False)
+
+
+def wings_step(wings_paths: list[str], qc_path: str, metadata_path: str, wings_path: str, sheet_path: str) -> None:
+    """The wings table of every image, and an overlay sheet of 16 evaluation images."""
+    wings = gather_tables(wings_paths)
     wings.to_csv(wings_path, index=False)
+    qc = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False)
     evaluation = qc[~qc["split"].isin(SPLITS)]
     shown = (evaluation if len(evaluation) else qc[qc["split"] == "test"]).sample(frac=1, random_state=0).head(16)
     rows = shown.merge(wings[["image_id", "path"]], on="image_id")
-    overlay_sheet(rows, metadata).save(sheet_path)
+    overlay_sheet(rows, read_metadata(metadata_path)).save(sheet_path)

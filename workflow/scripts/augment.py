@@ -1,0 +1,16 @@
+from hybridwing.balance.balance import balance_shard_step
+from hybridwing.logs import log_to_file
+
+log_to_file(snakemake.log[0])
+balance_shard_step(
+    metadata_path=snakemake.input.metadata,
+    splits_path=snakemake.input.splits,
+    qc_path=snakemake.input.qc,
+    wings_path=snakemake.input.wings,
+    shard=snakemake.wildcards.scatteritem,
+    out_dir=snakemake.output.images,
+    copies_path=snakemake.output.copies,
+    settings=snakemake.params.settings,
+    background=snakemake.params.background,
+    threads=snakemake.threads,
+)
