@@ -1,7 +1,7 @@
 """Which architecture to train from scratch offline: each candidate trained with the same settings
 on the TRAIN split of a finished run (background-removed, not augmented) and scored on its
-validation split. Usage: python bench/architectures.py RUN_DIR [EPOCHS]. Writes
-results/bench/architectures.csv and prints it.
+validation split. Usage: python bench/architectures.py RUN_DIR [EPOCHS [MODEL...]]. Appends to
+results/bench/architectures.csv and prints the rows of this run.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ CANDIDATES = ("hybridwing-vit-tiny", "hybridwing-resnet18")
 def main() -> None:
     run = Path(sys.argv[1]).resolve()
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    candidates = sys.argv[3:] or CANDIDATES
     manifest = pd.read_csv(run / "results/balance/manifest.csv", keep_default_na=False)
     classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
     wings = pd.read_csv(run / "results/segment/wings.csv", keep_default_na=False)
@@ -32,7 +33,7 @@ def main() -> None:
     train, val = (labelled_split(wings, splits, split, classes) for split in ("train", "val"))
     base = FinetuneSettings(allow_random_init=True, unfrozen_blocks="all", backbone_lr=3e-4, head_lr=3e-4, epochs=epochs, patience=epochs)
     rows = []
-    for model in CANDIDATES:
+    for model in candidates:
         with tempfile.TemporaryDirectory() as folder:
             result = finetune(train, val, classes, replace(base, model=model), Path(folder) / "ck.pt", threads=2)
         history = pd.DataFrame(result["state"]["history"])
@@ -47,7 +48,8 @@ def main() -> None:
     table = pd.DataFrame(rows)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "architectures.csv", index=False)
+    path = out / "architectures.csv"
+    table.to_csv(path, index=False, mode="a", header=not path.exists())
     print(table.to_string(index=False))
 
 

@@ -1,5 +1,9 @@
 """A one-node SLURM cluster on localhost for tests: munged, slurmctld and slurmd started from a
-temporary folder (accounting off, no cgroups), and stopped by their PIDs."""
+temporary folder (accounting off, no cgroups), and stopped by their PIDs.
+
+The config goes to SLURM's default path, /etc/slurm/slurm.conf, as well as SLURM_CONF: Snakemake's
+SLURM job step drops SLURM_* variables before its nested srun, which then reads the default path. A
+machine that already has a slurm.conf there is left alone (the cluster refuses to start)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ import time
 from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
+DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
+
+
+class ClusterRefused(RuntimeError):
+    """Starting here would disturb a configured SLURM installation."""
 
 
 def missing_tools() -> list[str]:
@@ -50,11 +59,15 @@ class LocalCluster:
         self.cpus = cpus
         self.memory_mb = memory_mb
         self.processes: list[subprocess.Popen] = []
-        self.conf = self.folder / "slurm.conf"
+        self.conf = DEFAULT_CONF
+        self.wrote_conf = False
         self.socket = self.folder / "munge.socket"
         self.env = os.environ | {"SLURM_CONF": str(self.conf)}
 
     def _write_config(self) -> None:
+        if self.conf.exists():
+            raise ClusterRefused(f"{self.conf} exists: this machine has a SLURM configuration of its own")
+        self.conf.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("state", "spool", "log", "munge"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self.conf.write_text(
@@ -96,6 +109,7 @@ class LocalCluster:
                 ]
             )
         )
+        self.wrote_conf = True
 
     def start(self, timeout_s: float = 60) -> None:
         self._write_config()
@@ -132,7 +146,7 @@ class LocalCluster:
         raise TimeoutError(f"waited {timeout_s:.0f} s for {what}: see {self.folder / 'log'}")
 
     def stop(self) -> None:
-        """Stop the daemons this cluster started, newest first, by PID."""
+        """Stop the daemons this cluster started, newest first, by PID, and remove its config."""
         for process in reversed(self.processes):
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGTERM)
@@ -141,3 +155,6 @@ class LocalCluster:
                 except subprocess.TimeoutExpired:
                     os.kill(process.pid, signal.SIGKILL)
                     process.wait()
+        if self.wrote_conf:
+            self.conf.unlink(missing_ok=True)
+            self.wrote_conf = False

@@ -27,6 +27,7 @@ rule teacher_index:
         shards=gather.shard(rules.teacher_masks.output.index),
     output:
         index="results/segment/teacher/index.csv",
+    localrule: True
     log:
         "logs/segment/teacher_index.log",
     resources:
@@ -97,6 +98,7 @@ rule qc:
         shards=gather.shard(rules.segment.output.qc),
     output:
         table="results/segment/qc.csv",
+    localrule: True
     log:
         "logs/segment/qc.log",
     resources:
@@ -144,6 +146,7 @@ rule wings:
             category="1. Segmentation",
             labels={"figure": "overlay sheet"},
         ),
+    localrule: True
     log:
         "logs/segment/wings.log",
     resources:
