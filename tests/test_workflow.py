@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,18 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
 
 
+def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
+    """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
+    path = workdir / "planned.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", "--configfile", str(path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    if "Nothing to be done" in result.stdout:
+        return {}
+    stats = result.stdout.split("Job stats:")[1].split("total")[0]
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
+
+
 DESIGN_METRICS = {"challenge_score", "major_recall", "minor_recall", "mimic_recall", "prc_auc", "roc_auc", "subspecies_macro_f1", "n_images"}
 
 
@@ -178,6 +191,12 @@ def test_synthetic_default_runs_offline(tmp_path, capsys):
     assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == 4
     assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
     assert "dev" in capsys.readouterr().out
+
+    assert planned_jobs(tmp_path, config) == {}, "touching nothing reruns nothing"
+    changed_lr = config | {"finetune": config["finetune"] | {"backbone_lr": 1e-4}}
+    assert set(planned_jobs(tmp_path, changed_lr)) == {"finetune", "score", "score_summary", "all"}
+    black = config | {"mask": {"background": "black"}}
+    assert set(planned_jobs(tmp_path, black)) == {"apply_masks", "wings", "augment", "balance", "finetune", "score", "score_summary", "all"}
 
     report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
     assert report.returncode == 0, report.stdout[-3000:]
