@@ -19,7 +19,7 @@ from PIL import Image
 from hybridwing.cli import main
 from hybridwing.finetune.model import WingClassifier, load_backbone
 from hybridwing.finetune.steps import write_model_folder
-from hybridwing.finetune.train import FinetuneSettings
+from hybridwing.finetune.train import FinetuneSettings, image_tensor, normalise
 from hybridwing.score.predictor import ModelFolderError, Predictor
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings, segment_images
@@ -125,3 +125,18 @@ def test_export_submission_runs_as_the_challenge_ingestion_would(model_dir, ten_
     assert np.allclose(result["scores"], expected["hybrid_score"], atol=1e-5)
     assert all(isinstance(score, float) for score in result["scores"])
     assert result["package"].startswith(str(out)), "the submission uses its own copy of the package"
+
+
+def test_a_timm_tower_model_folder_gives_the_trained_logits(tmp_path, ten_real):
+    """The offline real-data backbone (timm resnet18 through open_clip) rebuilds from config.json."""
+    torch.manual_seed(0)
+    backbone = load_backbone("hybridwing-resnet18", allow_random_init=True)
+    classifier = WingClassifier(backbone.visual, len(CLASSES)).eval()
+    unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
+    save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
+    settings = FinetuneSettings(model="hybridwing-resnet18", allow_random_init=True, unfrozen_blocks="all")
+    write_model_folder(tmp_path / "model", {"model": classifier, "backbone": backbone}, CLASSES, settings, str(tmp_path / "unet.pt"), {})
+    predictor = Predictor.load(tmp_path / "model")
+    wing = Image.open(ten_real[0]).convert("RGB")
+    expected = torch.softmax(classifier(normalise(image_tensor(wing, backbone.image_size)[None], backbone.mean, backbone.std)), 1)
+    assert np.allclose(predictor.probabilities([wing]), expected.detach().numpy(), atol=1e-5)
