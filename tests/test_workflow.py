@@ -77,6 +77,13 @@ def test_missing_table_fails_naming_the_key(tmp_path, small_dataset):
     assert "dataset.eval_tables.dev: file not found" in result.stdout
 
 
+def test_an_evaluation_table_named_like_a_split_is_refused(tmp_path, small_dataset):
+    small_dataset["dataset"]["eval_tables"]["test"] = small_dataset["dataset"]["eval_tables"].pop("dev")
+    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    assert result.returncode != 0
+    assert "On instance['dataset']['eval_tables']" in result.stdout and "'test'" in result.stdout
+
+
 def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     config = write_config(tmp_path, small_dataset)
     result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridwing.data.fetch import is_url
+from hybridwing.data.split import SPLITS
 
 TRAIN_TABLE = "train"
 SYNTHETIC_DIR = "resources/synthetic"
@@ -33,7 +34,7 @@ def dataset_tables(config: dict[str, Any]) -> dict[str, str]:
 def scored_tables(config: dict[str, Any]) -> list[str]:
     """What the score rule evaluates: the training table's val and test splits, then every
     evaluation table (by name)."""
-    return ["val", "test", *(name for name in dataset_tables(config) if name != TRAIN_TABLE)]
+    return [*(split for split in SPLITS if split != TRAIN_TABLE), *(name for name in dataset_tables(config) if name != TRAIN_TABLE)]
 
 
 def dataset_taxa(config: dict[str, Any]) -> str:
@@ -50,9 +51,6 @@ def check_dataset(config: dict[str, Any]) -> None:
         return
     if "train_table" not in dataset:
         raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")
-    clashes = sorted(set(dataset.get("eval_tables", {})) & {"train", "val", "test"})
-    if clashes:
-        raise ValueError(f"config key dataset.eval_tables: {', '.join(clashes)} is a split's name; name the table otherwise")
     named = {"dataset.train_table": dataset["train_table"], "dataset.taxa": dataset["taxa"]}
     named |= {f"dataset.eval_tables.{name}": path for name, path in dataset.get("eval_tables", {}).items()}
     missing = [
