@@ -7,6 +7,9 @@ Balance: augmented copies written per second with each library (2 worker process
 Fetch: the real reference table (1,156 images) from a server on 127.0.0.1, answering at once and
 after 20 ms (like a remote host), one download at a time against 8 at once, into an empty store each
 time; then a rerun over the full store (resume). Split: perceptual hashing and pairing of every real image.
+Segmentation also times a U-Net training epoch and background removal; score times the score rule's
+path and `hybridwing predict`'s (with segmentation). stage_peak_mb: the highest resident memory of
+the process and its workers while the stage ran.
 Fine-tune: one epoch of the ViT-B-16 architecture (random weights, 224 px, last two blocks and the
 head trained; 128 training and 32 validation photographs, batches of 16, 2 threads) from the images
 against from the frozen-trunk token cache; the cache's one-off build is timed apart.
@@ -21,9 +24,9 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
+import psutil
 import torch
 from PIL import Image
 
@@ -31,10 +34,14 @@ from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import class_labels, near_duplicate_pairs, perceptual_hashes
 from hybridwing.balance.balance import BalanceSettings, balance_training_set
 from hybridwing.data.tables import Taxa, normalise_table
+from hybridwing.finetune.model import WingClassifier, load_backbone
+from hybridwing.finetune.steps import write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune
+from hybridwing.score.predictor import Predictor
+from hybridwing.segment.background import apply_masks
 from hybridwing.segment.classical import classical_mask
 from hybridwing.segment.predict import MaskSettings, predict_probabilities
-from hybridwing.segment.unet import UnetSettings, build_unet, channels_last
+from hybridwing.segment.unet import UnetSettings, build_unet, channels_last, save_checkpoint, train_unet
 from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,6 +136,50 @@ def bench_segmentation() -> list[dict]:
     ]
 
 
+def bench_segment_pipeline() -> list[dict]:
+    """The U-Net's training epoch (48 training, 8 validation photographs with classical teacher masks,
+    256x256, 2 threads) and background removal of 64 photographs with their masks."""
+    paths = sorted((HELICONIUS / "images").iterdir())[:64]
+    with tempfile.TemporaryDirectory() as folder:
+        rows = []
+        for k, path in enumerate(paths):
+            mask_path = Path(folder) / f"{path.stem}_mask.png"
+            with Image.open(path) as image:
+                Image.fromarray(classical_mask(np.asarray(image.convert("RGB"))) * 255).save(mask_path)
+            rows.append({"image_id": path.stem, "path": str(path), "mask": str(mask_path), "split": "train" if k < 48 else ("val" if k < 56 else "test")})
+        pairs = pd.DataFrame(rows)
+        _, history, _ = train_unet(pairs, UnetSettings(epochs=1, batch_size=8), threads=2)
+        qc = pairs.assign(flag="")[["image_id", "split", "mask", "flag"]]
+        metadata = pairs[["image_id", "path"]]
+        _, apply_seconds = timed(lambda: apply_masks(qc, metadata, MaskSettings(), Path(folder) / "wings"))
+    return [
+        {"stage": "U-Net training epoch 256x256 (with validation), 2 threads", "images": 56, "seconds": float(history["seconds"].iloc[0])},
+        {"stage": "background removal (apply_masks)", "images": 64, "seconds": apply_seconds},
+    ]
+
+
+def bench_score() -> list[dict]:
+    """Scoring with a model folder (tiny ViT and the default U-Net, random weights): background-removed
+    images as the score rule reads them, and raw photographs through segmentation (hybridwing predict)."""
+    torch.set_num_threads(2)
+    paths = sorted((HELICONIUS / "images").iterdir())[:64]
+    photos = [Image.open(path).convert("RGB") for path in paths]
+    with tempfile.TemporaryDirectory() as folder:
+        backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
+        save_checkpoint(build_unet(UnetSettings()), UnetSettings(), Path(folder) / "unet.pt")
+        settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all")
+        classes = ["a", "b", "c", "hybrid"]
+        write_model_folder(Path(folder) / "model", {"model": WingClassifier(backbone.visual, 4), "backbone": backbone}, classes, settings, str(Path(folder) / "unet.pt"), {})
+        predictor = Predictor.load(Path(folder) / "model")
+        _, wing_seconds = timed(lambda: [predictor.table(predictor.probabilities(photos[k : k + 32])) for k in range(0, 64, 32)])
+        names = [path.stem for path in paths]
+        _, raw_seconds = timed(lambda: [predictor.predict_images(photos[k : k + 16], names[k : k + 16]) for k in range(0, 64, 16)])
+    return [
+        {"stage": "score, background-removed images (score rule)", "images": 64, "seconds": wing_seconds},
+        {"stage": "score, raw photographs with segmentation (predict)", "images": 64, "seconds": raw_seconds},
+    ]
+
+
 def bench_balance() -> list[dict]:
     """Augmenting to 300 per class from 24 real photographs (3 classes), per library, 2 processes."""
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
@@ -185,10 +236,35 @@ STAGES = {
     "synthesize": lambda taxa: bench_synthesize(),
     "fetch": lambda taxa: bench_fetch(taxa, 0.0) + bench_fetch(taxa, 0.02),
     "split": lambda taxa: bench_split(),
-    "segment": lambda taxa: bench_segmentation(),
+    "segment": lambda taxa: bench_segmentation() + bench_segment_pipeline(),
     "balance": lambda taxa: bench_balance(),
     "finetune": lambda taxa: bench_finetune(),
+    "score": lambda taxa: bench_score(),
 }
+
+
+class PeakMemory:
+    """Peak resident memory (MB) of this process and its children while the block runs, sampled every 50 ms."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._running = 0.0, True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        process = psutil.Process()
+        while self._running:
+            try:
+                rss = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.peak = max(self.peak, rss / 2**20)
+            time.sleep(0.05)
+
+    def __exit__(self, *exc) -> None:
+        self._running = False
+        self._thread.join()
 
 
 def main() -> None:
@@ -200,7 +276,12 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
     taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
-    table = pd.DataFrame([row for stage in chosen for row in STAGES[stage](taxa)])
+    rows = []
+    for stage in chosen:
+        with PeakMemory() as memory:
+            stage_rows = STAGES[stage](taxa)
+        rows.extend(row | {"stage_peak_mb": round(memory.peak)} for row in stage_rows)
+    table = pd.DataFrame(rows)
     table["images_per_s"] = (table["images"] / table["seconds"]).round(1)
     table["ratio"] = ""
     for delay in ("0 ms", "20 ms"):
