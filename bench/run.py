@@ -286,7 +286,7 @@ def main() -> None:
     table["ratio"] = ""
     for delay in ("0 ms", "20 ms"):
         ratio(table, f"fetch, {delay} latency, 1 at once", f"fetch, {delay} latency", "serial")
-    ratio(table, "classical", "U-Net", "teacher")
+    ratio(table, "classical", "U-Net student", "teacher")
     ratio(table, "balance", "balance", "slower library", per_image=True)
     ratio(table, "fine-tune epoch, ViT-B-16, from images", "fine-tune epoch, ViT-B-16, from token cache", "uncached")
     table["seconds"] = table["seconds"].round(2)
