@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from hybridwing.finetune.model import load_backbone
 from hybridwing.finetune.steps import labelled_split
 from hybridwing.finetune.train import FinetuneSettings, finetune
 
@@ -40,7 +39,7 @@ def main() -> None:
         best = history.loc[history["val_macro_f1"].idxmax()]
         rows.append({
             "model": model,
-            "parameters_M": round(sum(p.numel() for p in load_backbone(model, True).visual.parameters()) / 1e6, 2),
+            "parameters_M": round(sum(p.numel() for p in result["backbone"].visual.parameters()) / 1e6, 2),
             "n_train": len(train), "n_val": len(val), "epochs": len(history), "best_epoch": int(best["epoch"]),
             "val_macro_f1": round(best["val_macro_f1"], 4), "val_accuracy": round(best["val_accuracy"], 4),
             "seconds_per_epoch": round(history["seconds"].mean(), 1),

@@ -147,8 +147,8 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def summary_step(metrics_paths: list[str], table_path: str, html_path: str) -> None:
-    metrics = {json.loads(Path(path).read_text())["table"]: json.loads(Path(path).read_text()) for path in metrics_paths}
-    table = summary_table(metrics)
+    loaded = [json.loads(Path(path).read_text()) for path in metrics_paths]
+    table = summary_table({metrics["table"]: metrics for metrics in loaded})
     table.to_csv(table_path, index=False)
     Path(html_path).write_text(
         "<html><head><meta charset='utf-8'><style>table{border-collapse:collapse;font:13px sans-serif}"
