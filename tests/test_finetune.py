@@ -122,6 +122,9 @@ def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
     assert [h["epoch"] for h in resumed["state"]["history"]] == [1, 2]
     for name, tensor in uninterrupted["model"].state_dict().items():
         assert torch.allclose(resumed["model"].state_dict()[name], tensor, atol=1e-6), name
+    last_resumed = torch.load(checkpoint, weights_only=True)["model"]  # the last epoch's weights, not the best's
+    for name, tensor in torch.load(tmp_path / "fresh.pt", weights_only=True)["model"].items():
+        assert torch.allclose(last_resumed[name], tensor, atol=1e-6), name
     assert resumed["state"]["history"][-1]["val_macro_f1"] == uninterrupted["state"]["history"][-1]["val_macro_f1"]
     assert resumed["state"]["per_class"] == uninterrupted["state"]["per_class"]
     per_class = pd.DataFrame(resumed["state"]["per_class"])
@@ -147,3 +150,17 @@ def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
     truth = np.array([0, 0, 1, 1])
     assert macro_f1_score(truth, truth) == 1.0  # classes 2.. have no images and are never predicted
     assert macro_f1_score(truth, np.array([0, 0, 1, 2])) == pytest.approx((1 + 2 / 3 + 0) / 3)  # a wrong class counts
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    from hybridwing.finetune.train import lr_factor
+
+    total = 200
+    cosine = [lr_factor("cosine", 0.05, step, total) for step in range(total)]
+    warmup = cosine[:10]
+    assert warmup == sorted(warmup) and warmup[0] < 0.1 and warmup[-1] < 1
+    assert cosine[10] == 1.0 and all(a >= b for a, b in zip(cosine[10:], cosine[11:]))
+    assert cosine[-1] < 1e-3 and cosine[105] == pytest.approx(0.5, abs=0.01)
+    constant = [lr_factor("constant", 0.05, step, total) for step in range(total)]
+    assert constant[:10] == warmup and set(constant[10:]) == {1.0}
+    assert lr_factor("cosine", 0.0, 0, total) == 1.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -42,6 +43,8 @@ class FinetuneSettings:
     token_cache: bool = True
     backbone_lr: float = 1e-5
     head_lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    warmup_fraction: float = 0.05
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
     batch_size: int = 32
@@ -139,6 +142,19 @@ def feeds(
     return out[0], out[1]
 
 
+def lr_factor(schedule: str, warmup_fraction: float, step: int, total_steps: int) -> float:
+    """The multiple of the base learning rates at global `step` (0-based) of `total_steps`:
+    a linear warm-up over the first `warmup_fraction` of the steps, then constant or a cosine
+    decay to zero at the last step of the last epoch."""
+    warmup = int(warmup_fraction * total_steps)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     """The shuffled order of an epoch, reproducible from (seed, epoch) alone, so a resumed run
     continues the same order."""
@@ -200,6 +216,7 @@ def finetune(
     optimiser = torch.optim.AdamW(
         parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay
     )
+    base_lrs = [group["lr"] for group in optimiser.param_groups]  # before a resumed optimiser overwrites them
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
     started = time.perf_counter()
     train_feed, val_feed = feeds(model, backbone, train, val, settings, None if cache_dir is None else Path(cache_dir), device)
@@ -234,14 +251,17 @@ def finetune(
         temporary.replace(checkpoint_path)
 
     batch = settings.batch_size
+    steps = (len(train_feed) + batch - 1) // batch
     while state["epoch"] <= settings.epochs and state["stale"] < settings.patience:
         epoch = state["epoch"]
         order = epoch_order(settings.seed, epoch, len(train_feed))
-        steps = (len(order) + batch - 1) // batch
         started, losses = time.perf_counter(), []
         model.train()
         for step in tqdm(range(state["step"], steps), desc=f"finetune epoch {epoch}", unit="batch", initial=state["step"], total=steps):
             index = order[step * batch : (step + 1) * batch]
+            factor = lr_factor(settings.lr_schedule, settings.warmup_fraction, (epoch - 1) * steps + step, settings.epochs * steps)
+            for group, base_lr in zip(optimiser.param_groups, base_lrs):
+                group["lr"] = base_lr * factor
             x = train_feed.batch(index, device)
             with autocast(device):
                 logits = train_feed.logits(model, x)
