@@ -20,7 +20,7 @@ def training_curves(history: pd.DataFrame, panels: list[tuple[str, str, str]], p
 
 
 PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
-GROUP_PARTS = {"species A (major + minor)": ("major", "minor"), "mimic": ("mimic",)}
+GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
 
 
 def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path) -> None:
@@ -29,10 +29,12 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
     hybrids and non-hybrids per group with the challenge threshold."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
+    from hybridwing.score.challenge import GROUPS
+
     figure = Figure(figsize=(9, 3.8))
     roc_axis, pr_axis = figure.subplots(1, 2)
     for part, colour in PART_COLOURS.items():
-        group = next(parts for parts in GROUP_PARTS.values() if part in parts)
+        group = next(parts for parts in GROUPS.values() if part in parts)
         rows = predictions[(predictions["part"] == part) & predictions["is_hybrid"] | predictions["part"].isin(group) & ~predictions["is_hybrid"]]
         if rows["is_hybrid"].nunique() < 2:
             continue
@@ -49,19 +51,18 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
     figure.tight_layout()
     figure.savefig(curves_path, dpi=110)
 
-    groups = [(title, parts) for title, parts in GROUP_PARTS.items() if predictions["part"].isin(parts).any()]
+    groups = [(group, parts) for group, parts in GROUPS.items() if predictions["part"].isin(parts).any()]
     figure = Figure(figsize=(4.5 * max(1, len(groups)), 3.4))
     axes = figure.subplots(1, max(1, len(groups)), squeeze=False)[0]
-    thresholds = {"major": metrics.get("threshold_species_a"), "mimic": metrics.get("threshold_mimic")}
-    for axis, (title, parts) in zip(axes, groups):
+    for axis, (group, parts) in zip(axes, groups):
         rows = predictions[predictions["part"].isin(parts)]
         bins = [k / 25 for k in range(26)]
         axis.hist(rows.loc[~rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:green", label="non-hybrid")
         axis.hist(rows.loc[rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:red", label="hybrid")
-        threshold = thresholds[parts[0]]
+        threshold = metrics.get(f"threshold_{group}")
         if threshold is not None:
             axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
-        axis.set(xlabel="hybrid score", ylabel="images", title=title)
+        axis.set(xlabel="hybrid score", ylabel="images", title=GROUP_TITLES[group])
         axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(histogram_path, dpi=110)

@@ -116,9 +116,9 @@ def build_token_cache(
         return np.load(path, mmap_mode="r")
     partial = path.with_suffix(".partial.npy")
     progress_path = path.with_suffix(".progress.json")
-    done = 0
-    if partial.is_file() and progress_path.is_file() and json.loads(progress_path.read_text())["key"] == key:
-        done = json.loads(progress_path.read_text())["done"]
+    progress = json.loads(progress_path.read_text()) if partial.is_file() and progress_path.is_file() else {}
+    done = progress["done"] if progress.get("key") == key else 0
+    if done:
         log.info("resuming token cache %s at image %d of %d", path, done, n_images)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokens = open_memmap(partial, mode="r+") if done else None

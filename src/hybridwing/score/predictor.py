@@ -6,7 +6,6 @@ the hybrid score.
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from torch import nn
 from hybridwing.finetune.model import WingClassifier
 from hybridwing.finetune.train import image_tensor, normalise
 from hybridwing.score.scores import hybrid_scores, top_two
-from hybridwing.segment.background import remove_background
+from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.predict import MaskSettings, predict_probabilities, wing_mask
 from hybridwing.segment.unet import autocast, channels_last, load_checkpoint, pick_device
 
@@ -89,8 +88,7 @@ class Predictor:
         out = []
         for picture, probability, name in zip(pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names):
             mask, _, _ = wing_mask(probability, self.mask)
-            rng = np.random.default_rng([self.mask.seed, zlib.crc32(name.encode())])
-            out.append(remove_background(picture, mask, self.mask, rng))
+            out.append(remove_background(picture, mask, self.mask, background_rng(self.mask, name)))
         return out
 
     def probabilities(self, wings: list[Image.Image]) -> np.ndarray:

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from hybridwing.data.tables import read_metadata
 from hybridwing.plots import score_figures
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.predictor import Predictor
@@ -91,8 +92,7 @@ def score_step(
 ) -> None:
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
-    metadata = pd.read_csv(metadata_path, keep_default_na=False, dtype={"is_hybrid": str})
-    metadata["is_hybrid"] = metadata["is_hybrid"].str.lower() == "true"
+    metadata = read_metadata(metadata_path)
     splits = pd.read_csv(splits_path, keep_default_na=False)
     wings = pd.read_csv(wings_path, keep_default_na=False)
     rows = wings[wings["split"] == table][["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")

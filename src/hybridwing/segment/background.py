@@ -37,6 +37,12 @@ def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     )
 
 
+def background_rng(settings: MaskSettings, image_id: str) -> np.random.Generator:
+    """The generator of an image's textured background, from the mask seed and the image id, so the
+    pipeline and prediction draw the same background for the same image."""
+    return np.random.default_rng([settings.seed, zlib.crc32(image_id.encode())])
+
+
 def remove_background(rgb: np.ndarray, mask: np.ndarray, settings: MaskSettings, rng: np.random.Generator) -> Image.Image:
     """The wings on the configured background (RGBA when transparent), cropped if asked."""
     keep = mask.astype(bool)[..., None]
@@ -58,9 +64,8 @@ def apply_masks(qc: pd.DataFrame, metadata: pd.DataFrame, settings: MaskSettings
     for row in tqdm(qc.itertuples(), total=len(qc), desc="apply masks", unit="img"):
         with Image.open(sources[row.image_id]) as image, Image.open(row.mask) as mask:
             rgb, binary = np.asarray(image.convert("RGB")), np.asarray(mask) > 0
-        rng = np.random.default_rng([settings.seed, zlib.crc32(row.image_id.encode())])
         target = out_dir / f"{row.image_id}.png"
-        remove_background(rgb, binary, settings, rng).save(target)
+        remove_background(rgb, binary, settings, background_rng(settings, row.image_id)).save(target)
         paths.append(str(target))
     wings = qc[["image_id", "split", "flag"]].copy()
     wings["path"] = paths
