@@ -7,9 +7,11 @@
 3. Wings are the large components whose pixels are mostly dark or saturated (wing ground and
    pattern); the ruler, label, lens rim and white paper are bright and unsaturated, and a colour chart
    or a label nearly fills its smallest enclosing (rotated) rectangle.
-4. Each wing grows, a few pixels at most, into attached pixels that are faintly brighter than the
-   board (pale or silvery hindwing zones, white fringes; shadows and the dark edge pixels are darker),
-   and its holes are filled.
+4. Each wing grows into attached pixels that differ from the *local* board colour (pale, cream and
+   silvery hindwing zones, white fringes): the local board is the board pixels' colour smoothed over
+   a few percent of the image, so it follows lighting hot spots the quadratic surface misses. Pixels
+   near clutter (a part that touches the frame, like the ruler, or a near rectangle, like a label)
+   are not grown into, and each wing's holes are filled.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class ClassicalSettings:
     chroma_distance: float = 12.0
     dark_ratio: float = 0.65
     bright_ratio: float = 1.25
-    pale_distance: float = 14.0
-    pale_reach: float = 0.04
+    pale_distance: float = 12.0
+    pale_noise_multiple: float = 4.0
+    pale_reach: float = 0.12
+    board_smoothing: float = 0.055
+    clutter_margin: float = 0.013
     dark_value: float = 110.0
     saturated: float = 0.45
     min_wing_fraction: float = 0.004
@@ -82,35 +87,71 @@ def board_contrast(rgb: np.ndarray, board: np.ndarray, settings: ClassicalSettin
     return (chroma * 255 > settings.chroma_distance) | (ratio < settings.dark_ratio) | (ratio > settings.bright_ratio)
 
 
+def local_board(image: np.ndarray, foreground: np.ndarray, board: np.ndarray, smoothing: float) -> np.ndarray:
+    """The board colour at every pixel, smoothed from nearby board pixels (Gaussian of `smoothing`
+    times the image size, normalised by the weight of board pixels under it). Board pixels are those
+    outside the dilated `foreground` and close to the current estimate, ten times over, starting
+    from the quadratic `board` (each round reaches further into a lighting hot spot); where no
+    board pixel is near (under a wing) the quadratic is kept."""
+    rgb = image.astype(np.float32)
+    sigma = smoothing * max(image.shape[:2])
+    free = cv2.dilate(foreground, np.ones((5, 5), np.uint8)) == 0
+    estimate = board
+    for _ in range(10):
+        weight = ((np.linalg.norm(rgb - estimate, axis=2) < 25) & free).astype(np.float32)
+        total = cv2.GaussianBlur(weight, (0, 0), sigma)
+        smoothed = cv2.GaussianBlur(rgb * weight[..., None], (0, 0), sigma) / np.maximum(total, 1e-6)[..., None]
+        support = np.clip(total / 0.2, 0, 1)[..., None]
+        estimate = support * smoothed + (1 - support) * board
+    return estimate
+
+
+def rectangularity(component: np.ndarray) -> float:
+    """Area of a component over that of its smallest enclosing rotated rectangle."""
+    points = np.column_stack(np.nonzero(component)[::-1]).astype(np.float32)
+    (_, _), (width, height), _ = cv2.minAreaRect(points)
+    return float(len(points) / max(width * height, 1.0))
+
+
 def classical_mask(image: np.ndarray, settings: ClassicalSettings = ClassicalSettings()) -> np.ndarray:
     """Binary wing mask (H, W uint8, 1 = wing) of an RGB photograph (H, W, 3 uint8)."""
     height, width = image.shape[:2]
+    size = max(height, width)
     rgb = image.astype(np.float32)
-    board = board_model(image)
-    distance = np.linalg.norm(rgb - board, axis=2)
-    foreground = board_contrast(rgb, board, settings).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
-    foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, kernel)
-
     hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
-    core = foreground.astype(bool) & ((hsv[..., 2] < settings.dark_value) | (hsv[..., 1] / 255 > settings.saturated))
+    dark_or_saturated = (hsv[..., 2] < settings.dark_value) | (hsv[..., 1] / 255 > settings.saturated)
+    quadratic = board_model(image)
+    first = board_contrast(rgb, quadratic, settings) & dark_or_saturated
+    board = local_board(image, first.astype(np.uint8), quadratic, settings.board_smoothing)
+    foreground = cv2.morphologyEx(board_contrast(rgb, board, settings).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    core = foreground.astype(bool) & dark_or_saturated
 
     count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
     core_counts = np.bincount(labels[core], minlength=count)
-    keep = np.zeros(count, bool)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    touches_frame = np.zeros(count, bool)
+    touches_frame[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    wing = np.zeros(count, bool)
+    clutter = np.zeros(count, bool)
     min_area = settings.min_wing_fraction * height * width
     for index in range(1, count):
-        area = stats[index, cv2.CC_STAT_AREA]
-        if area < min_area or core_counts[index] / area < settings.min_core_share:
+        if areas[index] < 30:
             continue
-        points = np.column_stack(np.nonzero(labels == index)[::-1]).astype(np.float32)
-        (_, _), (rect_w, rect_h), _ = cv2.minAreaRect(points)
-        keep[index] = area / max(rect_w * rect_h, 1.0) <= settings.max_rectangularity
-    wings = keep[labels].astype(np.uint8)
-    brighter = rgb.sum(axis=2) > board.sum(axis=2)
-    pale = ((distance > settings.pale_distance) & brighter).astype(np.uint8)
-    pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, kernel, iterations=2)
-    return fill_holes(grow(wings, pale, steps=max(1, round(settings.pale_reach * max(height, width)))))
+        boxy = rectangularity(labels == index)
+        if areas[index] >= min_area and core_counts[index] / areas[index] >= settings.min_core_share:
+            wing[index] = boxy <= settings.max_rectangularity
+        clutter[index] = not wing[index] and (touches_frame[index] or boxy > 0.8)
+    wings = wing[labels].astype(np.uint8)
+
+    distance = np.linalg.norm(rgb - board, axis=2)
+    board_like = distance[distance < 30]
+    noise = 1.4826 * np.median(np.abs(board_like - np.median(board_like))) if board_like.size else 0.0
+    pale = (distance > max(settings.pale_distance, settings.pale_noise_multiple * noise)).astype(np.uint8)
+    pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, kernel)
+    near_clutter = cv2.dilate(clutter[labels].astype(np.uint8), kernel, iterations=max(1, round(settings.clutter_margin * size)))
+    pale &= 1 - near_clutter
+    return fill_holes(grow(wings, pale, steps=max(1, round(settings.pale_reach * size))))
 
 
 def grow(seeds: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
