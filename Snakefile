@@ -32,6 +32,8 @@ rule all:
         rules.split.output,
         rules.train_unet.output,
         rules.wings.output,
+        rules.qc.output,
+        coverage_outputs(),
         rules.balance.output,
         rules.finetune.output,
         expand(rules.score.output, subset=SCORED),

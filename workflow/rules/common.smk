@@ -25,6 +25,19 @@ def synthetic_outputs():
     return [rules.synthesize.output.sheet] if is_synthetic(config) else []
 
 
+PATTERN_MASKS = config["dataset"].get("pattern_masks", "")
+
+
+def pattern_masks_input(wildcards):
+    """The folder of colour-pattern maps, when configured, so QC reruns when it changes."""
+    return [PATTERN_MASKS] if PATTERN_MASKS else []
+
+
+def coverage_outputs():
+    """The coverage figures, made only when pattern maps are configured."""
+    return rules.coverage_figures.output if PATTERN_MASKS else []
+
+
 SEGMENT_KEYS = ("threshold", "min_component_fraction", "batch_size")
 
 

@@ -12,6 +12,7 @@ rule teacher_masks:
         "benchmarks/segment/teacher_masks/{scatteritem}.tsv"
     params:
         settings=teacher_settings(),
+        every_table=bool(PATTERN_MASKS),
     threads: 2
     resources:
         mem_mb=4000,
@@ -96,18 +97,58 @@ rule segment:
 rule qc:
     input:
         shards=gather.shard(rules.segment.output.qc),
+        teacher=rules.teacher_index.output.index,
+        metadata=rules.metadata.output.metadata,
+        patterns=pattern_masks_input,
     output:
         table="results/segment/qc.csv",
-    localrule: True
+        metrics="results/segment/metrics.json",
     log:
         "logs/segment/qc.log",
+    benchmark:
+        "benchmarks/segment/qc.tsv"
+    params:
+        pattern_masks=PATTERN_MASKS,
+    threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/qc.py"
+
+
+rule coverage_figures:
+    input:
+        qc=rules.qc.output.table,
+        metadata=rules.metadata.output.metadata,
+        patterns=pattern_masks_input,
+    output:
+        histogram=report(
+            "results/segment/coverage.png",
+            caption="../report/coverage.rst",
+            category="1. Segmentation",
+            labels={"figure": "pattern coverage"},
+        ),
+        sheet=report(
+            "results/segment/coverage_worst.png",
+            caption="../report/coverage_worst.rst",
+            category="1. Segmentation",
+            labels={"figure": "least coverage"},
+        ),
+    log:
+        "logs/segment/coverage_figures.log",
+    params:
+        pattern_masks=PATTERN_MASKS,
+    localrule: True
+    resources:
+        mem_mb=2000,
         runtime=10,
     conda:
         "../../envs/hybridwing.yaml"
     script:
-        "../scripts/gather_table.py"
+        "../scripts/coverage_figures.py"
 
 
 rule apply_masks:

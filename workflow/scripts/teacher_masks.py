@@ -10,4 +10,5 @@ teacher_step(
     index_path=snakemake.output.index,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
+    every_table=snakemake.params.every_table,
 )

@@ -13,6 +13,7 @@ from hybridwing.data.split import SPLITS, images_with_splits
 from hybridwing.data.tables import read_metadata
 from hybridwing.plots import training_curves
 from hybridwing.segment.background import apply_masks, overlay_sheet
+from hybridwing.segment.coverage import coverage_columns, coverage_histogram, coverage_summary, worst_sheet
 from hybridwing.segment.predict import MaskSettings, segment_images
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
 from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet
@@ -22,11 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def teacher_step(
-    metadata_path: str, splits_path: str, shard: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int
+    metadata_path: str, splits_path: str, shard: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int,
+    every_table: bool = False,
 ) -> None:
-    """Teacher masks for one shard of the training table's images (train, val and test splits)."""
+    """Teacher masks for one shard of the training table's images (train, val and test splits), or
+    of every image with `every_table` (to measure the teacher on evaluation tables too; the U-Net
+    learns from the training table's splits only)."""
     images = images_with_splits(metadata_path, splits_path)
-    images = shard_rows(images[images["split"].isin(SPLITS)], shard)
+    images = shard_rows(images if every_table else images[images["split"].isin(SPLITS)], shard)
     write_teacher_masks(images, TeacherSettings.from_config(settings), out_dir, threads).to_csv(index_path, index=False)
 
 
@@ -54,6 +58,30 @@ def segment_step(
     images = shard_rows(images_with_splits(metadata_path, splits_path), shard)
     qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(settings), out_dir, threads)
     qc.to_csv(qc_path, index=False)
+
+
+def qc_step(shard_paths: list[str], teacher_index_path: str, metadata_path: str, pattern_dir: str, table_path: str, metrics_path: str) -> None:
+    """One QC table of every image (the student's flags, and for teacher and student the mask's area
+    share and, with pattern maps, its pattern coverage) and its summary."""
+    metadata = read_metadata(metadata_path)
+    qc = gather_tables(shard_paths)
+    table = coverage_columns(qc, pd.read_csv(teacher_index_path), metadata.set_index("image_id")["camid"], pattern_dir or None)
+    table.to_csv(table_path, index=False)
+    summary = {"all": coverage_summary(table)} | {
+        split: coverage_summary(rows) for split, rows in table.groupby("split") if split not in SPLITS
+    }
+    summary["flags"] = {flag or "none": int(n) for flag, n in table["flag"].value_counts().items()}
+    Path(metrics_path).write_text(json.dumps(summary, indent=2))
+    for source, figures in summary["all"].items():
+        log.info("%s masks: %s", source, figures)
+
+
+def coverage_figures_step(qc_path: str, metadata_path: str, pattern_dir: str, histogram_path: str, sheet_path: str) -> None:
+    """The coverage histogram and the sheet of the 16 photographs whose masks lose the most pattern."""
+    table = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False, na_values={"coverage_teacher": "", "coverage_student": ""})
+    metadata = read_metadata(metadata_path).set_index("image_id")
+    coverage_histogram(table, histogram_path)
+    worst_sheet(table, metadata["path"], metadata["camid"], pattern_dir, sheet_path)
 
 
 def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, settings: dict[str, Any]) -> None:
