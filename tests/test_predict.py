@@ -20,7 +20,7 @@ from hybridwing.cli import main
 from hybridwing.finetune.model import WingClassifier, load_backbone
 from hybridwing.finetune.steps import write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, image_tensor, normalise
-from hybridwing.score.predictor import ModelFolderError, Predictor
+from hybridwing.score.predictor import ModelFolderError, Predictor, ensemble_probabilities, fit_temperature
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings, segment_images
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
@@ -140,3 +140,34 @@ def test_a_timm_tower_model_folder_gives_the_trained_logits(tmp_path, ten_real):
     wing = Image.open(ten_real[0]).convert("RGB")
     expected = torch.softmax(classifier(normalise(image_tensor(wing, backbone.image_size)[None], backbone.mean, backbone.std)), 1)
     assert np.allclose(predictor.probabilities([wing]), expected.detach().numpy(), atol=1e-5)
+
+
+def test_fit_temperature_recovers_the_temperature_labels_were_drawn_at():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 4, (4000, 5))
+    probabilities = ensemble_probabilities(logits[None, None] / 1.0, 3.0)
+    labels = np.array([rng.choice(5, p=row) for row in probabilities])
+    assert abs(fit_temperature(logits[None, None], labels) - 3.0) < 0.3
+    assert np.allclose(ensemble_probabilities(logits[None, None], 1e6), 0.2, atol=1e-4)
+
+
+def test_an_ensemble_folder_averages_members_and_mirror_images(tmp_path, ten_real):
+    torch.manual_seed(0)
+    backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
+    members = [{"model": WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, len(CLASSES)).eval(), "backbone": backbone} for _ in range(2)]
+    unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
+    save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
+    settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", flip_average=True)
+    write_model_folder(tmp_path / "model", members[0], CLASSES, settings, str(tmp_path / "unet.pt"), {}, members, temperature=2.5)
+    predictor = Predictor.load(tmp_path / "model")
+    assert len(predictor.classifiers) == 2 and predictor.inference.temperature == 2.5 and predictor.inference.flip_average
+    wings = [Image.open(path).convert("RGB") for path in ten_real[:3]]
+    x = normalise(torch.stack([image_tensor(wing, backbone.image_size) for wing in wings]), backbone.mean, backbone.std)
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(m["model"](view) / 2.5, 1) for m in members for view in (x, x.flip(-1))]).mean(0)
+    assert np.allclose(predictor.probabilities(wings), expected.numpy(), atol=1e-5)
+    assert not np.allclose(expected.numpy(), torch.softmax(members[0]["model"](x), 1).detach().numpy(), atol=1e-3)
+
+    (tmp_path / "model" / "weights_1.safetensors").unlink()
+    with pytest.raises(ModelFolderError, match="weights_1.safetensors"):
+        Predictor.load(tmp_path / "model")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +16,28 @@ import hybridwing
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import confusion_heatmap, training_curves
-from hybridwing.score.predictor import MASK_SETTINGS, SEGMENTER
+from hybridwing.score.predictor import MASK_SETTINGS, SEGMENTER, Inference, Predictor, ensemble_probabilities, fit_temperature
 from hybridwing.segment.predict import MaskSettings
 
 log = logging.getLogger(__name__)
 
 
 def write_model_folder(
-    folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings, segmenter_path: str, mask: dict[str, Any]
+    folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings, segmenter_path: str, mask: dict[str, Any],
+    members: list[dict[str, Any]] | None = None, temperature: float = 1.0,
 ) -> None:
-    """Weights (safetensors), class list, preprocessing, settings and versions, and the wing
-    segmenter with its mask settings: all that prediction from raw photographs needs."""
+    """Weights (safetensors; one file per ensemble member), how members combine, class list,
+    preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
+    prediction from raw photographs needs. `result` is the first member."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(segmenter_path, folder / SEGMENTER)
     (folder / MASK_SETTINGS).write_text(json.dumps(asdict(MaskSettings.from_config(mask)), indent=1))
     backbone = result["backbone"]
-    state = {name: tensor.contiguous() for name, tensor in result["model"].state_dict().items()}
-    save_file(state, folder / "weights.safetensors")
+    names = []
+    for k, member in enumerate(members or [result]):
+        names.append("weights.safetensors" if k == 0 else f"weights_{k}.safetensors")
+        save_file({name: tensor.contiguous() for name, tensor in member["model"].state_dict().items()}, folder / names[-1])
+    Inference(tuple(names), temperature, settings.flip_average).write(folder)
     (folder / "classes.json").write_text(json.dumps(classes, indent=1))
     (folder / "preprocess.json").write_text(
         json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1)
@@ -89,13 +94,31 @@ def finetune_step(
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
     classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
     val = labelled_split(pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes)
-    result = finetune(manifest, val, classes, finetune_settings, checkpoint_path, threads, cache_dir)
-    history = pd.DataFrame(result["state"]["history"])
+    members = []
+    for k in range(finetune_settings.ensemble):
+        member_checkpoint = Path(checkpoint_path) if k == 0 else Path(checkpoint_path).with_name(f"{Path(checkpoint_path).stem}_{k}.pt")
+        log.info("ensemble member %d of %d (seed %d)", k + 1, finetune_settings.ensemble, finetune_settings.seed + k)
+        member_settings = replace(finetune_settings, seed=finetune_settings.seed + k)
+        members.append(finetune(manifest, val, classes, member_settings, member_checkpoint, threads, cache_dir))
+    result = members[0]
+    history = pd.concat([pd.DataFrame(m["state"]["history"]).assign(member=k) for k, m in enumerate(members)], ignore_index=True)
     history.to_csv(history_path, index=False)
     training_curves(
         history, [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")], curve_path
     )
-    report = reports(result["model"], val, result["val_feed"], classes, result["device"], finetune_settings.batch_size * 2)
+    folder = Path(model_dir)
+    write_model_folder(folder, result, classes, finetune_settings, segmenter_path, mask, members)
+    predictor = Predictor.load(folder, result["device"])
+    val_logits = predictor.member_logits_of_files(val["path"].tolist())
+    temperature = finetune_settings.temperature
+    if temperature == "fit" and len(val) == 0:
+        log.warning("no validation images to fit the temperature on: it stays 1")
+        temperature = 1.0
+    elif temperature == "fit":
+        temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
+        log.info("temperature fitted on the validation split: %.3g", temperature)
+    Inference(predictor.inference.weights, float(temperature), finetune_settings.flip_average).write(folder)
+    report = reports(ensemble_probabilities(val_logits, float(temperature)), val, classes)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
     confusion_heatmap(report["confusion"], confusion_plot)
@@ -103,12 +126,15 @@ def finetune_step(
     pd.DataFrame(result["state"]["confusion"]).to_csv(confusion_epochs_path, index=False)
     report["misclassified"].to_csv(misclassified_path, index=False)
     likely_mislabelled(manifest, result["state"]["sample_losses"]).to_csv(losses_path, index=False)
-    write_model_folder(Path(model_dir), result, classes, finetune_settings, segmenter_path, mask)
     metrics = {
         "val_macro_f1": report["macro_f1"],
         "val_accuracy": report["accuracy"],
-        "epochs_run": len(history),
+        "epochs_run": len(result["state"]["history"]),
         "best_epoch": result["state"]["best_epoch"],
+        "ensemble": len(members),
+        "member_val_macro_f1": [m["state"]["best_f1"] for m in members],
+        "temperature": float(temperature),
+        "flip_average": finetune_settings.flip_average,
         "n_train": len(manifest),
         "n_val": len(val),
         "pretrained_backbone": result["backbone"].pretrained,

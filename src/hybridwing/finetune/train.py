@@ -53,6 +53,9 @@ class FinetuneSettings:
     seed: int = 0
     checkpoint_every: int = 50
     loss_epochs: int = 2
+    ensemble: int = 1
+    flip_average: bool = False
+    temperature: float | str = 1.0
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> FinetuneSettings:
@@ -161,11 +164,17 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+#: Settings that do not change how one model trains: changing them resumes a checkpoint.
+NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
+
+
 def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
-    """What a checkpoint must match to be resumed: settings, classes and the exact images and labels."""
+    """What a checkpoint must match to be resumed: the training settings, classes and the exact
+    images and labels."""
     tables = train[["path", "class_index"]].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
     fingerprint = hashlib.sha256(tables.encode()).hexdigest()
-    return json.dumps({"settings": asdict(settings), "classes": classes, "data": fingerprint}, sort_keys=True)
+    training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
+    return json.dumps({"settings": training, "classes": classes, "data": fingerprint}, sort_keys=True)
 
 
 def macro_f1_score(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -298,9 +307,9 @@ def finetune(
     return {"model": model, "backbone": backbone, "state": state, "val_feed": val_feed, "device": device, "setup_seconds": setup_seconds}
 
 
-def reports(model: WingClassifier, val: pd.DataFrame, val_feed: Feed, classes: list[str], device: torch.device, batch_size: int) -> dict[str, Any]:
-    """Per-class precision/recall/F1, the confusion matrix, and the most confidently wrong images."""
-    probabilities = torch.softmax(predict_logits(model, val_feed, device, batch_size), dim=1).numpy()
+def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
+    """Per-class precision/recall/F1, the confusion matrix, and the most confidently wrong images
+    of the validation images' class probabilities."""
     predicted = probabilities.argmax(1)
     truth = val["class_index"].to_numpy()
     wrong = val.assign(predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth])

@@ -27,6 +27,8 @@ from hybridwing.segment.unet import autocast, channels_last, load_checkpoint, pi
 
 SEGMENTER = "segmenter.pt"
 MASK_SETTINGS = "mask.json"
+#: Optional: the ensemble's weight files, the flip averaging and the temperature (absent: one model as is).
+INFERENCE = "inference.json"
 MODEL_FILES = ("weights.safetensors", "classes.json", "preprocess.json", "config.json", SEGMENTER, MASK_SETTINGS)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -43,12 +45,51 @@ def vision_tower(model_cfg: dict[str, Any]) -> nn.Module:
     return model.visual
 
 
+@dataclass(frozen=True)
+class Inference:
+    """How class probabilities are made from the trained members: each member's softmax of its
+    logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
+    image and its mirror image."""
+
+    weights: tuple[str, ...] = ("weights.safetensors",)
+    temperature: float = 1.0
+    flip_average: bool = False
+
+    @classmethod
+    def read(cls, folder: Path) -> Inference:
+        path = folder / INFERENCE
+        if not path.is_file():
+            return cls()
+        block = json.loads(path.read_text())
+        return cls(tuple(block["weights"]), float(block["temperature"]), bool(block["flip_average"]))
+
+    def write(self, folder: Path) -> None:
+        (folder / INFERENCE).write_text(json.dumps({"weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average}, indent=1))
+
+
+def ensemble_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Mean softmax over the leading axes of `logits` (..., images, classes) at `temperature`."""
+    scaled = torch.as_tensor(logits, dtype=torch.float64) / temperature
+    probabilities = torch.softmax(scaled, dim=-1)
+    return probabilities.reshape(-1, *probabilities.shape[-2:]).mean(0).numpy()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature (0.25-50, on a log grid of 141 points) whose ensemble probabilities give
+    `labels` the lowest mean negative log-likelihood."""
+    grid = np.geomspace(0.25, 50, 141)
+    rows = np.arange(len(labels))
+    losses = [-np.log(np.clip(ensemble_probabilities(logits, t)[rows, labels], 1e-300, None)).mean() for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
 @dataclass
 class Predictor:
-    """A trained classifier with its preprocessing: the wing segmenter and mask settings it was
-    trained with, the input size and the model's mean/std."""
+    """Trained classifiers (one, or the members of an ensemble) with their preprocessing: the wing
+    segmenter and mask settings they were trained with, the input size and the model's mean/std, and
+    how member probabilities are combined."""
 
-    classifier: WingClassifier
+    classifiers: list[WingClassifier]
     classes: list[str]
     size: int
     mean: tuple[float, ...]
@@ -57,6 +98,7 @@ class Predictor:
     segmenter_size: int
     mask: MaskSettings
     device: torch.device
+    inference: Inference = Inference()
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | None = None) -> Predictor:
@@ -68,17 +110,22 @@ class Predictor:
         classes = json.loads((folder / "classes.json").read_text())
         preprocess = json.loads((folder / "preprocess.json").read_text())
         config = json.loads((folder / "config.json").read_text())
-        classifier = WingClassifier(vision_tower(config["model_cfg"]), len(classes))
-        state = load_file(folder / "weights.safetensors")
-        try:
-            classifier.load_state_dict(state)
-        except RuntimeError as error:
-            raise ModelFolderError(f"{folder / 'weights.safetensors'} does not fit config.json's model: {error}") from None
+        inference = Inference.read(folder)
+        classifiers = []
+        for name in inference.weights:
+            if not (folder / name).is_file() or Path(name).name != name:
+                raise ModelFolderError(f"{folder / INFERENCE}: weights file {name!r} is not in the folder")
+            classifier = WingClassifier(vision_tower(config["model_cfg"]), len(classes))
+            try:
+                classifier.load_state_dict(load_file(folder / name))
+            except RuntimeError as error:
+                raise ModelFolderError(f"{folder / name} does not fit config.json's model: {error}") from None
+            classifiers.append(classifier.to(device).eval())
         unet, unet_settings = load_checkpoint(folder / SEGMENTER)
         mask = MaskSettings.from_config(json.loads((folder / MASK_SETTINGS).read_text()))
         return cls(
-            classifier.to(device).eval(), classes, int(preprocess["size"]), tuple(preprocess["mean"]), tuple(preprocess["std"]),
-            channels_last(unet, device).eval(), unet_settings.image_size, mask, device,
+            classifiers, classes, int(preprocess["size"]), tuple(preprocess["mean"]), tuple(preprocess["std"]),
+            channels_last(unet, device).eval(), unet_settings.image_size, mask, device, inference,
         )
 
     def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
@@ -91,12 +138,30 @@ class Predictor:
             out.append(remove_background(picture, mask, self.mask, background_rng(self.mask, name)))
         return out
 
+    def member_logits(self, wings: list[Image.Image], flip_average: bool | None = None) -> np.ndarray:
+        """Logits (members, views, images, classes) of background-removed images; the views are the
+        image and, with flip averaging, its mirror image."""
+        flip = self.inference.flip_average if flip_average is None else flip_average
+        batch = normalise(torch.stack([image_tensor(image, self.size) for image in wings]).to(self.device), self.mean, self.std)
+        views = [batch, batch.flip(-1)] if flip else [batch]
+        with torch.inference_mode(), autocast(self.device):
+            return np.stack([np.stack([member(view).float().cpu().numpy() for view in views]) for member in self.classifiers])
+
+    def member_logits_of_files(self, paths: list[str], batch_size: int = 64) -> np.ndarray:
+        """`member_logits` of background-removed image files, read `batch_size` at a time."""
+        chunks = []
+        for start in range(0, len(paths), batch_size):
+            wings = []
+            for path in paths[start : start + batch_size]:
+                with Image.open(path) as image:
+                    wings.append(image.convert("RGB"))
+            chunks.append(self.member_logits(wings))
+        views = 2 if self.inference.flip_average else 1
+        return np.concatenate(chunks, axis=2) if chunks else np.zeros((len(self.classifiers), views, 0, len(self.classes)))
+
     def probabilities(self, wings: list[Image.Image]) -> np.ndarray:
         """Class probabilities (hybrid last) of background-removed images."""
-        batch = torch.stack([image_tensor(image, self.size) for image in wings]).to(self.device)
-        with torch.inference_mode(), autocast(self.device):
-            logits = self.classifier(normalise(batch, self.mean, self.std)).float()
-        return torch.softmax(logits, dim=1).cpu().numpy()
+        return ensemble_probabilities(self.member_logits(wings), self.inference.temperature)
 
     def table(self, probabilities: np.ndarray) -> pd.DataFrame:
         """Predicted subspecies, the top two non-hybrid classes, and every score."""
