@@ -11,7 +11,8 @@
    silvery hindwing zones, white fringes): the local board is the board pixels' colour smoothed over
    a few percent of the image, so it follows lighting hot spots the quadratic surface misses. Pixels
    near clutter (a part that touches the frame, like the ruler, or a near rectangle, like a label)
-   are not grown into, and each wing's holes are filled.
+   are not grown into; gaps narrower than a few percent of the image along a wing's edge are
+   closed (pale patches the growth did not reach) and each wing's holes are filled.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class ClassicalSettings:
     pale_reach: float = 0.12
     board_smoothing: float = 0.055
     clutter_margin: float = 0.013
+    close_gaps: float = 0.04
     dark_value: float = 110.0
     saturated: float = 0.45
     min_wing_fraction: float = 0.004
@@ -157,7 +159,11 @@ def classical_mask(image: np.ndarray, settings: ClassicalSettings = ClassicalSet
     pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, kernel)
     near_clutter = cv2.dilate(clutter[labels].astype(np.uint8), kernel, iterations=max(1, round(settings.clutter_margin * size)))
     pale &= 1 - near_clutter
-    return fill_holes(grow(wings, pale, steps=max(1, round(settings.pale_reach * size))))
+    grown = grow(wings, pale, steps=max(1, round(settings.pale_reach * size)))
+    gap = 2 * round(settings.close_gaps * size / 2) + 1
+    if settings.close_gaps > 0:
+        grown = cv2.morphologyEx(grown, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (gap, gap)))
+    return fill_holes(grown)
 
 
 def grow(seeds: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
