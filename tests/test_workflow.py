@@ -168,6 +168,9 @@ def test_synthetic_default_runs_offline(tmp_path, capsys):
     qc = pd.read_csv(tmp_path / "results/segment/qc.csv", keep_default_na=False)
     wings = pd.read_csv(tmp_path / "results/segment/wings.csv", keep_default_na=False)
     assert len(qc) == len(splits) == len(wings)
+    segmentation = json.loads((tmp_path / "results/segment/metrics.json").read_text())
+    assert segmentation["all"]["student"]["n_masks"] == len(splits) and segmentation["all"]["teacher"]["n_masks"] == len(teacher)
+    assert segmentation["all"]["student"]["n_pattern_maps"] == 0, "no pattern maps configured"
     assert all((tmp_path / path).is_file() for path in wings["path"])
     metrics = json.loads((tmp_path / "results/segment/unet/metrics.json").read_text())
     assert metrics["epochs_run"] == 2 and 0 <= metrics["teacher_agreement_test"]["iou"] <= 1
@@ -210,6 +213,18 @@ def test_synthetic_default_runs_offline(tmp_path, capsys):
     html = (tmp_path / "results/report.html").read_text()
     for caption in ("wing mask", "confusion", "precision-recall", "bootstrap"):
         assert caption in html, caption
+
+    ensemble = config | {"finetune": config["finetune"] | {"ensemble": 2, "flip_average": True, "temperature": "fit"}}
+    assert set(planned_jobs(tmp_path, ensemble)) == {"finetune", "score", "score_summary", "all"}
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, ensemble)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "logs/finetune.log").read_text()
+    assert "resuming from resources/checkpoints/finetune.pt" in log, "the first member is not trained again"
+    inference = json.loads((model_dir / "inference.json").read_text())
+    assert inference["weights"] == ["weights.safetensors", "weights_1.safetensors"] and inference["flip_average"] is True
+    finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
+    assert finetuned["ensemble"] == 2 and finetuned["temperature"] == inference["temperature"] > 0
+    assert set(pd.read_csv(tmp_path / "results/finetune/history.csv")["member"]) == {0, 1}
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

@@ -147,7 +147,7 @@ class Predictor:
         with torch.inference_mode(), autocast(self.device):
             return np.stack([np.stack([member(view).float().cpu().numpy() for view in views]) for member in self.classifiers])
 
-    def member_logits_of_files(self, paths: list[str], batch_size: int = 64) -> np.ndarray:
+    def member_logits_of_files(self, paths: list[str], batch_size: int = 64, flip_average: bool | None = None) -> np.ndarray:
         """`member_logits` of background-removed image files, read `batch_size` at a time."""
         chunks = []
         for start in range(0, len(paths), batch_size):
@@ -155,8 +155,9 @@ class Predictor:
             for path in paths[start : start + batch_size]:
                 with Image.open(path) as image:
                     wings.append(image.convert("RGB"))
-            chunks.append(self.member_logits(wings))
-        views = 2 if self.inference.flip_average else 1
+            chunks.append(self.member_logits(wings, flip_average))
+        flip = self.inference.flip_average if flip_average is None else flip_average
+        views = 2 if flip else 1
         return np.concatenate(chunks, axis=2) if chunks else np.zeros((len(self.classifiers), views, 0, len(self.classes)))
 
     def probabilities(self, wings: list[Image.Image]) -> np.ndarray:

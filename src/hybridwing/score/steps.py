@@ -43,6 +43,18 @@ def challenge_parts(rows: pd.DataFrame, training: pd.DataFrame) -> pd.Series:
     return given.where(given != "", pd.Series(fallback, index=rows.index))
 
 
+def scored_rows(wings: pd.DataFrame, metadata: pd.DataFrame, splits: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The background-removed images of one split or evaluation table with their metadata, truth
+    (``label``) and challenge part."""
+    rows = wings[wings["split"] == table][["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")
+    rows = rows.merge(metadata.drop(columns=["path"]), on="image_id")
+    if rows.empty:
+        raise ValueError(f"score: no images in split or table {table!r}")
+    training = metadata[metadata["source"] == splits.loc[splits["split"] == "train", "source"].iloc[0]]
+    rows["part"] = challenge_parts(rows, training)
+    return rows
+
+
 def predict_table(predictor: Predictor, rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
     """Predictions for background-removed images (rows: image_id, path)."""
     frames = []
@@ -92,15 +104,8 @@ def score_step(
 ) -> None:
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
-    metadata = read_metadata(metadata_path)
     splits = pd.read_csv(splits_path, keep_default_na=False)
-    wings = pd.read_csv(wings_path, keep_default_na=False)
-    rows = wings[wings["split"] == table][["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")
-    rows = rows.merge(metadata.drop(columns=["path"]), on="image_id")
-    if rows.empty:
-        raise ValueError(f"score: no images in split or table {table!r} of {wings_path}")
-    training = metadata[metadata["source"] == splits.loc[splits["split"] == "train", "source"].iloc[0]]
-    rows["part"] = challenge_parts(rows, training)
+    rows = scored_rows(pd.read_csv(wings_path, keep_default_na=False), read_metadata(metadata_path), splits, table)
     predicted = predict_table(predictor, rows, settings["batch_size"])
     predictions = pd.concat(
         [rows[["image_id", "filename", "label", "is_hybrid", "part"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
