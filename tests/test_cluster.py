@@ -54,16 +54,17 @@ def digest(path: Path) -> str:
 def comparable(workdir: Path) -> dict[str, object]:
     """What must not depend on sharding or on where jobs ran: tables with file paths replaced by
     the files' contents, and the scores."""
-    def by_content(table: str, column: str) -> list:
+    def by_content(table: str, *columns: str) -> list:
         frame = pd.read_csv(workdir / table, keep_default_na=False)
-        frame[column] = [digest(workdir / path) for path in frame[column]]
+        for column in columns:
+            frame[column] = [digest(workdir / path) if path else "" for path in frame[column]]
         return frame.to_dict("records")
 
     predictions = pd.read_csv(workdir / "results/score/dev/predictions.csv")
     return {
         "splits": (workdir / "results/data/splits.csv").read_text(),
         "teacher": by_content("results/segment/teacher/index.csv", "mask"),
-        "qc": by_content("results/segment/qc.csv", "mask"),
+        "qc": by_content("results/segment/qc.csv", "mask", "teacher_mask"),
         "wings": by_content("results/segment/wings.csv", "path"),
         "manifest": by_content("results/balance/manifest.csv", "path"),
         "dev_subspecies": predictions["subspecies"].tolist(),
