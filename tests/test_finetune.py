@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -164,3 +164,24 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     constant = [lr_factor("constant", 0.05, step, total) for step in range(total)]
     assert constant[:10] == warmup and set(constant[10:]) == {1.0}
     assert lr_factor("cosine", 0.0, 0, total) == 1.0
+
+
+def test_mixup_draws_are_reproducible_by_step_and_off_at_zero():
+    from hybridwing.finetune.train import mixup_pairs
+
+    assert mixup_pairs(0.0, 0, 5, 32) == (1.0, None)
+    weight, partner = mixup_pairs(0.4, 0, 5, 32)
+    again_weight, again_partner = mixup_pairs(0.4, 0, 5, 32)
+    assert 0 < weight < 1 and weight == again_weight and torch.equal(partner, again_partner)
+    assert sorted(partner.tolist()) == list(range(32))
+    assert mixup_pairs(0.4, 0, 6, 32)[0] != weight  # a new draw every step
+
+
+def test_mixup_changes_training_and_repeats_exactly(tiny_sets, tmp_path):
+    train, val = tiny_sets
+    mixed = replace(SETTINGS, mixup=0.4, epochs=1)
+    plain = finetune(train, val, ["a", "b"], replace(SETTINGS, epochs=1), tmp_path / "plain.pt", threads=1)
+    first = finetune(train, val, ["a", "b"], mixed, tmp_path / "mixed.pt", threads=1)
+    second = finetune(train, val, ["a", "b"], mixed, tmp_path / "again.pt", threads=1)
+    assert first["state"]["history"][0]["train_loss"] == second["state"]["history"][0]["train_loss"]
+    assert first["state"]["history"][0]["train_loss"] != plain["state"]["history"][0]["train_loss"]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hybridwing.data.tables import Taxa, normalise_table, read_csv_text
+from hybridwing.data.tables import Taxa, normalise_table, read_csv_table
 from hybridwing.synthetic.collection import SyntheticSettings, class_sizes, plan_collection, write_collection
 from hybridwing.synthetic.patterns import BY_NAME, SIGNAL_PARENTS, cross, vary
 from hybridwing.synthetic.render import LABEL, RULER, WING_CLASSES, draw_label, draw_ruler, draw_wings, wing_layout
@@ -93,8 +93,8 @@ def test_saved_masks_match_the_layout(collection):
 
 def test_tables_load_through_the_real_loader(collection):
     taxa = Taxa.read(collection / "taxa.csv")
-    train = normalise_table(read_csv_text((collection / "train.csv").read_text(), "train.csv"), "train", "train.csv", taxa)
-    dev = normalise_table(read_csv_text((collection / "dev.csv").read_text(), "dev.csv"), "dev", "dev.csv", taxa)
+    train = normalise_table(read_csv_table((collection / "train.csv").read_bytes(), "train.csv"), "train", "train.csv", taxa)
+    dev = normalise_table(read_csv_table((collection / "dev.csv").read_bytes(), "dev.csv"), "dev", "dev.csv", taxa)
     hybrids = train[train["is_hybrid"]]
     assert len(hybrids) == 4
     assert {tuple(sorted(p)) for p in hybrids[["parent_1", "parent_2"]].to_numpy()} == {tuple(sorted(SIGNAL_PARENTS))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -44,7 +46,7 @@ def test_unknown_code_names_line_and_column(train_rows, taxa):
     rows.loc[6, "subspecies"] = "99.0"
     with pytest.raises(TableError) as caught:
         normalise(rows, taxa)
-    assert "line 8, column 'subspecies': unknown subspecies code" in str(caught.value)
+    assert "line 8, column 'subspecies': not a known subspecies code" in str(caught.value)
     assert "'99.0'" in str(caught.value)
 
 
@@ -111,3 +113,61 @@ def test_merge_rejects_an_id_in_two_tables(train_rows, dev_rows, taxa, tmp_path)
     merge_manifests([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
     merged = read_metadata(out)
     assert len(merged) == 6 and merged["is_hybrid"].dtype == bool
+
+
+@pytest.mark.parametrize("code", ["1e1", "-0", "8.5", "0x8", " "])
+def test_codes_must_be_whole_numbers(train_rows, taxa, code):
+    rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(3).copy()
+    rows.iloc[1, rows.columns.get_loc("subspecies")] = code
+    with pytest.raises(TableError, match=r"line 3, column 'subspecies'"):
+        normalise(rows, taxa)
+
+
+def test_whole_number_codes_in_either_spelling(train_rows, taxa):
+    rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(2).copy()
+    rows.iloc[0, rows.columns.get_loc("subspecies")] = "8"
+    rows.iloc[1, rows.columns.get_loc("subspecies")] = "08.00"
+    assert list(normalise(rows, taxa)["subspecies"]) == ["lativitta", "lativitta"]
+
+
+def test_a_hybrid_row_must_not_name_a_subspecies(train_rows, taxa):
+    rows = train_rows[train_rows["hybrid_stat"] == "hybrid"].head(3).copy()
+    rows.iloc[2, rows.columns.get_loc("subspecies")] = "8.0"
+    with pytest.raises(TableError, match=r"line 4, column 'subspecies': a hybrid row must leave subspecies empty"):
+        normalise(rows, taxa)
+
+
+def test_a_hybrid_needs_two_different_parents(train_rows, dev_rows, taxa):
+    rows = train_rows[train_rows["hybrid_stat"] == "hybrid"].head(2).copy()
+    rows.iloc[0, rows.columns.get_loc("parent_subspecies_2")] = rows.iloc[0]["parent_subspecies_1"]
+    with pytest.raises(TableError, match=r"line 2, column 'parent_subspecies_1/2': a hybrid needs two different parents"):
+        normalise(rows, taxa)
+    reference = dev_rows[dev_rows["hybrid_stat"] == "1"].head(2).copy()
+    reference.iloc[1, reference.columns.get_loc("subspecies_ref")] = "cyrbia x cyrbia"
+    with pytest.raises(TableError, match=r"line 3, column 'subspecies_ref': a hybrid needs two different parents"):
+        normalise(reference, taxa, "dev")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("latin-1", r"line 4, character \d+: byte 0xe9 is not UTF-8"), ("utf-16", r"line 1: the table is UTF-16 text")],
+)
+def test_a_table_that_is_not_utf8_names_the_line(heliconius, tmp_path, capsys, encoding, expected):
+    from hybridwing.cli import main
+
+    lines = (heliconius / "train.csv").read_text().splitlines()[:6]
+    lines[3] = lines[3].replace(lines[3].split(",")[0], lines[3].split(",")[0] + "\u00e9", 1)
+    table = tmp_path / "accented.csv"
+    table.write_bytes("\n".join(lines).encode(encoding))
+    assert main(["check-table", str(table)]) == 1
+    error = capsys.readouterr().err
+    assert str(table) in error and re.search(expected, error), error
+
+
+def test_a_table_with_a_header_and_no_rows_is_refused(heliconius, tmp_path, capsys):
+    from hybridwing.cli import main
+
+    table = tmp_path / "header_only.csv"
+    table.write_text((heliconius / "train.csv").read_text().splitlines()[0] + "\n")
+    assert main(["check-table", str(table)]) == 1
+    assert f"{table}: 1 problem(s)\n  the table has a header but no rows" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_text, table_format
+from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table, table_format
 
 DEFAULT_TAXA = Path("config/heliconius_taxa.csv")
 
@@ -15,7 +15,7 @@ def check_table(table: Path, taxa_path: Path) -> int:
     """Validate a challenge table and print what it holds; exit status 1 when it has problems."""
     try:
         taxa = Taxa.read(taxa_path)
-        frame = read_csv_text(table.read_text(encoding="utf-8-sig"), str(table))
+        frame = read_csv_table(table.read_bytes(), str(table))
         normalised = normalise_table(frame, table.stem, str(table), taxa)
     except (TableError, OSError) as error:
         print(error, file=sys.stderr)

@@ -27,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from hybridwing.data.images import ImageDecodeError, decode_image
-from hybridwing.data.tables import Taxa, normalise_table, read_csv_text
+from hybridwing.data.tables import Taxa, normalise_table, read_csv_table
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +208,10 @@ def fetch_image(row: pd.Series, table_location: str, store: ImageStore, reader: 
     return FetchedImage(str(path), md5_of(data), reused)
 
 
-def read_table_text(location: str, reader: Reader) -> str:
-    """The CSV text of a table given as a path or a URL."""
+def read_table_bytes(location: str, reader: Reader) -> bytes:
+    """The bytes of a table given as a path or a URL."""
     try:
-        return reader.read(location).decode("utf-8-sig")
+        return reader.read(location)
     except FetchError as error:
         raise FetchFailed(f"cannot read table {location}: {error}") from None
 
@@ -225,7 +225,7 @@ def fetch_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a table and fetch its images; returns (manifest of fetched images, failures)."""
     reader = Reader(settings)
-    table = normalise_table(read_csv_text(read_table_text(table_location, reader), table_location), source, table_location, taxa)
+    table = normalise_table(read_csv_table(read_table_bytes(table_location, reader), table_location), source, table_location, taxa)
     results: list[FetchedImage | FetchError] = [FetchError("not attempted")] * len(table)
 
     def work(position: int) -> None:

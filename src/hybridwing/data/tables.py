@@ -35,6 +35,7 @@ NORMALISED_COLUMNS = [
 HYBRID_SEPARATOR = " x "
 SSP_INDICATORS = ("major", "minor", "mimic")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+_CODE = re.compile(r"^(\d+)(?:\.0*)?$")
 
 
 class TableError(ValueError):
@@ -63,7 +64,7 @@ class Taxa:
     @classmethod
     def read(cls, path: str | Path) -> Taxa:
         """Read a ``code,subspecies,species`` table (code may be empty for names without one)."""
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = read_csv_table(Path(path).read_bytes(), str(path))
         missing = {"code", "subspecies", "species"} - set(frame.columns)
         if missing:
             raise TableError(str(path), [f"missing column(s) {sorted(missing)}"])
@@ -90,14 +91,10 @@ class Taxa:
 
 
 def normalise_code(value: str) -> str | None:
-    """``'8.0'`` and ``'8'`` -> ``'8'``; anything that is not a whole number -> None."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not number.is_integer():
-        return None
-    return str(int(number))
+    """``'8.0'`` and ``'8'`` -> ``'8'``; anything that is not written as a whole number (``'1e1'``,
+    ``'-0'``, ``'8.5'``) -> None."""
+    match = _CODE.match(value.strip()) if isinstance(value, str) else None
+    return str(int(match.group(1))) if match else None
 
 
 def _is_md5_or_empty(value: str) -> bool:
@@ -128,7 +125,7 @@ def _training_schema(taxa: Taxa) -> pa.DataFrameSchema:
     code_check = pa.Check(
         known_or_empty,
         element_wise=True,
-        error=f"unknown subspecies code (known: {', '.join(sorted(taxa.name_by_code, key=int))})",
+        error=f"not a known subspecies code written as a whole number (known: {', '.join(sorted(taxa.name_by_code, key=int))})",
     )
     columns = _base_columns(md5_required=True)
     columns["hybrid_stat"] = pa.Column(
@@ -171,12 +168,31 @@ def _describe_failures(error: pa.errors.SchemaErrors) -> list[str]:
     return problems
 
 
-def read_csv_text(text: str, origin: str) -> pd.DataFrame:
-    """Parse CSV text with every cell as a stripped string (empty for missing)."""
+def decode_table(data: bytes, origin: str) -> str:
+    """A table's bytes as UTF-8 text (a byte-order mark is dropped); a byte that is not UTF-8 is
+    reported with its line and column."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TableError(origin, ["line 1: the table is UTF-16 text; save it as UTF-8"])
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start]
+        raise TableError(
+            origin, [f"line {line}, character {error.start - line_start + 1}: byte 0x{byte:02x} is not UTF-8 (save the table as UTF-8)"]
+        ) from None
+
+
+def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
+    """Parse a CSV table's bytes with every cell as a stripped string (empty for missing); a table
+    with no rows is refused."""
+    try:
+        frame = pd.read_csv(io.StringIO(decode_table(data, origin)), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise TableError(origin, [f"not a readable CSV table: {error}"]) from error
+    if frame.empty:
+        raise TableError(origin, ["the table has a header but no rows"])
     return frame.apply(lambda column: column.str.strip())
 
 
@@ -235,6 +251,10 @@ def _training_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
         species, problem = "", ""
         if hybrid and len(parents) != 2:
             problem = f"{line}, column 'parent_subspecies_1/2': a hybrid needs both parent codes"
+        elif hybrid and parents[0] == parents[1]:
+            problem = f"{line}, column 'parent_subspecies_1/2': a hybrid needs two different parents (both {parents[0]})"
+        elif hybrid and raw["subspecies"]:
+            problem = f"{line}, column 'subspecies': a hybrid row must leave subspecies empty (it names {raw['subspecies']!r})"
         elif not hybrid and code is None:
             problem = f"{line}, column 'subspecies': empty label for a non-hybrid"
         else:
@@ -272,6 +292,8 @@ def _reference_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
                 f"{line}, column 'hybrid_stat': {raw['hybrid_stat']} disagrees with "
                 f"subspecies_ref {raw['subspecies_ref']!r}"
             )
+        elif hybrid and names[0] == names[1]:
+            problem = f"{line}, column 'subspecies_ref': a hybrid needs two different parents ({raw['subspecies_ref']!r})"
         species, species_problem = _species_of(names, taxa, line)
         rows.append(
             (

@@ -47,6 +47,7 @@ class FinetuneSettings:
     warmup_fraction: float = 0.05
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
+    mixup: float = 0.0
     batch_size: int = 32
     epochs: int = 10
     patience: int = 3
@@ -199,6 +200,16 @@ def record_epoch_reports(state: dict[str, Any], epoch: int, truth: np.ndarray, p
         state["confusion"].append({"epoch": epoch, "truth": classes[i], "predicted": classes[j], "count": int(count)})
 
 
+def mixup_pairs(alpha: float, seed: int, step: int, size: int) -> tuple[float, torch.Tensor | None]:
+    """Mixup's weight (drawn from Beta(alpha, alpha)) and each sample's partner in the batch for one
+    training step, reproducible from seed and step so a resumed run draws the same; no partner when
+    alpha is 0."""
+    if alpha <= 0 or size < 2:
+        return 1.0, None
+    generator = np.random.default_rng([seed, step])
+    return float(generator.beta(alpha, alpha)), torch.from_numpy(generator.permutation(size))
+
+
 def finetune(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -272,9 +283,15 @@ def finetune(
             for group, base_lr in zip(optimiser.param_groups, base_lrs):
                 group["lr"] = base_lr * factor
             x = train_feed.batch(index, device)
+            targets = labels[index].to(device)
+            weight, partner = mixup_pairs(settings.mixup, settings.seed, (epoch - 1) * steps + step, len(index))
+            if partner is not None:
+                x = weight * x + (1 - weight) * x[partner.to(device)]
             with autocast(device):
                 logits = train_feed.logits(model, x)
-            per_sample = loss_fn(logits.float(), labels[index].to(device))
+            per_sample = loss_fn(logits.float(), targets)
+            if partner is not None:
+                per_sample = weight * per_sample + (1 - weight) * loss_fn(logits.float(), targets[partner.to(device)])
             loss = per_sample.mean()
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
