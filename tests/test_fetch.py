@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import gzip
 import hashlib
 import io
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
@@ -20,6 +22,7 @@ from hybridwing.data.fetch import (
     FetchFailed,
     FetchSettings,
     ImageStore,
+    Reader,
     fetch_table,
     resolve_location,
     write_fetch_outputs,
@@ -45,6 +48,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         server: ImageServer = self.server
         server.requests[self.path] += 1
+        special = {"/huge": self.send_huge, "/endless": self.send_endless, "/trickle": self.send_trickle, "/to-file": self.send_redirect}
+        if self.path in special:
+            special[self.path]()
+            return
+        if self.path.startswith("/gzip/"):
+            self.send_gzip(server.root / self.path.removeprefix("/gzip/"))
+            return
         cut = self.path.startswith("/cut/")
         path = server.root / self.path.removeprefix("/cut/").lstrip("/")
         if not path.is_file():
@@ -57,6 +67,49 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data[: len(data) // 2] if cut else data)
         if cut:
             self.close_connection = True
+
+    def send_gzip(self, path: Path):
+        data = gzip.compress(path.read_bytes())
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def send_huge(self):
+        """Claims 3 GB (and would stream zeros)."""
+        self.send_response(200)
+        self.send_header("Content-Length", str(3 * 10**9))
+        self.end_headers()
+        self.wfile.write(bytes(10**6))
+
+    def send_endless(self):
+        """Zeros with no length, until the client hangs up."""
+        self.send_response(200)
+        self.end_headers()
+        try:
+            for _ in range(200):
+                self.wfile.write(bytes(10**5))
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def send_trickle(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.3)
+        except OSError:
+            pass
+
+    def send_redirect(self):
+        self.send_response(302)
+        self.send_header("Location", "file:///etc/passwd")
+        self.end_headers()
 
     def log_message(self, *args):
         pass
@@ -186,3 +239,51 @@ def test_real_table_from_loopback_server(heliconius, tmp_path, taxa):
     sample = manifest.sample(20, random_state=0)
     for row in sample.itertuples():
         assert md5(Path(row.path)) == md5(heliconius / row.file_url)
+
+
+def test_gzip_encoded_responses_are_decoded_and_checked(server):
+    name = sorted(p.name for p in server.root.glob("CAM01*.jpg"))[0]
+    data = Reader(SETTINGS).read(f"{server.url}/gzip/{name}", md5(server.root / name))
+    assert data == (server.root / name).read_bytes()
+
+
+def test_a_file_over_the_size_cap_fails_at_once(server, tmp_path, taxa):
+    capped = FetchSettings(max_parallel=2, retries=2, backoff_s=0.0, timeout_s=10.0, max_bytes=2_000_000)
+    with pytest.raises(FetchError, match=r"3000000000 bytes, over fetch.max_bytes \(2000000\)"):
+        Reader(capped).read(f"{server.url}/huge")
+    with pytest.raises(FetchError, match=r"sent more than fetch.max_bytes"):
+        Reader(capped).read(f"{server.url}/endless")
+    assert server.requests["/huge"] == 1 and server.requests["/endless"] == 1  # no retries
+
+    table = tmp_path / "big.csv"
+    rows = [("big.jpg", f"{server.url}/endless"), ("ok.jpg", f"{server.url}/{sorted(p.name for p in server.root.glob('CAM01*.jpg'))[0]}")]
+    pd.DataFrame(
+        {"CAMID": ["A", "B"], "file_url": [u for _, u in rows], "hybrid_stat": "non-hybrid", "md5": "", "subspecies": "8.0",
+         "parent_subspecies_1": "", "parent_subspecies_2": "", "filename": [n for n, _ in rows]}
+    ).to_csv(table, index=False)
+    manifest, failures = fetch_table(str(table), "train", taxa, ImageStore(tmp_path / "store"), capped)
+    assert list(manifest["image_id"]) == ["ok"] and "max_bytes" in failures.set_index("image_id").at["big", "reason"]
+
+
+def test_a_trickling_server_hits_the_total_timeout(server):
+    slow = FetchSettings(max_parallel=1, retries=1, backoff_s=0.0, timeout_s=5.0, total_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than fetch.total_timeout_s \(1 s\) \(after 2 attempts\)"):
+        Reader(slow).read(f"{server.url}/trickle")
+    assert time.monotonic() - started < 6
+
+
+def test_a_redirect_to_a_local_file_is_refused_without_retries(server):
+    with pytest.raises(FetchError, match="refused") as caught:
+        Reader(SETTINGS).read(f"{server.url}/to-file")
+    assert "attempts" not in str(caught.value) and server.requests["/to-file"] == 1
+
+
+def test_unknown_schemes_and_local_files_named_by_a_remote_table(tmp_path):
+    for url in ("ftp://host/a.jpg", "data:image/png;base64,AAAA", "gopher://x/y"):
+        with pytest.raises(FetchError, match="unsupported scheme"):
+            resolve_location(url, str(tmp_path / "t.csv"))
+    with pytest.raises(FetchError, match="may not name local files"):
+        resolve_location("file:///etc/passwd", "http://host/data/t.csv")
+    assert resolve_location("file:///data/a.jpg", str(tmp_path / "t.csv")) == "file:///data/a.jpg"
+    assert resolve_location("https://host/a.jpg", "http://host/data/t.csv") == "https://host/a.jpg"

@@ -23,6 +23,7 @@ from urllib.request import url2pathname
 
 import pandas as pd
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
@@ -43,6 +44,8 @@ class FetchSettings:
     retries: int = 3
     backoff_s: float = 1.0
     timeout_s: float = 60.0
+    total_timeout_s: float = 600.0
+    max_bytes: int = 200_000_000
     allow_missing: bool = False
 
     @classmethod
@@ -62,8 +65,12 @@ class FetchFailed(RuntimeError):
     """Some images of a table failed and ``fetch.allow_missing`` is off."""
 
 
+URL_SCHEMES = ("http", "https", "file")
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
 def is_url(location: str) -> bool:
-    return urlparse(location).scheme in {"http", "https", "file"}
+    return urlparse(location).scheme in URL_SCHEMES
 
 
 def md5_of(data: bytes) -> str:
@@ -77,8 +84,15 @@ def check_file_name(filename: str) -> None:
 
 
 def resolve_location(file_url: str, table_location: str) -> str:
-    """Where an image lives: an absolute URL as it is, a relative path against the table's folder."""
+    """Where an image lives: an absolute URL as it is, a relative path against the table's folder.
+    A table read over HTTP may only name http(s) locations (never a file on this machine)."""
+    scheme = SCHEME.match(file_url)
+    if scheme and scheme.group(1).lower() not in URL_SCHEMES:
+        raise FetchError(f"file_url {file_url!r}: unsupported scheme {scheme.group(1)!r} (only http, https and file)")
+    remote_table = urlparse(table_location).scheme in {"http", "https"}
     if is_url(file_url):
+        if remote_table and urlparse(file_url).scheme == "file":
+            raise FetchError(f"file_url {file_url!r}: a table read over HTTP may not name local files")
         return file_url
     parts = PurePosixPath(unquote(file_url).replace("\\", "/")).parts
     if file_url.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", file_url):
@@ -117,20 +131,38 @@ class Reader:
             raise FetchError(f"cannot read {path}: {error}") from None
 
     def _read_http(self, url: str) -> bytes:
+        """The decoded body; the length on the wire is checked against Content-Length (which counts
+        encoded bytes), the size against ``max_bytes`` and the whole download against
+        ``total_timeout_s``."""
+        started = time.monotonic()
         try:
-            response = self._session().get(url, timeout=self.settings.timeout_s)
-        except requests.exceptions.ChunkedEncodingError as error:
-            raise RetryableError(f"response cut short: connection closed early ({error})") from None
+            response = self._session().get(url, timeout=self.settings.timeout_s, stream=True)
+        except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.TooManyRedirects) as error:
+            raise FetchError(f"refused: {error}") from None
         except requests.RequestException as error:
             raise RetryableError(f"network error: {error.__class__.__name__}: {error}") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(f"HTTP {response.status_code} from {url}")
-        if response.status_code >= 400:
-            raise FetchError(f"HTTP {response.status_code} from {url}")
-        expected = response.headers.get("Content-Length")
-        if expected is not None and expected.isdigit() and int(expected) != len(response.content):
-            raise RetryableError(f"response cut short: {len(response.content)} of {expected} bytes")
-        return response.content
+        with response:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise RetryableError(f"HTTP {response.status_code} from {url}")
+            if response.status_code >= 400:
+                raise FetchError(f"HTTP {response.status_code} from {url}")
+            expected = response.headers.get("Content-Length", "")
+            if expected.isdigit() and int(expected) > self.settings.max_bytes:
+                raise FetchError(f"{url} is {int(expected)} bytes, over fetch.max_bytes ({self.settings.max_bytes})")
+            body = bytearray()
+            try:
+                while chunk := response.raw.read1(65536, decode_content=True):
+                    body += chunk
+                    if len(body) > self.settings.max_bytes:
+                        raise FetchError(f"{url} sent more than fetch.max_bytes ({self.settings.max_bytes}) bytes")
+                    if time.monotonic() - started > self.settings.total_timeout_s:
+                        raise RetryableError(f"download took longer than fetch.total_timeout_s ({self.settings.total_timeout_s:g} s)")
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
+                raise RetryableError(f"response cut short: connection closed early ({error})") from None
+            received = response.raw.tell()
+        if expected.isdigit() and int(expected) != received:
+            raise RetryableError(f"response cut short: {received} of {expected} bytes")
+        return bytes(body)
 
     def read(self, location: str, expected_md5: str = "") -> bytes:
         """Read with retries and exponential backoff; a wrong checksum counts as a failed attempt."""
