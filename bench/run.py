@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -31,18 +32,19 @@ import psutil
 import torch
 from PIL import Image
 
+from hybridwing.balance.balance import BalanceSettings, balance_training_set
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import class_labels, near_duplicate_pairs, perceptual_hashes
-from hybridwing.balance.balance import BalanceSettings, balance_training_set
 from hybridwing.data.tables import Taxa, normalise_table
+from hybridwing.device import channels_last, pick_device
 from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.steps import write_model_folder
+from hybridwing.finetune.model_folder import write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import apply_masks
 from hybridwing.segment.classical import classical_mask
 from hybridwing.segment.predict import MaskSettings, predict_probabilities
-from hybridwing.segment.unet import UnetSettings, build_unet, channels_last, pick_device, save_checkpoint, train_unet
+from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint, train_unet
 from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,7 +172,7 @@ def bench_score() -> list[dict]:
         save_checkpoint(build_unet(UnetSettings()), UnetSettings(), Path(folder) / "unet.pt")
         settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all")
         classes = ["a", "b", "c", "hybrid"]
-        write_model_folder(Path(folder) / "model", {"model": WingClassifier(backbone.visual, 4), "backbone": backbone}, classes, settings, str(Path(folder) / "unet.pt"), {})
+        write_model_folder(Path(folder) / "model", [WingClassifier(backbone.visual, 4).state_dict()], classes, backbone, asdict(settings), Path(folder) / "unet.pt", MaskSettings())
         predictor = Predictor.load(Path(folder) / "model")
         _, wing_seconds = timed(lambda: [predictor.table(predictor.probabilities(photos[k : k + 32])) for k in range(0, 64, 32)])
         names = [path.stem for path in paths]

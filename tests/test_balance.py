@@ -18,7 +18,7 @@ from hybridwing.balance.balance import (
     class_list,
     plan_copies,
 )
-from hybridwing.data.split import SplitSettings, class_labels, perceptual_hashes, split_metadata
+from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
 from hybridwing.data.tables import normalise_table
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import open_clip
@@ -14,10 +15,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from hybridwing.finetune.cache import TokenFeed
-from hybridwing.finetune.steps import write_model_folder
-from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, load_image, predict_logits
+from hybridwing.finetune.model_folder import write_model_folder
+from hybridwing.finetune.preprocess import load_image
+from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 from hybridwing.score.export import export_submission
 from hybridwing.score.predictor import Predictor
+from hybridwing.segment.predict import MaskSettings
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
 
 MEAN = (0.41, 0.43, 0.39)  # not the OpenAI or ImageNet values, so a default cannot pass for them
@@ -67,7 +70,7 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
 
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
-    write_model_folder(tmp_path / "model", result, classes, settings, str(tmp_path / "unet.pt"), {})
+    write_model_folder(tmp_path / "model", [result["model"].state_dict()], classes, result["backbone"], asdict(settings), tmp_path / "unet.pt", MaskSettings())
     preprocess = json.loads((tmp_path / "model" / "preprocess.json").read_text())
     assert np.allclose(preprocess["mean"], MEAN) and np.allclose(preprocess["std"], STD) and preprocess["size"] == 224
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from hybridwing.shards import parse_shard, shard_rows
+from conftest import REPO
 from slurm_cluster import ClusterRefused, LocalCluster, install_with_apt, missing_tools
 
-from conftest import REPO
+from hybridwing.shards import parse_shard, shard_rows
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 TINY = {

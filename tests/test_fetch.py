@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import gzip
 import hashlib
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

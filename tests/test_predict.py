@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
 import zlib
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -18,9 +20,10 @@ from PIL import Image
 
 from hybridwing.cli import main
 from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.steps import write_model_folder
-from hybridwing.finetune.train import FinetuneSettings, image_tensor, normalise
-from hybridwing.score.predictor import ModelFolderError, Predictor, ensemble_probabilities, fit_temperature
+from hybridwing.finetune.model_folder import ModelFolderError, ensemble_probabilities, fit_temperature, write_model_folder
+from hybridwing.finetune.preprocess import image_tensor, normalise
+from hybridwing.finetune.train import FinetuneSettings
+from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.predict import MaskSettings, segment_images
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
@@ -38,7 +41,7 @@ def model_dir(tmp_path_factory):
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, folder / "unet.pt")
     settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all")
-    write_model_folder(folder / "model", {"model": classifier, "backbone": backbone}, CLASSES, settings, str(folder / "unet.pt"), {"threshold": 0.5})
+    write_model_folder(folder / "model", [classifier.state_dict()], CLASSES, backbone, asdict(settings), folder / "unet.pt", MaskSettings(threshold=0.5))
     return folder / "model"
 
 
@@ -99,6 +102,55 @@ def test_a_model_folder_that_does_not_fit_is_refused(model_dir, tmp_path):
         Predictor.load(broken)
 
 
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda folder: (folder / "weights.safetensors").write_bytes((folder / "weights.safetensors").read_bytes()[:5000]), "weights.safetensors is not a readable safetensors file"),
+        (lambda folder: (folder / "weights.safetensors").write_bytes(b"\xff" * 8 + b"{not json"), "weights.safetensors is not a readable safetensors file"),
+        (lambda folder: (folder / "classes.json").write_text("[\"a\", "), "classes.json is not valid JSON"),
+        (lambda folder: (folder / "classes.json").write_text("{}"), "classes.json must list at least two class names"),
+        (lambda folder: (folder / "preprocess.json").write_text("{\"size\": 224}"), "a setting is missing or malformed"),
+        (lambda folder: (folder / "segmenter.pt").write_bytes(b"PK\x03\x04 truncated"), "segmenter.pt is damaged"),
+    ],
+    ids=["truncated-weights", "bad-safetensors-header", "classes-not-json", "classes-not-a-list", "preprocess-incomplete", "segmenter-damaged"],
+)
+def test_a_damaged_model_folder_is_one_clear_error(model_dir, tmp_path, capsys, damage, expected):
+    import shutil
+
+    broken = tmp_path / "damaged"
+    shutil.copytree(model_dir, broken)
+    damage(broken)
+    with pytest.raises(ModelFolderError, match=f"{re.escape(str(broken))}: not a hybridwing model folder: {expected}"):
+        Predictor.load(broken)
+    assert main(["export-submission", str(broken), str(tmp_path / "out")]) == 1
+    assert "not a hybridwing model folder" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def disk_full(*args, **kwargs):
+    raise OSError("disk full")
+
+
+def test_model_folder_and_export_are_written_whole_or_not_at_all(model_dir, tmp_path, monkeypatch):
+    from hybridwing.finetune import model_folder
+    from hybridwing.score import export
+
+    before = {path.name: path.read_bytes() for path in model_dir.iterdir()}
+    classifier = WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, len(CLASSES))
+    backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
+    monkeypatch.setattr(model_folder, "save_file", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        model_folder.write_model_folder(model_dir, [classifier.state_dict()], CLASSES, backbone, {}, model_dir / "segmenter.pt", MaskSettings())
+    assert {path.name: path.read_bytes() for path in model_dir.iterdir()} == before, "the old folder is untouched"
+    assert [path.name for path in model_dir.parent.iterdir() if "partial" in path.name] == []
+
+    monkeypatch.setattr(export.metadata, "version", disk_full)  # fails after the copies, at the last file
+    with pytest.raises(OSError, match="disk full"):
+        export.export_submission(model_dir, tmp_path / "submission")
+    assert list(tmp_path.iterdir()) == [], "no half-written submission blocks the next export"
+    monkeypatch.undo()
+    assert export.export_submission(model_dir, tmp_path / "submission").is_dir()
+
+
 def test_export_submission_runs_as_the_challenge_ingestion_would(model_dir, ten_real, tmp_path):
     out = tmp_path / "submission"
     assert main(["export-submission", str(model_dir), str(out)]) == 0
@@ -135,7 +187,7 @@ def test_a_timm_tower_model_folder_gives_the_trained_logits(tmp_path, ten_real):
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
     settings = FinetuneSettings(model="hybridwing-resnet18", allow_random_init=True, unfrozen_blocks="all")
-    write_model_folder(tmp_path / "model", {"model": classifier, "backbone": backbone}, CLASSES, settings, str(tmp_path / "unet.pt"), {})
+    write_model_folder(tmp_path / "model", [classifier.state_dict()], CLASSES, backbone, asdict(settings), tmp_path / "unet.pt", MaskSettings())
     predictor = Predictor.load(tmp_path / "model")
     wing = Image.open(ten_real[0]).convert("RGB")
     expected = torch.softmax(classifier(normalise(image_tensor(wing, backbone.image_size)[None], backbone.mean, backbone.std)), 1)
@@ -158,7 +210,8 @@ def test_an_ensemble_folder_averages_members_and_mirror_images(tmp_path, ten_rea
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
     settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", flip_average=True)
-    write_model_folder(tmp_path / "model", members[0], CLASSES, settings, str(tmp_path / "unet.pt"), {}, members, temperature=2.5)
+    states = [member["model"].state_dict() for member in members]
+    write_model_folder(tmp_path / "model", states, CLASSES, backbone, asdict(settings), tmp_path / "unet.pt", MaskSettings(), temperature=2.5, flip_average=True)
     predictor = Predictor.load(tmp_path / "model")
     assert len(predictor.classifiers) == 2 and predictor.inference.temperature == 2.5 and predictor.inference.flip_average
     wings = [Image.open(path).convert("RGB") for path in ten_real[:3]]
@@ -171,3 +224,47 @@ def test_an_ensemble_folder_averages_members_and_mirror_images(tmp_path, ten_rea
     (tmp_path / "model" / "weights_1.safetensors").unlink()
     with pytest.raises(ModelFolderError, match="weights_1.safetensors"):
         Predictor.load(tmp_path / "model")
+
+
+def test_predict_memory_stays_flat_with_many_large_photographs(model_dir, ten_real, tmp_path):
+    """Eight 3000x3000 photographs in one batch cost about what one does: each is decoded, shrunk and
+    segmented alone."""
+    folder = tmp_path / "large"
+    folder.mkdir()
+    for k, path in enumerate(ten_real[:8]):
+        Image.open(path).convert("RGB").resize((3000, 3000), Image.BILINEAR).save(folder / f"large_{k}.jpg", quality=90)
+    script = textwrap.dedent(
+        """
+        import resource, sys
+        from hybridwing.cli import main
+        status = main(["predict", *sys.argv[1:], "--batch-size", "16"])
+        print(status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
+        """
+    )
+
+    def peak_mb(*images):
+        run = subprocess.run([sys.executable, "-c", script, str(model_dir), *map(str, images)], capture_output=True, text=True, timeout=300)
+        status, peak = run.stderr.strip().splitlines()[-1].split()
+        assert status == "0" and len(pd.read_csv(io.StringIO(run.stdout))) == len(images), run.stderr[-2000:]
+        return int(peak)
+
+    one, eight = peak_mb(folder / "large_0.jpg"), peak_mb(*sorted(folder.iterdir()))
+    assert eight - one < 100, f"peak {one} MB for one photograph, {eight} MB for eight"  # decoded, eight are 216 MB
+
+
+def test_unreadable_pixels_and_names_in_decode_errors(tmp_path):
+    from hybridwing.data.images import ImageDecodeError, decode_image
+
+    nan = io.BytesIO()
+    Image.fromarray(np.full((32, 32), np.nan, dtype=np.float32), mode="F").save(nan, format="TIFF")
+    with pytest.raises(ImageDecodeError, match=r"cannot decode nan\.tif: 1024 of 1024 pixels are NaN or infinite"):
+        decode_image(nan.getvalue(), "nan.tif")
+    partly = np.ones((32, 32), dtype=np.float32)
+    partly[3, 4] = np.inf
+    buffer = io.BytesIO()
+    Image.fromarray(partly, mode="F").save(buffer, format="TIFF")
+    with pytest.raises(ImageDecodeError, match="1 of 1024 pixels"):
+        decode_image(buffer.getvalue(), "inf.tif")
+    with pytest.raises(ImageDecodeError) as caught:
+        decode_image(b"<html>not found</html>", "photo.jpg")
+    assert "photo.jpg" in str(caught.value) and "BytesIO" not in str(caught.value)

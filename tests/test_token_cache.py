@@ -11,7 +11,8 @@ import torch
 from hybridwing.finetune import cache
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, load_image, normalise, predict_logits
+from hybridwing.finetune.preprocess import load_image, normalise
+from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 
 
 def _classifier(arch: str, n_classes: int = 7) -> tuple[WingClassifier, object]:

@@ -11,10 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO, TAXA
 
 from hybridwing.cli import main as cli_main
-
-from conftest import REPO, TAXA
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 

@@ -29,8 +29,11 @@ def check_table(table: Path, taxa_path: Path) -> int:
 def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
     """Print ``path,subspecies,hybrid_score,...`` for each image; unreadable images are reported on
     stderr and skipped (exit status 2)."""
+    import torch
+
     from hybridwing.data.images import ImageDecodeError, decode_image
-    from hybridwing.score.predictor import ModelFolderError, Predictor, image_files
+    from hybridwing.finetune.model_folder import ModelFolderError
+    from hybridwing.score.predictor import Predictor, image_files
 
     try:
         predictor = Predictor.load(model_dir)
@@ -39,29 +42,32 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
         print(error, file=sys.stderr)
         return 1
     failed, header = 0, True
-    for start in range(0, len(files), batch_size):
-        paths, images = [], []
-        for path in files[start : start + batch_size]:
-            try:
-                images.append(decode_image(path.read_bytes()).image)
-                paths.append(path)
-            except (ImageDecodeError, OSError) as error:
-                print(f"{path}: {error}", file=sys.stderr)
-                failed += 1
-        if not images:
-            continue
-        table = predictor.predict_images(images, [path.stem for path in paths])
-        table.insert(0, "path", [str(path) for path in paths])
-        sys.stdout.write(table.to_csv(index=False, header=header, float_format="%.4f"))
-        sys.stdout.flush()
-        header = False
+    paths, batch = [], []
+    for number, path in enumerate(files, 1):
+        try:
+            photograph = decode_image(path.read_bytes(), str(path)).image
+        except ImageDecodeError as error:
+            print(error, file=sys.stderr)
+            failed += 1
+        except OSError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            failed += 1
+        else:
+            batch.append(predictor.model_input(photograph, path.stem))  # one photograph in memory at a time
+            paths.append(path)
+        if paths and (len(paths) == batch_size or number == len(files)):
+            table = predictor.table(predictor.probabilities(torch.stack(batch)))
+            table.insert(0, "path", [str(p) for p in paths])
+            sys.stdout.write(table.to_csv(index=False, header=header, float_format="%.4f"))
+            sys.stdout.flush()
+            header, paths, batch = False, [], []
     return 2 if failed else 0
 
 
 def export_submission(model_dir: Path, out: Path) -> int:
     """Write the challenge's code-submission folder for a trained model."""
+    from hybridwing.finetune.model_folder import ModelFolderError
     from hybridwing.score.export import export_submission as export
-    from hybridwing.score.predictor import ModelFolderError
 
     try:
         export(model_dir, out)

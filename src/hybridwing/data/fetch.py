@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +25,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
+from hybridwing.atomic import atomic_file
 from hybridwing.data.images import ImageDecodeError, decode_image
 from hybridwing.data.tables import Taxa, normalise_table, read_csv_table
 
@@ -194,17 +193,8 @@ class ImageStore:
 
     def write_atomically(self, path: Path, write) -> None:
         """Write through a temporary file in ``.partial/`` and rename it into place."""
-        partial = self.root / ".partial"
-        partial.mkdir(parents=True, exist_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=partial, suffix=path.suffix)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                write(stream)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        with atomic_file(path, self.root / ".partial") as temporary, open(temporary, "wb") as stream:
+            write(stream)
 
 
 @dataclass(frozen=True)
@@ -227,7 +217,7 @@ def fetch_image(row: pd.Series, table_location: str, store: ImageStore, reader: 
     if not reused:
         data = reader.read(location, expected)
     try:
-        decoded = decode_image(data)
+        decoded = decode_image(data, row["filename"])
     except ImageDecodeError as error:
         raise FetchError(str(error)) from None
     if not reused:

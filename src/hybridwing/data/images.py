@@ -37,6 +37,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return Image.fromarray(grey, mode="L").convert("RGB")
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ImageDecodeError(f"{int((~np.isfinite(values)).sum())} of {values.size} pixels are NaN or infinite")
         span = max(float(values.max() - values.min()), 1e-12)
         grey = np.rint((values - values.min()) / span * 255).astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
@@ -47,14 +49,15 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes) -> DecodedImage:
-    """Fully decode `data` and normalise it.
+def decode_image(data: bytes, name: str = "image") -> DecodedImage:
+    """Fully decode `data` (called `name` in messages) and normalise it.
 
     Anything that goes wrong while decoding (a truncated or corrupt file, an unknown format, a Pillow
-    plugin that fails) raises ImageDecodeError with the cause.
+    plugin that fails, pixels that are not numbers) raises ImageDecodeError with the cause.
     """
+    stream = io.BytesIO(data)
     try:
-        with Image.open(io.BytesIO(data)) as opened:
+        with Image.open(stream) as opened:
             opened.load()
             fmt = opened.format or ""
             mode = opened.mode
@@ -62,6 +65,8 @@ def decode_image(data: bytes) -> DecodedImage:
             rgb = to_rgb(ImageOps.exif_transpose(opened))
             rgb.load()
     except Exception as error:  # noqa: BLE001 - any failure on untrusted bytes means "not a usable image"
-        raise ImageDecodeError(f"cannot decode image: {error.__class__.__name__}: {error}") from error
+        cause = str(error).replace(repr(stream), name)
+        kind = "" if isinstance(error, ImageDecodeError) else f"{error.__class__.__name__}: "
+        raise ImageDecodeError(f"cannot decode {name}: {kind}{cause}") from error
     changed = mode != "RGB" or rotated or fmt not in KEPT_FORMATS
     return DecodedImage(rgb, changed, mode, fmt)

@@ -21,6 +21,7 @@ from numpy.lib.format import open_memmap
 from torch import nn
 from tqdm import tqdm
 
+from hybridwing.atomic import atomic_file
 from hybridwing.finetune.model import WingClassifier, vision_blocks
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,5 @@ def build_token_cache(
 
 
 def _write_json(path: Path, value: dict) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(value))
-    temporary.replace(path)
+    with atomic_file(path) as temporary:
+        temporary.write_text(json.dumps(value))

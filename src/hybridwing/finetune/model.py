@@ -90,6 +90,14 @@ def feature_size(visual: nn.Module) -> int:
     return int(visual.head.proj.out_features)
 
 
+def vision_tower(model_cfg: dict[str, Any]) -> nn.Module:
+    """An open_clip vision tower built from its model config (weights come separately)."""
+    cfg = dict(model_cfg)
+    custom = cfg.pop("custom_text", False) or "hf_model_name" in cfg.get("text_cfg", {})
+    model = (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**cfg)
+    return model.visual
+
+
 class WingClassifier(nn.Module):
     """Image features from the vision tower, then a linear head (the hybrid class is the last output)."""
 

@@ -4,56 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from safetensors.torch import save_file
 
-import hybridwing
 from hybridwing.finetune.cache import TokenFeed
+from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import confusion_heatmap, training_curves
-from hybridwing.score.predictor import MASK_SETTINGS, SEGMENTER, Inference, Predictor, ensemble_probabilities, fit_temperature
 from hybridwing.segment.predict import MaskSettings
 
 log = logging.getLogger(__name__)
-
-
-def write_model_folder(
-    folder: Path, result: dict[str, Any], classes: list[str], settings: FinetuneSettings, segmenter_path: str, mask: dict[str, Any],
-    members: list[dict[str, Any]] | None = None, temperature: float = 1.0,
-) -> None:
-    """Weights (safetensors; one file per ensemble member), how members combine, class list,
-    preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
-    prediction from raw photographs needs. `result` is the first member."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(segmenter_path, folder / SEGMENTER)
-    (folder / MASK_SETTINGS).write_text(json.dumps(asdict(MaskSettings.from_config(mask)), indent=1))
-    backbone = result["backbone"]
-    names = []
-    for k, member in enumerate(members or [result]):
-        names.append("weights.safetensors" if k == 0 else f"weights_{k}.safetensors")
-        save_file({name: tensor.contiguous() for name, tensor in member["model"].state_dict().items()}, folder / names[-1])
-    Inference(tuple(names), temperature, settings.flip_average).write(folder)
-    (folder / "classes.json").write_text(json.dumps(classes, indent=1))
-    (folder / "preprocess.json").write_text(
-        json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1)
-    )
-    (folder / "config.json").write_text(
-        json.dumps(
-            {
-                "settings": asdict(settings),
-                "model_cfg": backbone.model_cfg,
-                "backbone": backbone.source,
-                "pretrained": backbone.pretrained,
-                "hybridwing": hybridwing.__version__,
-            },
-            indent=1,
-        )
-    )
 
 
 def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classes: list[str]) -> pd.DataFrame:
@@ -106,10 +69,11 @@ def finetune_step(
     training_curves(
         history, [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")], curve_path
     )
-    folder = Path(model_dir)
-    write_model_folder(folder, result, classes, finetune_settings, segmenter_path, mask, members)
-    predictor = Predictor.load(folder, result["device"])
-    val_logits = predictor.member_logits_of_files(val["path"].tolist())
+    backbone = result["backbone"]
+    val_logits = member_logits_of_files(
+        [member["model"].eval() for member in members], val["path"].tolist(), backbone.image_size, backbone.mean, backbone.std,
+        finetune_settings.flip_average, result["device"],
+    )
     temperature = finetune_settings.temperature
     if temperature == "fit" and len(val) == 0:
         log.warning("no validation images to fit the temperature on: it stays 1")
@@ -117,7 +81,10 @@ def finetune_step(
     elif temperature == "fit":
         temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
         log.info("temperature fitted on the validation split: %.3g", temperature)
-    Inference(predictor.inference.weights, float(temperature), finetune_settings.flip_average).write(folder)
+    write_model_folder(
+        model_dir, [member["model"].state_dict() for member in members], classes, backbone, asdict(finetune_settings),
+        segmenter_path, MaskSettings.from_config(mask), float(temperature), finetune_settings.flip_average,
+    )
     report = reports(ensemble_probabilities(val_logits, float(temperature)), val, classes)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)

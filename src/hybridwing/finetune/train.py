@@ -20,14 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 from torch import nn
 from tqdm import tqdm
 
+from hybridwing.atomic import atomic_file
+from hybridwing.device import autocast, pick_device
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.model import Backbone, WingClassifier, configure_trainable, load_backbone, parameter_groups
-from hybridwing.segment.unet import autocast, pick_device
+from hybridwing.finetune.preprocess import load_image, load_images, normalise
 
 log = logging.getLogger(__name__)
 
@@ -61,31 +62,6 @@ class FinetuneSettings:
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> FinetuneSettings:
         return cls(**block)
-
-
-def image_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    """uint8 (3, size, size): the image as RGB, resized (bicubic) to the model's input size."""
-    rgb = image.convert("RGB").resize((size, size), Image.BICUBIC)
-    return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
-
-
-def load_image(path: str, size: int) -> torch.Tensor:
-    with Image.open(path) as image:
-        return image_tensor(image, size)
-
-
-def load_images(paths: list[str], size: int, desc: str) -> torch.Tensor:
-    """uint8 (N, 3, size, size) tensor of every image."""
-    out = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
-    for k, path in enumerate(tqdm(paths, desc=desc, unit="img")):
-        out[k] = load_image(path, size)
-    return out
-
-
-def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    mean_t = torch.tensor(mean, device=images.device).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
-    return (images.float() / 255 - mean_t) / std_t
 
 
 class ImageFeed:
@@ -261,14 +237,12 @@ def finetune(
             log.info("ignoring %s: it was written for other settings, classes or images", checkpoint_path)
 
     def save_checkpoint() -> None:
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = checkpoint_path.with_suffix(".partial")
         plain = {name: value for name, value in state.items() if name != "best_state"}
         payload = {"key": key, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": json.dumps(plain)}
         if state["best_state"] is not None:
             payload["best_model"] = state["best_state"]
-        torch.save(payload, temporary)
-        temporary.replace(checkpoint_path)
+        with atomic_file(checkpoint_path) as temporary:
+            torch.save(payload, temporary)
 
     batch = settings.batch_size
     steps = (len(train_feed) + batch - 1) // batch

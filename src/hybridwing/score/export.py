@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 import hybridwing
+from hybridwing.atomic import atomic_folder
 from hybridwing.score.predictor import Predictor
 
 #: What the prediction path imports beyond the standard library; torch and torchvision are left to
@@ -49,10 +50,10 @@ def export_submission(model_dir: str | Path, out: str | Path) -> Path:
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} exists already: give a new folder")
-    out.mkdir(parents=True)
-    shutil.copytree(model_dir, out / "model")
-    package = Path(hybridwing.__file__).parent
-    shutil.copytree(package, out / "hybridwing", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (out / "model.py").write_text(MODEL_PY)
-    (out / "requirements.txt").write_text("".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS))
+    with atomic_folder(out) as partial:  # a failed export leaves nothing that blocks the next one
+        shutil.copytree(model_dir, partial / "model")
+        package = Path(hybridwing.__file__).parent
+        shutil.copytree(package, partial / "hybridwing", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (partial / "model.py").write_text(MODEL_PY)
+        (partial / "requirements.txt").write_text("".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS))
     return out

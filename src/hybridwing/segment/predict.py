@@ -16,7 +16,8 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from hybridwing.segment.unet import autocast, channels_last, pick_device, to_input
+from hybridwing.device import autocast, channels_last, pick_device
+from hybridwing.segment.unet import to_input
 
 log = logging.getLogger(__name__)
 

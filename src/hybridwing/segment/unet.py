@@ -19,6 +19,9 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from hybridwing.atomic import atomic_file
+from hybridwing.device import autocast, channels_last, pick_device
+
 log = logging.getLogger(__name__)
 
 MEAN = (0.485, 0.456, 0.406)
@@ -60,26 +63,11 @@ def build_unet(settings: UnetSettings) -> nn.Module:
     )
 
 
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA, a no-op context on the CPU."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 (N, 3, H, W) -> normalised float input in channels-last memory (see `channels_last`)."""
     mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
     return ((images.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
-
-
-def channels_last(model: nn.Module, device: torch.device) -> nn.Module:
-    """The model on `device` in channels-last memory: on 2 CPU cores, inference runs 1.8x and a
-    training step 1.6x faster than in the default layout (measured on the default U-Net at 256 px)."""
-    return model.to(device=device, memory_format=torch.channels_last)
 
 
 def load_pair(image_path: str, mask_path: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -199,7 +187,8 @@ def train_unet(
 
 def save_checkpoint(model: nn.Module, settings: UnetSettings, path: str | Path) -> None:
     """Weights and the settings they were trained with; plain tensors and values, no pickled objects."""
-    torch.save({"state_dict": model.state_dict(), "settings": json.dumps(asdict(settings))}, path)
+    with atomic_file(path) as temporary:
+        torch.save({"state_dict": model.state_dict(), "settings": json.dumps(asdict(settings))}, temporary)
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, UnetSettings]:

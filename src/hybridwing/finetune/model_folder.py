@@ -1,0 +1,192 @@
+"""The model folder: what the finetune rule hands to scoring, prediction and the challenge export.
+
+This module owns the folder's file names, writes it (whole or not at all) and reads it back; any file
+that is missing, truncated or does not fit the others is reported as one ``ModelFolderError``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+import hybridwing
+from hybridwing.atomic import atomic_folder
+from hybridwing.device import autocast
+from hybridwing.finetune.preprocess import load_image, normalise
+from hybridwing.segment.predict import MaskSettings
+
+WEIGHTS = "weights.safetensors"
+CLASSES = "classes.json"
+PREPROCESS = "preprocess.json"
+CONFIG = "config.json"
+SEGMENTER = "segmenter.pt"
+MASK_SETTINGS = "mask.json"
+#: Optional: the ensemble's weight files, the flip averaging and the temperature (absent: one model as is).
+INFERENCE = "inference.json"
+MODEL_FILES = (WEIGHTS, CLASSES, PREPROCESS, CONFIG, SEGMENTER, MASK_SETTINGS)
+
+
+class ModelFolderError(ValueError):
+    """A model folder that is missing files or does not fit together."""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How class probabilities are made from the trained members: each member's softmax of its
+    logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
+    image and its mirror image."""
+
+    weights: tuple[str, ...] = (WEIGHTS,)
+    temperature: float = 1.0
+    flip_average: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average}, indent=1)
+
+
+def member_file(k: int) -> str:
+    """The weights file of ensemble member `k`."""
+    return WEIGHTS if k == 0 else f"weights_{k}.safetensors"
+
+
+def ensemble_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Mean softmax over the leading axes of `logits` (..., images, classes) at `temperature`."""
+    scaled = torch.as_tensor(logits, dtype=torch.float64) / temperature
+    probabilities = torch.softmax(scaled, dim=-1)
+    return probabilities.reshape(-1, *probabilities.shape[-2:]).mean(0).numpy()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature (0.25-50, on a log grid of 141 points) whose ensemble probabilities give
+    `labels` the lowest mean negative log-likelihood."""
+    grid = np.geomspace(0.25, 50, 141)
+    rows = np.arange(len(labels))
+    losses = [-np.log(np.clip(ensemble_probabilities(logits, t)[rows, labels], 1e-300, None)).mean() for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def member_logits(
+    classifiers: list[nn.Module], images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], flip_average: bool, device: torch.device
+) -> np.ndarray:
+    """Logits (members, views, images, classes) of uint8 images (N, 3, S, S) at the model's size;
+    the views are the image and, with flip averaging, its mirror image."""
+    batch = normalise(images.to(device), mean, std)
+    views = [batch, batch.flip(-1)] if flip_average else [batch]
+    with torch.inference_mode(), autocast(device):
+        return np.stack([np.stack([member(view).float().cpu().numpy() for view in views]) for member in classifiers])
+
+
+def member_logits_of_files(
+    classifiers: list[nn.Module], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
+    flip_average: bool, device: torch.device, batch_size: int = 64,
+) -> np.ndarray:
+    """`member_logits` of image files, read `batch_size` at a time."""
+    chunks = [
+        member_logits(classifiers, torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]), mean, std, flip_average, device)
+        for start in range(0, len(paths), batch_size)
+    ]
+    n_classes = classifiers[0].head.out_features
+    return np.concatenate(chunks, axis=2) if chunks else np.zeros((len(classifiers), 2 if flip_average else 1, 0, n_classes))
+
+
+def write_model_folder(
+    folder: str | Path,
+    members: list[dict[str, torch.Tensor]],
+    classes: list[str],
+    backbone: Any,
+    settings: dict[str, Any],
+    segmenter_path: str | Path,
+    mask: MaskSettings,
+    temperature: float = 1.0,
+    flip_average: bool = False,
+) -> None:
+    """Weights (safetensors, one file per ensemble member), how members combine, the class list,
+    preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
+    prediction from raw photographs needs. The folder replaces any earlier one only once complete."""
+    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average)
+    with atomic_folder(folder) as partial:
+        shutil.copyfile(segmenter_path, partial / SEGMENTER)
+        (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask), indent=1))
+        for name, state in zip(inference.weights, members):
+            save_file({key: tensor.contiguous() for key, tensor in state.items()}, partial / name)
+        (partial / INFERENCE).write_text(inference.to_json())
+        (partial / CLASSES).write_text(json.dumps(classes, indent=1))
+        (partial / PREPROCESS).write_text(json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1))
+        config = {
+            "settings": settings,
+            "model_cfg": backbone.model_cfg,
+            "backbone": backbone.source,
+            "pretrained": backbone.pretrained,
+            "hybridwing": hybridwing.__version__,
+        }
+        (partial / CONFIG).write_text(json.dumps(config, indent=1))
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A model folder read back and checked: every member's weights and the settings around them."""
+
+    path: Path
+    classes: list[str]
+    size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    config: dict[str, Any]
+    inference: Inference
+    members: list[dict[str, torch.Tensor]]
+    mask: MaskSettings
+
+    @property
+    def segmenter(self) -> Path:
+        return self.path / SEGMENTER
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFolderError(f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})") from None
+
+
+def read_model_folder(folder: str | Path) -> ModelFolder:
+    """Read and check a model folder; every problem is a ModelFolderError naming the folder and file."""
+    folder = Path(folder)
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
+    problem = f"{folder}: not a hybridwing model folder:"
+    classes = _read_json(folder / CLASSES)
+    preprocess = _read_json(folder / PREPROCESS)
+    config = _read_json(folder / CONFIG)
+    mask_block = _read_json(folder / MASK_SETTINGS)
+    block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else json.loads(Inference().to_json())
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
+        raise ModelFolderError(f"{problem} {CLASSES} must list at least two class names")
+    try:
+        size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
+        inference = Inference(tuple(block["weights"]), float(block["temperature"]), bool(block["flip_average"]))
+        mask = MaskSettings.from_config(mask_block)
+        vision_cfg = config["model_cfg"]["vision_cfg"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFolderError(f"{problem} a setting is missing or malformed ({error.__class__.__name__}: {error})") from None
+    if len(mean) != 3 or len(std) != 3 or not inference.weights or not isinstance(vision_cfg, dict):
+        raise ModelFolderError(f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file")
+    members = []
+    for name in inference.weights:
+        if Path(name).name != name or not (folder / name).is_file():
+            raise ModelFolderError(f"{folder / INFERENCE}: weights file {name!r} is not in the folder")
+        try:
+            members.append(load_file(folder / name))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ModelFolderError(f"{problem} {name} is not a readable safetensors file ({error})") from None
+    return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask)
+
