@@ -7,7 +7,8 @@ import re
 import pandas as pd
 import pytest
 
-from hybridwing.data.tables import TableError, Taxa, merge_manifests, normalise_table, read_metadata
+from hybridwing.data.steps import metadata_step
+from hybridwing.data.tables import TableError, Taxa, normalise_table, read_metadata
 
 
 def normalise(frame: pd.DataFrame, taxa, source="train"):
@@ -107,10 +108,10 @@ def test_merge_rejects_an_id_in_two_tables(train_rows, dev_rows, taxa, tmp_path)
         table.to_csv(tmp_path / f"{name}.csv", index=False)
     out = tmp_path / "metadata.csv"
     with pytest.raises(TableError, match=f"{train.loc[1, 'image_id']}' appears in tables train, dev"):
-        merge_manifests([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
+        metadata_step([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
     dev.loc[0, "image_id"] = "unique"
     dev.to_csv(tmp_path / "dev.csv", index=False)
-    merge_manifests([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
+    metadata_step([str(tmp_path / "train.csv"), str(tmp_path / "dev.csv")], str(out))
     merged = read_metadata(out)
     assert len(merged) == 6 and merged["is_hybrid"].dtype == bool
 

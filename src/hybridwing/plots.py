@@ -1,4 +1,4 @@
-"""Figures people read in results/ and the report."""
+"""Figures shared by stages: training curves (the U-Net and the fine-tune)."""
 
 from __future__ import annotations
 
@@ -21,73 +21,5 @@ def training_curves(history: pd.DataFrame, panels: list[tuple[str, str, str]], p
         axis.xaxis.get_major_locator().set_params(integer=True)
         if len(groups) > 1:
             axis.legend(fontsize=8, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-
-
-PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
-GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
-
-
-def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path) -> None:
-    """ROC and precision-recall curves per part (each part's hybrids against its group's
-    non-hybrids; the top-2 hybrid score solid, ``1 - max p`` dashed), and score histograms of
-    hybrids and non-hybrids per group with the challenge threshold."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    from hybridwing.score.challenge import GROUPS
-
-    figure = Figure(figsize=(9, 3.8))
-    roc_axis, pr_axis = figure.subplots(1, 2)
-    for part, colour in PART_COLOURS.items():
-        group = next(parts for parts in GROUPS.values() if part in parts)
-        rows = predictions[(predictions["part"] == part) & predictions["is_hybrid"] | predictions["part"].isin(group) & ~predictions["is_hybrid"]]
-        if rows["is_hybrid"].nunique() < 2:
-            continue
-        for score, style in (("hybrid_score", "-"), ("one_minus_max_p", "--")):
-            fpr, tpr, _ = roc_curve(rows["is_hybrid"], rows[score])
-            precision, recall, _ = precision_recall_curve(rows["is_hybrid"], rows[score])
-            label = f"{part} ({score})" if style == "-" else None
-            roc_axis.plot(fpr, tpr, style, color=colour, label=label)
-            pr_axis.plot(recall, precision, style, color=colour, label=label)
-    roc_axis.plot([0, 1], [0, 1], ":", color="grey")
-    roc_axis.set(xlabel="false positive rate", ylabel="hybrid recall", title="ROC (dashed: 1 - max p)")
-    pr_axis.set(xlabel="hybrid recall", ylabel="precision", title="precision-recall (dashed: 1 - max p)")
-    roc_axis.legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(curves_path, dpi=110)
-
-    groups = [(group, parts) for group, parts in GROUPS.items() if predictions["part"].isin(parts).any()]
-    figure = Figure(figsize=(4.5 * max(1, len(groups)), 3.4))
-    axes = figure.subplots(1, max(1, len(groups)), squeeze=False)[0]
-    for axis, (group, parts) in zip(axes, groups):
-        rows = predictions[predictions["part"].isin(parts)]
-        bins = [k / 25 for k in range(26)]
-        axis.hist(rows.loc[~rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:green", label="non-hybrid")
-        axis.hist(rows.loc[rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:red", label="hybrid")
-        threshold = metrics.get(f"threshold_{group}")
-        if threshold is not None:
-            axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
-        axis.set(xlabel="hybrid score", ylabel="images", title=GROUP_TITLES[group])
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(histogram_path, dpi=110)
-
-
-def confusion_heatmap(confusion: pd.DataFrame, path: str | Path) -> None:
-    """Counts of true (rows) against predicted (columns) classes, shaded by each row's share."""
-    counts = confusion.to_numpy()
-    shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
-    size = 2.5 + 0.42 * len(confusion)
-    figure = Figure(figsize=(size + 1, size))
-    axis = figure.subplots()
-    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), count in pd.DataFrame(counts).stack().items():
-        if count:
-            axis.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if shares[i, j] > 0.6 else "black")
-    axis.set_xticks(range(len(confusion)), confusion.columns, rotation=60, ha="right", fontsize=8)
-    axis.set_yticks(range(len(confusion)), confusion.index, fontsize=8)
-    axis.set(xlabel="predicted", ylabel="true")
-    figure.colorbar(image, ax=axis, fraction=0.046, label="share of the true class")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

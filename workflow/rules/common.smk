@@ -2,6 +2,7 @@ import re
 
 from hybridwing.config import check_dataset, dataset_taxa, dataset_tables, is_synthetic, scored_tables
 from hybridwing.data.fetch import is_url
+from hybridwing.segment.mask_settings import MaskSettings
 
 
 check_dataset(config)
@@ -38,9 +39,6 @@ def coverage_outputs():
     return rules.coverage_figures.output if PATTERN_MASKS else []
 
 
-SEGMENT_KEYS = ("threshold", "min_component_fraction", "batch_size")
-
-
 def teacher_settings():
     """The teacher block; with a synthetic dataset, provided masks default to its ground truth."""
     settings = dict(config["teacher"])
@@ -57,10 +55,6 @@ def provided_masks(wildcards):
     return [settings["masks_dir"]] if settings["method"] == "provided" else []
 
 
-def segment_settings():
-    """The mask keys that change masks (the background keys only change apply_masks)."""
-    return {key: config["mask"][key] for key in SEGMENT_KEYS}
-
-
-def background_settings():
-    return {key: value for key, value in config["mask"].items() if key not in SEGMENT_KEYS}
+def mask_settings(part):
+    """The mask block's keys that `part` (segmentation, background or all) depends on."""
+    return MaskSettings.used_by(config["mask"], part)

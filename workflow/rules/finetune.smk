@@ -32,7 +32,7 @@ rule finetune:
         "benchmarks/finetune.tsv"
     params:
         settings=config["finetune"],
-        mask=config["mask"],
+        mask=mask_settings("all"),
         checkpoint="resources/checkpoints/finetune.pt",
         token_cache="resources/cache/finetune",
     threads: 2

@@ -1,8 +1,8 @@
-from hybridwing.balance.balance import balance_shard_step
+from hybridwing.balance.steps import augment_step
 from hybridwing.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-balance_shard_step(
+augment_step(
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
     qc_path=snakemake.input.qc,
@@ -11,6 +11,6 @@ balance_shard_step(
     out_dir=snakemake.output.images,
     copies_path=snakemake.output.copies,
     settings=snakemake.params.settings,
-    background=snakemake.params.background,
+    mask=snakemake.params.mask,
     threads=snakemake.threads,
 )

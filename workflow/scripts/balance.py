@@ -1,4 +1,4 @@
-from hybridwing.balance.balance import balance_step
+from hybridwing.balance.steps import balance_step
 from hybridwing.logs import log_to_file
 
 log_to_file(snakemake.log[0])

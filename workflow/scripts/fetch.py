@@ -1,8 +1,8 @@
-from hybridwing.data.fetch import fetch_to_manifest
+from hybridwing.data.steps import fetch_step
 from hybridwing.logs import log_to_file
 
 log_to_file(snakemake.log.main)
-fetch_to_manifest(
+fetch_step(
     location=snakemake.params.location,
     source=snakemake.wildcards.table,
     taxa_path=snakemake.input.taxa,

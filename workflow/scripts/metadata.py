@@ -1,5 +1,5 @@
-from hybridwing.data.tables import merge_manifests
+from hybridwing.data.steps import metadata_step
 from hybridwing.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-merge_manifests(snakemake.input.manifests, snakemake.output.metadata)
+metadata_step(snakemake.input.manifests, snakemake.output.metadata)

@@ -9,6 +9,6 @@ segment_step(
     shard=snakemake.wildcards.scatteritem,
     out_dir=snakemake.output.masks,
     qc_path=snakemake.output.qc,
-    settings=snakemake.params.settings,
+    mask=snakemake.params.mask,
     threads=snakemake.threads,
 )

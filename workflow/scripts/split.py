@@ -1,8 +1,8 @@
-from hybridwing.data.split import split_files
+from hybridwing.data.steps import split_step
 from hybridwing.logs import log_to_file
 
 log_to_file(snakemake.log[0])
-split_files(
+split_step(
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.output.splits,
     duplicates_path=snakemake.output.duplicates,

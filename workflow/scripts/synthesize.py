@@ -1,9 +1,9 @@
 from hybridwing.logs import log_to_file
-from hybridwing.synthetic.collection import SyntheticSettings, write_collection
+from hybridwing.synthetic.steps import synthesize_step
 
 log_to_file(snakemake.log[0])
-write_collection(
-    settings=SyntheticSettings.from_config(snakemake.params.settings),
+synthesize_step(
+    settings=snakemake.params.settings,
     train_path=snakemake.output.train,
     dev_path=snakemake.output.dev,
     taxa_path=snakemake.output.taxa,

@@ -293,18 +293,3 @@ def write_fetch_outputs(
             "source and rerun (stored images are kept), or set fetch.allow_missing: true to go on without them."
         )
     manifest.to_csv(manifest_path, index=False)
-
-
-def fetch_to_manifest(
-    location: str,
-    source: str,
-    taxa_path: str,
-    store_root: str,
-    manifest_path: str,
-    failures_path: str,
-    settings: dict[str, Any],
-) -> None:
-    """The fetch rule: validate one table, fetch its images, write the manifest and failures."""
-    fetch_settings = FetchSettings.from_config(settings)
-    manifest, failures = fetch_table(location, source, Taxa.read(taxa_path), ImageStore(Path(store_root)), fetch_settings)
-    write_fetch_outputs(manifest, failures, manifest_path, failures_path, fetch_settings.allow_missing)

@@ -177,25 +177,3 @@ def images_with_splits(metadata_path: str, splits_path: str) -> pd.DataFrame:
     metadata = read_metadata(metadata_path)
     splits = pd.read_csv(splits_path, dtype=str, keep_default_na=False)
     return metadata.merge(splits[["image_id", "split", "label"]], on="image_id", validate="one_to_one")
-
-
-def split_files(
-    metadata_path: str,
-    splits_path: str,
-    duplicates_path: str,
-    summary_path: str,
-    settings: dict[str, Any],
-    threads: int,
-) -> None:
-    """The split rule: hash every image, group, split the training table, write the three tables."""
-    split_settings = SplitSettings.from_config(settings)
-    metadata = read_metadata(metadata_path)
-    hashes = perceptual_hashes(metadata["path"].tolist(), split_settings.hash_size, threads)
-    splits, duplicates = split_metadata(metadata, hashes, split_settings)
-    splits.to_csv(splits_path, index=False)
-    duplicates.to_csv(duplicates_path, index=False)
-    summary = split_summary(splits)
-    summary.to_csv(summary_path)
-    crossing = duplicates[duplicates["split_a"] != duplicates["split_b"]]
-    log.info("near-duplicate pairs (<= %d bits): %d, across splits or tables: %d", split_settings.max_hamming, len(duplicates), len(crossing))
-    log.info("images per class and split:\n%s", summary.to_string())

@@ -320,16 +320,3 @@ def read_metadata(path: str | Path) -> pd.DataFrame:
     metadata = pd.read_csv(path, dtype=str, keep_default_na=False)
     metadata["is_hybrid"] = metadata["is_hybrid"].map({"True": True, "False": False})
     return metadata
-
-
-def merge_manifests(paths: list[str], out_path: str) -> None:
-    """The metadata rule: one table from the per-table manifests, image ids unique across tables."""
-    metadata = pd.concat([read_metadata(path) for path in paths], ignore_index=True)
-    repeated = metadata[metadata["image_id"].duplicated(keep=False)]
-    if len(repeated):
-        sources = repeated.groupby("image_id")["source"].agg(", ".join)
-        raise TableError(
-            "metadata",
-            [f"image id {image_id!r} appears in tables {where}" for image_id, where in sources.items()],
-        )
-    metadata.to_csv(out_path, index=False)

@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 
 from hybridwing.finetune.cache import TokenFeed
+from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
-from hybridwing.plots import confusion_heatmap, training_curves
+from hybridwing.plots import training_curves
 from hybridwing.segment.predict import MaskSettings
 
 log = logging.getLogger(__name__)

@@ -186,6 +186,122 @@ def mixup_pairs(alpha: float, seed: int, step: int, size: int) -> tuple[float, t
     return float(generator.beta(alpha, alpha)), torch.from_numpy(generator.permutation(size))
 
 
+def fresh_state() -> dict[str, Any]:
+    """The resumable state of a run that has not started: where it is, what it has seen, the best model."""
+    return {
+        "epoch": 1, "step": 0, "history": [], "per_class": [], "confusion": [],
+        "best_f1": -1.0, "best_epoch": 0, "best_state": None, "stale": 0, "sample_losses": {},
+    }
+
+
+def save_checkpoint(path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Model, optimiser and state (the best model's weights beside them), replaced atomically."""
+    plain = {name: value for name, value in state.items() if name != "best_state"}
+    payload = {"key": key, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": json.dumps(plain)}
+    if state["best_state"] is not None:
+        payload["best_model"] = state["best_state"]
+    with atomic_file(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def resume(path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimizer) -> dict[str, Any]:
+    """The state saved at `path` (model and optimiser restored) when it was written for `key`, else a fresh one."""
+    if not path.is_file():
+        return fresh_state()
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved["key"] != key:
+        log.info("ignoring %s: it was written for other settings, classes or images", path)
+        return fresh_state()
+    model.load_state_dict(saved["model"])
+    optimiser.load_state_dict(saved["optimiser"])
+    state = json.loads(saved["state"]) | {"best_state": saved.get("best_model")}
+    log.info("resuming from %s: epoch %d, step %d", path, state["epoch"], state["step"])
+    return state
+
+
+@dataclass
+class TrainingRun:
+    """One fine-tune in progress: the model, its optimiser, the data feeds and the resumable state."""
+
+    model: WingClassifier
+    optimiser: torch.optim.Optimizer
+    base_lrs: list[float]
+    train_feed: Feed
+    val_feed: Feed
+    labels: torch.Tensor
+    val_labels: np.ndarray
+    classes: list[str]
+    settings: FinetuneSettings
+    device: torch.device
+    checkpoint: Path
+    key: str
+    state: dict[str, Any]
+
+    @property
+    def steps(self) -> int:
+        return (len(self.train_feed) + self.settings.batch_size - 1) // self.settings.batch_size
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint, self.key, self.model, self.optimiser, self.state)
+
+    def train_step(self, epoch: int, step: int, index: torch.Tensor, loss_fn: nn.Module) -> float:
+        """One optimiser step on the batch `index` (mixed up when configured); returns its loss."""
+        settings = self.settings
+        factor = lr_factor(settings.lr_schedule, settings.warmup_fraction, (epoch - 1) * self.steps + step, settings.epochs * self.steps)
+        for group, base_lr in zip(self.optimiser.param_groups, self.base_lrs):
+            group["lr"] = base_lr * factor
+        x = self.train_feed.batch(index, self.device)
+        targets = self.labels[index].to(self.device)
+        weight, partner = mixup_pairs(settings.mixup, settings.seed, (epoch - 1) * self.steps + step, len(index))
+        if partner is not None:
+            x = weight * x + (1 - weight) * x[partner.to(self.device)]
+        with autocast(self.device):
+            logits = self.train_feed.logits(self.model, x)
+        per_sample = loss_fn(logits.float(), targets)
+        if partner is not None:
+            per_sample = weight * per_sample + (1 - weight) * loss_fn(logits.float(), targets[partner.to(self.device)])
+        loss = per_sample.mean()
+        self.optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser.step()
+        if epoch <= settings.loss_epochs:
+            for i, value in zip(index.tolist(), per_sample.detach().cpu().tolist()):
+                self.state["sample_losses"].setdefault(str(i), []).append(round(value, 5))
+        return loss.item()
+
+    def train_epoch(self, loss_fn: nn.Module) -> list[float]:
+        """The rest of the current epoch (from the saved step), checkpointing every few steps."""
+        epoch, batch = self.state["epoch"], self.settings.batch_size
+        order = epoch_order(self.settings.seed, epoch, len(self.train_feed))
+        self.model.train()
+        losses = []
+        for step in tqdm(range(self.state["step"], self.steps), desc=f"finetune epoch {epoch}", unit="batch", initial=self.state["step"], total=self.steps):
+            losses.append(self.train_step(epoch, step, order[step * batch : (step + 1) * batch], loss_fn))
+            self.state["step"] = step + 1
+            if self.state["step"] % self.settings.checkpoint_every == 0:
+                self.save()
+        return losses
+
+    def validate(self, losses: list[float], started: float) -> None:
+        """Score the epoch on validation, record it, keep the best model, and move to the next epoch."""
+        epoch = self.state["epoch"]
+        predicted = predict_logits(self.model, self.val_feed, self.device, self.settings.batch_size * 2).argmax(1).numpy()
+        macro_f1 = macro_f1_score(self.val_labels, predicted)
+        accuracy = float((predicted == self.val_labels).mean()) if len(self.val_labels) else 0.0
+        self.state["history"].append(
+            {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
+        )
+        record_epoch_reports(self.state, epoch, self.val_labels, predicted, self.classes)
+        log.info("epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f", epoch, self.state["history"][-1]["train_loss"], macro_f1, accuracy)
+        if macro_f1 > self.state["best_f1"]:
+            self.state.update(best_f1=macro_f1, best_epoch=epoch, stale=0)
+            self.state["best_state"] = {name: tensor.detach().cpu().clone() for name, tensor in self.model.state_dict().items()}
+        else:
+            self.state["stale"] += 1
+        self.state["epoch"], self.state["step"] = epoch + 1, 0
+        self.save()
+
+
 def finetune(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -195,7 +311,8 @@ def finetune(
     threads: int = 1,
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train on `train` (path, class_index), validate on `val` (image_id, path, class_index).
+    """Train on `train` (path, class_index), validate on `val` (image_id, path, class_index),
+    resuming from `checkpoint_path` when it was written for the same settings and images.
     With a frozen trunk and a `cache_dir`, training runs from cached frozen-trunk tokens.
 
     Returns the trained classifier (best epoch), the backbone, the state and the validation feed.
@@ -209,93 +326,26 @@ def finetune(
     model = WingClassifier(backbone.visual, len(classes))
     configure_trainable(model, settings.unfrozen_blocks, settings.train_proj)
     model.to(device)
-    optimiser = torch.optim.AdamW(
-        parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay
-    )
+    optimiser = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay)
     base_lrs = [group["lr"] for group in optimiser.param_groups]  # before a resumed optimiser overwrites them
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
     started = time.perf_counter()
     train_feed, val_feed = feeds(model, backbone, train, val, settings, None if cache_dir is None else Path(cache_dir), device)
     setup_seconds = time.perf_counter() - started
-    labels = torch.tensor(train["class_index"].to_numpy(), dtype=torch.long)
-    val_labels = val["class_index"].to_numpy()
-
     key = checkpoint_key(settings, classes, train, val)
-    state = {
-        "epoch": 1, "step": 0, "history": [], "per_class": [], "confusion": [],
-        "best_f1": -1.0, "best_epoch": 0, "best_state": None, "stale": 0, "sample_losses": {},
-    }
-    checkpoint_path = Path(checkpoint_path)
-    if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if saved["key"] == key:
-            model.load_state_dict(saved["model"])
-            optimiser.load_state_dict(saved["optimiser"])
-            state = json.loads(saved["state"]) | {"best_state": saved.get("best_model")}
-            log.info("resuming from %s: epoch %d, step %d", checkpoint_path, state["epoch"], state["step"])
-        else:
-            log.info("ignoring %s: it was written for other settings, classes or images", checkpoint_path)
-
-    def save_checkpoint() -> None:
-        plain = {name: value for name, value in state.items() if name != "best_state"}
-        payload = {"key": key, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": json.dumps(plain)}
-        if state["best_state"] is not None:
-            payload["best_model"] = state["best_state"]
-        with atomic_file(checkpoint_path) as temporary:
-            torch.save(payload, temporary)
-
-    batch = settings.batch_size
-    steps = (len(train_feed) + batch - 1) // batch
-    while state["epoch"] <= settings.epochs and state["stale"] < settings.patience:
-        epoch = state["epoch"]
-        order = epoch_order(settings.seed, epoch, len(train_feed))
-        started, losses = time.perf_counter(), []
-        model.train()
-        for step in tqdm(range(state["step"], steps), desc=f"finetune epoch {epoch}", unit="batch", initial=state["step"], total=steps):
-            index = order[step * batch : (step + 1) * batch]
-            factor = lr_factor(settings.lr_schedule, settings.warmup_fraction, (epoch - 1) * steps + step, settings.epochs * steps)
-            for group, base_lr in zip(optimiser.param_groups, base_lrs):
-                group["lr"] = base_lr * factor
-            x = train_feed.batch(index, device)
-            targets = labels[index].to(device)
-            weight, partner = mixup_pairs(settings.mixup, settings.seed, (epoch - 1) * steps + step, len(index))
-            if partner is not None:
-                x = weight * x + (1 - weight) * x[partner.to(device)]
-            with autocast(device):
-                logits = train_feed.logits(model, x)
-            per_sample = loss_fn(logits.float(), targets)
-            if partner is not None:
-                per_sample = weight * per_sample + (1 - weight) * loss_fn(logits.float(), targets[partner.to(device)])
-            loss = per_sample.mean()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            losses.append(loss.item())
-            if epoch <= settings.loss_epochs:
-                for i, value in zip(index.tolist(), per_sample.detach().cpu().tolist()):
-                    state["sample_losses"].setdefault(str(i), []).append(round(value, 5))
-            state["step"] = step + 1
-            if state["step"] % settings.checkpoint_every == 0:
-                save_checkpoint()
-        predicted = predict_logits(model, val_feed, device, batch * 2).argmax(1).numpy()
-        macro_f1 = macro_f1_score(val_labels, predicted)
-        accuracy = float((predicted == val_labels).mean()) if len(val_labels) else 0.0
-        state["history"].append(
-            {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
-        )
-        record_epoch_reports(state, epoch, val_labels, predicted, classes)
-        log.info("epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f", epoch, state["history"][-1]["train_loss"], macro_f1, accuracy)
-        if macro_f1 > state["best_f1"]:
-            state["best_f1"], state["best_epoch"], state["stale"] = macro_f1, epoch, 0
-            state["best_state"] = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
-        else:
-            state["stale"] += 1
-        state["epoch"], state["step"] = epoch + 1, 0
-        save_checkpoint()
-    if state["stale"] >= settings.patience:
-        log.info("early stop: no better validation macro-F1 for %d epochs", state["stale"])
-    model.load_state_dict(state["best_state"])
-    return {"model": model, "backbone": backbone, "state": state, "val_feed": val_feed, "device": device, "setup_seconds": setup_seconds}
+    checkpoint = Path(checkpoint_path)
+    run = TrainingRun(
+        model, optimiser, base_lrs, train_feed, val_feed, torch.tensor(train["class_index"].to_numpy(), dtype=torch.long),
+        val["class_index"].to_numpy(), classes, settings, device, checkpoint, key, resume(checkpoint, key, model, optimiser),
+    )
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
+    while run.state["epoch"] <= settings.epochs and run.state["stale"] < settings.patience:
+        started = time.perf_counter()
+        losses = run.train_epoch(loss_fn)
+        run.validate(losses, started)
+    if run.state["stale"] >= settings.patience:
+        log.info("early stop: no better validation macro-F1 for %d epochs", run.state["stale"])
+    model.load_state_dict(run.state["best_state"])
+    return {"model": model, "backbone": backbone, "state": run.state, "val_feed": val_feed, "device": device, "setup_seconds": setup_seconds}
 
 
 def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str]) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.plots import score_figures
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
+from hybridwing.score.figures import score_figures
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.scores import SCORE_NAMES
 

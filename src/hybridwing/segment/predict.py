@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -17,28 +15,12 @@ from torch import nn
 from tqdm import tqdm
 
 from hybridwing.device import autocast, channels_last, pick_device
+from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.unet import to_input
 
 log = logging.getLogger(__name__)
 
 QC_COLUMNS = ["image_id", "split", "mask", "wing_fraction", "components", "flag"]
-
-
-@dataclass(frozen=True)
-class MaskSettings:
-    """The ``mask`` block of the config (segmentation and background removal)."""
-
-    threshold: float = 0.5
-    min_component_fraction: float = 0.003
-    batch_size: int = 16
-    background: str = "white"
-    crop: bool = False
-    crop_margin: float = 0.05
-    seed: int = 0
-
-    @classmethod
-    def from_config(cls, block: dict[str, Any]) -> MaskSettings:
-        return cls(**block)
 
 
 def keep_wing_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, int]:

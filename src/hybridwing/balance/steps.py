@@ -1,0 +1,62 @@
+"""The balance rules (augment, one shard at a time, then balance), file to file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from hybridwing.balance.balance import (
+    BalanceSettings,
+    assemble_manifest,
+    augment_copies,
+    class_list,
+    phash_identical,
+    plan_copies,
+    plot_class_counts,
+    summarise,
+    training_images,
+    write_summary,
+)
+from hybridwing.segment.predict import MaskSettings
+from hybridwing.shards import gather_tables, shard_rows
+
+log = logging.getLogger(__name__)
+
+
+def augment_step(
+    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, shard: str, out_dir: str, copies_path: str,
+    settings: dict[str, Any], mask: dict[str, Any], threads: int,
+) -> None:
+    """One shard of the augmented copies that bring every TRAIN class to at least min_per_class."""
+    train = training_images(metadata_path, splits_path, qc_path, wings_path)
+    balance_settings = BalanceSettings.from_config(settings)
+    plan = shard_rows(plan_copies(train, class_list(train["label"]), balance_settings), shard)
+    copies = augment_copies(train, plan, balance_settings, MaskSettings.from_config(mask), out_dir, threads)
+    copies.to_csv(copies_path, index=False)
+    log.info("shard %s: %d augmented copies", shard, len(copies))
+
+
+def balance_step(
+    metadata_path: str,
+    splits_path: str,
+    qc_path: str,
+    wings_path: str,
+    copies_paths: list[str],
+    manifest_path: str,
+    summary_path: str,
+    counts_plot: str,
+    settings: dict[str, Any],
+    threads: int,
+) -> None:
+    """The balanced manifest from the originals and every shard's copies, its summary and plot."""
+    train = training_images(metadata_path, splits_path, qc_path, wings_path)
+    manifest = assemble_manifest(train, gather_tables(copies_paths))
+    manifest.to_csv(manifest_path, index=False)
+    summary = summarise(manifest, train, phash_identical(manifest, threads))
+    summary["library"] = BalanceSettings.from_config(settings).library
+    write_summary(summary, summary_path)
+    plot_class_counts(pd.Series(summary["before"]), pd.Series(summary["after"]), counts_plot)
+    log.info("balanced %d classes: %s", len(summary["classes"]), summary["after"])
+    log.info("augmented images phash-identical to another image: %d of %d", summary["phash_identical_augmented"], summary["augmented"])

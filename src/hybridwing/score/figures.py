@@ -1,0 +1,56 @@
+"""The score rule's figures: ROC and precision-recall curves per challenge part, score histograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hybridwing.score.challenge import GROUPS
+
+PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
+GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
+
+
+def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path) -> None:
+    """ROC and precision-recall curves per part (each part's hybrids against its group's
+    non-hybrids; the top-2 hybrid score solid, ``1 - max p`` dashed), and score histograms of
+    hybrids and non-hybrids per group with the challenge threshold."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    figure = Figure(figsize=(9, 3.8))
+    roc_axis, pr_axis = figure.subplots(1, 2)
+    for part, colour in PART_COLOURS.items():
+        group = next(parts for parts in GROUPS.values() if part in parts)
+        rows = predictions[(predictions["part"] == part) & predictions["is_hybrid"] | predictions["part"].isin(group) & ~predictions["is_hybrid"]]
+        if rows["is_hybrid"].nunique() < 2:
+            continue
+        for score, style in (("hybrid_score", "-"), ("one_minus_max_p", "--")):
+            fpr, tpr, _ = roc_curve(rows["is_hybrid"], rows[score])
+            precision, recall, _ = precision_recall_curve(rows["is_hybrid"], rows[score])
+            label = f"{part} ({score})" if style == "-" else None
+            roc_axis.plot(fpr, tpr, style, color=colour, label=label)
+            pr_axis.plot(recall, precision, style, color=colour, label=label)
+    roc_axis.plot([0, 1], [0, 1], ":", color="grey")
+    roc_axis.set(xlabel="false positive rate", ylabel="hybrid recall", title="ROC (dashed: 1 - max p)")
+    pr_axis.set(xlabel="hybrid recall", ylabel="precision", title="precision-recall (dashed: 1 - max p)")
+    roc_axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(curves_path, dpi=110)
+
+    groups = [(group, parts) for group, parts in GROUPS.items() if predictions["part"].isin(parts).any()]
+    figure = Figure(figsize=(4.5 * max(1, len(groups)), 3.4))
+    axes = figure.subplots(1, max(1, len(groups)), squeeze=False)[0]
+    for axis, (group, parts) in zip(axes, groups):
+        rows = predictions[predictions["part"].isin(parts)]
+        bins = [k / 25 for k in range(26)]
+        axis.hist(rows.loc[~rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:green", label="non-hybrid")
+        axis.hist(rows.loc[rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:red", label="hybrid")
+        threshold = metrics.get(f"threshold_{group}")
+        if threshold is not None:
+            axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
+        axis.set(xlabel="hybrid score", ylabel="images", title=GROUP_TITLES[group])
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(histogram_path, dpi=110)

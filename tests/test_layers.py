@@ -1,0 +1,49 @@
+"""The package's stages import only from earlier stages (and the shared base modules)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hybridwing"
+#: Stage rank: a module may import from its own rank or a lower one. The top-level modules shared by
+#: every stage (device, atomic, logs, shards, plots) rank 0; config.py and cli.py sit on top.
+RANK = {"base": 0, "data": 1, "synthetic": 2, "segment": 2, "balance": 3, "finetune": 4, "score": 5, "config": 6, "cli": 6}
+TOP_LEVEL = {"config": "config", "cli": "cli"}
+
+
+def stage_of(module: str) -> str:
+    """`hybridwing.segment.unet` -> segment; top-level helpers -> base."""
+    parts = module.split(".")
+    if len(parts) > 2:
+        return parts[1]
+    return TOP_LEVEL.get(parts[1], "base") if len(parts) == 2 else "base"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hybridwing"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("hybridwing."))
+    return found
+
+
+def test_no_stage_imports_a_later_stage():
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 30, "the walk found the package"
+    wrong = []
+    for path in modules:
+        module = ".".join(("hybridwing", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        for imported in imports_of(path):
+            if imported != "hybridwing" and RANK[stage_of(imported)] > RANK[stage_of(module)]:
+                wrong.append(f"{module} imports {imported}")
+    assert wrong == []
+
+
+def test_the_walk_sees_a_backward_import(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from hybridwing.score.predictor import Predictor\n")
+    assert RANK[stage_of(next(iter(imports_of(module))))] > RANK[stage_of("hybridwing.finetune.steps")]
