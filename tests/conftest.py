@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -14,6 +17,46 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
 TAXA = REPO / "config" / "heliconius_taxa.csv"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+#: The tiny synthetic run shared by the workflow and cluster tests: the whole DAG in about two minutes.
+TINY_CONFIG = {
+    "dataset": {
+        "synthetic": {
+            "image_size": 96,
+            "train_images": 60,
+            "train_hybrids": 4,
+            "eval": {"major": {"non_hybrid": 4, "hybrid": 4}, "minor": {"non_hybrid": 4, "hybrid": 2}, "mimic": {"non_hybrid": 4, "hybrid": 2}},
+        }
+    },
+    "teacher": {"method": "provided"},
+    "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
+    "balance": {"min_per_class": 12},
+    "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
+    "score": {"bootstrap": 50},
+}
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on the project's Snakefile in `workdir`, output and errors together."""
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env
+    )
+
+
+def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow once on TINY_CONFIG, locally and unsharded. Tests that change it work on a copy."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = run_snakemake(workdir, "--cores", "2", "--configfile", str(write_config(workdir, TINY_CONFIG)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return workdir
 
 
 @pytest.fixture(scope="session")

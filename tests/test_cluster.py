@@ -1,49 +1,22 @@
-"""Sharded per-image work and the SLURM executor: a tiny synthetic run split into shards, locally and
-on a one-node SLURM cluster started here, gives the same results as the unsharded local run."""
+"""Sharded per-image work and the SLURM executor: a tiny synthetic run split into three shards on a
+one-node SLURM cluster started here, through the shipped profile, gives the same results as the
+unsharded local run."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, TINY_CONFIG, run_snakemake, write_config
 from slurm_cluster import ClusterRefused, LocalCluster, install_with_apt, missing_tools
 
 from hybridwing.shards import parse_shard, shard_rows
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-TINY = {
-    "dataset": {
-        "synthetic": {
-            "image_size": 96,
-            "train_images": 48,
-            "train_hybrids": 4,
-            "eval": {"major": {"non_hybrid": 4, "hybrid": 3}, "minor": {"non_hybrid": 4, "hybrid": 2}, "mimic": {"non_hybrid": 4, "hybrid": 2}},
-        }
-    },
-    "teacher": {"method": "provided"},
-    "unet": {"image_size": 64, "epochs": 1, "decoder_channels": [16, 16, 8, 8]},
-    "balance": {"min_per_class": 10},
-    "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
-    "score": {"bootstrap": 50},
-}
-
-
-def run_workflow(workdir: Path, shards: int, *extra: str) -> subprocess.CompletedProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(TINY | {"shards": shards}))
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *extra, "--configfile", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
-    )
 
 
 def digest(path: Path) -> str:
@@ -72,11 +45,8 @@ def comparable(workdir: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def unsharded(tmp_path_factory) -> dict[str, object]:
-    workdir = tmp_path_factory.mktemp("unsharded")
-    result = run_workflow(workdir, 1, "--cores", "2")
-    assert result.returncode == 0, result.stdout[-3000:]
-    return comparable(workdir)
+def unsharded(tiny_run) -> dict[str, object]:
+    return comparable(tiny_run)
 
 
 def test_shards_partition_rows_in_order():
@@ -91,25 +61,22 @@ def test_shards_partition_rows_in_order():
             parse_shard(bad)
 
 
-def test_sharded_run_equals_the_unsharded_run(unsharded, tmp_path):
-    result = run_workflow(tmp_path, 3, "--cores", "2")
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert len(list((tmp_path / "results/segment/shards").iterdir())) == 3
-    assert comparable(tmp_path) == unsharded
-
-
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
+    """A one-node SLURM cluster on localhost; where CI sets HYBRIDWING_REQUIRE_SLURM=1, a cluster
+    that cannot start fails the test instead of skipping it."""
+    required = os.environ.get("HYBRIDWING_REQUIRE_SLURM") == "1"
+    give_up = pytest.fail if required else pytest.skip
     if missing_tools():
         reason = install_with_apt()
         if reason:
-            pytest.skip(f"no SLURM here and {reason}")
+            give_up(f"no SLURM here and {reason}")
     cluster = LocalCluster(tmp_path_factory.mktemp("slurm"))
     try:
         cluster.start()
     except ClusterRefused as error:
         cluster.stop()
-        pytest.skip(str(error))
+        give_up(str(error))
     except (RuntimeError, TimeoutError) as error:
         cluster.stop()
         pytest.fail(f"the local SLURM cluster did not start: {error}")
@@ -117,36 +84,39 @@ def slurm_cluster(tmp_path_factory):
     cluster.stop()
 
 
-def test_the_workflow_runs_on_slurm_like_locally(slurm_cluster, unsharded, tmp_path):
-    """Every job goes through sbatch (status from squeue); the results equal the local run's."""
-    result = subprocess.run(
-        [
-            *SNAKEMAKE, "--directory", str(tmp_path), "--executor", "slurm", "--jobs", "4",
-            "--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-            "--default-resources", "slurm_partition=debug", "mem_mb=1000", "--set-resources", "finetune:gpu=0", "finetune:mem_mb=3000",
-            "train_unet:mem_mb=2000", "--latency-wait", "10", "--configfile", str(_config(tmp_path, shards=2)),
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200, env=slurm_cluster.env,
-    )
+def filled_profile(folder: Path) -> Path:
+    """profiles/slurm with its placeholders filled for the local cluster (one partition, no
+    accounts) and quick status checks; every other key is the shipped profile's own."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert "CHANGE-ME-partition" in str(profile) and "CHANGE-ME-account" in str(profile), "the placeholders the overlay fills"
+    profile["default-resources"] = {"slurm_partition": "debug", "mem_mb": 1000}
+    profile["set-resources"]["finetune"] = {"slurm_partition": "debug", "gpu": 0, "mem_mb": 3000}
+    profile["set-resources"]["train_unet"] = {"mem_mb": 2000}
+    profile |= {"jobs": 4, "latency-wait": 10, "slurm-no-account": True, "slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1}
+    (folder / "profile").mkdir()
+    (folder / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder / "profile"
+
+
+def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_cluster, unsharded, tmp_path):
+    """With --profile profiles/slurm (placeholders filled) and three shards, every job goes through
+    sbatch and the results equal the unsharded local run's."""
+    profile = filled_profile(tmp_path)
+    config = write_config(tmp_path, TINY_CONFIG | {"shards": 3})
+    result = run_snakemake(tmp_path / "run", "--profile", str(profile), "--configfile", str(config), timeout=1200, env=slurm_cluster.env)
     assert result.returncode == 0, result.stdout[-4000:]
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_(\w+)/", result.stdout)
     assert {"synthesize", "teacher_masks", "train_unet", "segment", "apply_masks", "augment", "balance", "finetune", "score"} <= set(submitted)
-    assert submitted.count("segment") == 2 and "fetch" not in submitted  # two shards; downloads stay local
-    assert comparable(tmp_path) == unsharded
-    assert json.loads((tmp_path / "results/score/dev/metrics.json").read_text())["n_images"] == 19
-
-
-def _config(workdir: Path, shards: int) -> Path:
-    config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(TINY | {"shards": shards}))
-    return config
+    assert submitted.count("segment") == 3 and "fetch" not in submitted  # three shards; downloads stay local
+    assert len(list((tmp_path / "run/results/segment/shards").iterdir())) == 3
+    job_logs = re.findall(r"has been submitted with SLURM jobid \d+ \(log: (\S+?)\)", result.stdout)
+    assert job_logs and all("logs/slurm/rule_" in log for log in job_logs), "job logs go to the profile's slurm-logdir"
+    assert comparable(tmp_path / "run") == unsharded
+    assert json.loads((tmp_path / "run/results/score/dev/metrics.json").read_text())["n_images"] == 20
 
 
 def test_the_slurm_profile_lists_every_job_with_its_resources():
-    result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(REPO), "--profile", str(REPO / "profiles/slurm"), "-n", "--forceall"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300, cwd=REPO,
-    )
+    result = run_snakemake(REPO, "--profile", str(REPO / "profiles/slurm"), "-n", "--forceall", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.MULTILINE)
     rules = {name for name, _ in jobs}

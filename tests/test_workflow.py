@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, TAXA
+from conftest import REPO, SNAKEMAKE, TAXA, TINY_CONFIG, run_snakemake, write_config
 
 from hybridwing.cli import main as cli_main
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-    )
-
-
-def write_config(workdir: Path, config: dict) -> Path:
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture()
@@ -57,35 +39,35 @@ def small_dataset(tmp_path, heliconius, train_rows, dev_rows) -> dict:
 
 def test_unknown_key_fails_the_dry_run_naming_it(tmp_path, small_dataset):
     small_dataset["split"] = {"max_hammming": 3}
-    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
     assert result.returncode != 0
     assert "'max_hammming' was unexpected" in result.stdout
 
 
 def test_wrong_type_fails_naming_the_key(tmp_path, small_dataset):
     small_dataset["fetch"]["retries"] = "many"
-    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
     assert result.returncode != 0
     assert "'many' is not of type 'integer'" in result.stdout and "retries" in result.stdout
 
 
 def test_missing_table_fails_naming_the_key(tmp_path, small_dataset):
     small_dataset["dataset"]["eval_tables"]["dev"] = str(tmp_path / "nowhere.csv")
-    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
     assert result.returncode != 0
     assert "dataset.eval_tables.dev: file not found" in result.stdout
 
 
 def test_an_evaluation_table_named_like_a_split_is_refused(tmp_path, small_dataset):
     small_dataset["dataset"]["eval_tables"]["test"] = small_dataset["dataset"]["eval_tables"].pop("dev")
-    result = snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
     assert result.returncode != 0
     assert "On instance['dataset']['eval_tables']" in result.stdout and "'test'" in result.stdout
 
 
 def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     config = write_config(tmp_path, small_dataset)
-    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
     splits = pd.read_csv(tmp_path / "results/data/splits.csv")
@@ -95,7 +77,7 @@ def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     assert all((tmp_path / path).is_file() for path in metadata["path"])
     assert (tmp_path / "logs/split.log").read_text().count("images per class and split") == 1
 
-    rerun = snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config))
+    rerun = run_snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config))
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout
 
 
@@ -104,7 +86,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     train.loc[3, "md5"] = "0" * 32
     train.to_csv(small_dataset["dataset"]["train_table"], index=False)
     config = write_config(tmp_path, small_dataset)
-    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode != 0
     assert not (tmp_path / "results/data/tables/train.csv").exists()
     failures = pd.read_csv(tmp_path / "logs/fetch/train_failures.csv")
@@ -114,7 +96,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
 
     small_dataset["fetch"]["allow_missing"] = True
     config = write_config(tmp_path, small_dataset)
-    result = snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
@@ -122,9 +104,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
 
 def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
     """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
-    path = workdir / "planned.yaml"
-    path.write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, "-n", "--configfile", str(path))
+    result = run_snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config, "planned.yaml")))
     assert result.returncode == 0, result.stdout[-3000:]
     if "Nothing to be done" in result.stdout:
         return {}
@@ -135,29 +115,11 @@ def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
 DESIGN_METRICS = {"challenge_score", "major_recall", "minor_recall", "mimic_recall", "prc_auc", "roc_auc", "subspecies_macro_f1", "n_images"}
 
 
-def test_synthetic_default_runs_offline(tmp_path, capsys):
+def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC,
-    balancing, fine-tuning, scoring, and the report."""
-    config = {
-        "dataset": {
-            "synthetic": {
-                "image_size": 96,
-                "train_images": 60,
-                "train_hybrids": 4,
-                "eval": {
-                    "major": {"non_hybrid": 4, "hybrid": 4},
-                    "minor": {"non_hybrid": 4, "hybrid": 2},
-                    "mimic": {"non_hybrid": 4, "hybrid": 2},
-                },
-            }
-        },
-        "teacher": {"method": "provided"},
-        "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
-        "balance": {"min_per_class": 12},
-        "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
-    }
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, config)))
-    assert result.returncode == 0, result.stdout[-3000:]
+    balancing, fine-tuning, scoring, and the report (checked on a copy of the shared run)."""
+    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
+    config = TINY_CONFIG
     splits = pd.read_csv(tmp_path / "results/data/splits.csv")
     assert set(splits["source"]) == {"train", "dev"}
     assert len(splits) == len(pd.read_csv(tmp_path / "resources/synthetic/train.csv")) + 20
@@ -201,13 +163,13 @@ def test_synthetic_default_runs_offline(tmp_path, capsys):
     assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
     assert "dev" in capsys.readouterr().out
 
-    assert planned_jobs(tmp_path, config) == {}, "touching nothing reruns nothing"
+    assert planned_jobs(tmp_path, config) == {}, "touching nothing reruns nothing (not even in a copied folder)"
     changed_lr = config | {"finetune": config["finetune"] | {"backbone_lr": 1e-4}}
     assert set(planned_jobs(tmp_path, changed_lr)) == {"finetune", "score", "score_summary", "all"}
     black = config | {"mask": {"background": "black"}}
     assert set(planned_jobs(tmp_path, black)) == {"apply_masks", "wings", "augment", "balance", "finetune", "score", "score_summary", "all"}
 
-    report = snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
+    report = run_snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
     assert report.returncode == 0, report.stdout[-3000:]
     html = (tmp_path / "results/report.html").read_text()
     for caption in ("wing mask", "confusion", "precision-recall", "bootstrap"):
@@ -215,7 +177,7 @@ def test_synthetic_default_runs_offline(tmp_path, capsys):
 
     ensemble = config | {"finetune": config["finetune"] | {"ensemble": 2, "flip_average": True, "temperature": "fit"}}
     assert set(planned_jobs(tmp_path, ensemble)) == {"finetune", "score", "score_summary", "all"}
-    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, ensemble)))
+    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, ensemble)))
     assert result.returncode == 0, result.stdout[-3000:]
     log = (tmp_path / "logs/finetune.log").read_text()
     assert "resuming from resources/checkpoints/finetune.pt" in log, "the first member is not trained again"
