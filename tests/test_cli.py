@@ -27,4 +27,4 @@ def test_check_table_names_the_problem(tmp_path, train_rows):
     rows.to_csv(path, index=False)
     result = run("check-table", str(path), "--taxa", str(TAXA))
     assert result.returncode == 1
-    assert "line 4, column 'subspecies': unknown subspecies code" in result.stderr
+    assert "line 4, column 'subspecies': not a known subspecies code" in result.stderr
