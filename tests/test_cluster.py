@@ -71,7 +71,7 @@ def slurm_cluster(tmp_path_factory):
         reason = install_with_apt()
         if reason:
             give_up(f"no SLURM here and {reason}")
-    cluster = LocalCluster(tmp_path_factory.mktemp("slurm"))
+    cluster = LocalCluster(tmp_path_factory.mktemp("slurm"), cpus=4)  # two 2-thread jobs at once: most of a tiny job is start-up
     try:
         cluster.start()
     except ClusterRefused as error:
@@ -92,7 +92,10 @@ def filled_profile(folder: Path) -> Path:
     profile["default-resources"] = {"slurm_partition": "debug", "mem_mb": 1000}
     profile["set-resources"]["finetune"] = {"slurm_partition": "debug", "gpu": 0, "mem_mb": 3000}
     profile["set-resources"]["train_unet"] = {"mem_mb": 2000}
-    profile |= {"jobs": 4, "latency-wait": 10, "slurm-no-account": True, "slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1}
+    profile |= {
+        "jobs": 4, "latency-wait": 10, "slurm-no-account": True, "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 1, "seconds-between-status-checks": 1,
+    }
     (folder / "profile").mkdir()
     (folder / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
     return folder / "profile"
