@@ -97,6 +97,7 @@ class LocalCluster:
                     "SelectType=select/cons_tres",
                     "SelectTypeParameters=CR_Core_Memory",
                     "MpiDefault=none",
+                    "SlurmdParameters=config_overrides",  # the node may declare more CPUs than the machine has
                     "ReturnToService=2",
                     "SlurmctldTimeout=30",
                     "SlurmdTimeout=30",
