@@ -168,12 +168,14 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
     preprocess = _read_json(folder / PREPROCESS)
     config = _read_json(folder / CONFIG)
     mask_block = _read_json(folder / MASK_SETTINGS)
-    block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else json.loads(Inference().to_json())
+    inference_block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else None
     if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
         raise ModelFolderError(f"{problem} {CLASSES} must list at least two class names")
     try:
         size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
-        inference = Inference(tuple(block["weights"]), float(block["temperature"]), bool(block["flip_average"]))
+        inference = Inference() if inference_block is None else Inference(
+            tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"])
+        )
         mask = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]
     except (KeyError, TypeError, ValueError) as error:
