@@ -3,7 +3,8 @@ temporary folder (accounting off, no cgroups), and stopped by their PIDs.
 
 The config goes to SLURM's default path, /etc/slurm/slurm.conf, as well as SLURM_CONF: Snakemake's
 SLURM job step drops SLURM_* variables before its nested srun, which then reads the default path. A
-machine that already has a slurm.conf there is left alone (the cluster refuses to start)."""
+machine that already has a slurm.conf there is left alone (the cluster refuses to start), unless it is
+one this module wrote whose slurmctld is gone: a test run that was killed leaves that behind."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
+CLUSTER_NAME = "ClusterName=hybridwing"
 
 
 class ClusterRefused(RuntimeError):
@@ -39,6 +41,23 @@ def install_with_apt() -> str | None:
         if done.returncode:
             return f"{' '.join(command)} failed: {done.stderr[-500:]}"
     return None
+
+
+def _pid_alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text().split()[0]), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+def left_by_a_killed_run(conf: Path) -> bool:
+    """True for a config this module wrote whose slurmctld no longer runs."""
+    lines = conf.read_text(errors="replace").splitlines()
+    if CLUSTER_NAME not in lines:
+        return False
+    pid_files = [Path(line.split("=", 1)[1]) for line in lines if line.startswith("SlurmctldPidFile=")]
+    return not any(_pid_alive(pid_file) for pid_file in pid_files)
 
 
 def _free_port() -> int:
@@ -65,7 +84,7 @@ class LocalCluster:
         self.env = os.environ | {"SLURM_CONF": str(self.conf)}
 
     def _write_config(self) -> None:
-        if self.conf.exists():
+        if self.conf.exists() and not left_by_a_killed_run(self.conf):
             raise ClusterRefused(f"{self.conf} exists: this machine has a SLURM configuration of its own")
         self.conf.parent.mkdir(parents=True, exist_ok=True)
         for sub in ("state", "spool", "log", "munge"):
@@ -73,7 +92,7 @@ class LocalCluster:
         self.conf.write_text(
             "\n".join(
                 [
-                    "ClusterName=hybridwing",
+                    CLUSTER_NAME,
                     "SlurmctldHost=localhost",
                     f"SlurmctldPort={_free_port()}",
                     f"SlurmdPort={_free_port()}",

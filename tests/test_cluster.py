@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG, run_snakemake, write_config
-from slurm_cluster import ClusterRefused, LocalCluster, install_with_apt, missing_tools
+from slurm_cluster import CLUSTER_NAME, ClusterRefused, LocalCluster, install_with_apt, left_by_a_killed_run, missing_tools
 
 from hybridwing.shards import parse_shard, shard_rows
 
@@ -59,6 +59,19 @@ def test_shards_partition_rows_in_order():
     for bad in ("0-of-3", "4-of-3", "shard1"):
         with pytest.raises(ValueError, match="not a shard name"):
             parse_shard(bad)
+
+
+def test_a_config_left_by_a_killed_test_run_is_stale_but_no_other(tmp_path):
+    """A killed run leaves /etc/slurm/slurm.conf behind; the next run may replace it only when this
+    module wrote it and its slurmctld is gone."""
+    conf = tmp_path / "slurm.conf"
+    pid_file = tmp_path / "slurmctld.pid"
+    conf.write_text(f"{CLUSTER_NAME}\nSlurmctldPidFile={pid_file}\n")
+    assert left_by_a_killed_run(conf), "no pid file: the controller is gone"
+    pid_file.write_text(str(os.getpid()))
+    assert not left_by_a_killed_run(conf), "a live controller keeps its config"
+    conf.write_text(f"ClusterName=site\nSlurmctldPidFile={tmp_path / 'none.pid'}\n")
+    assert not left_by_a_killed_run(conf), "someone else's config is never touched"
 
 
 @pytest.fixture(scope="module")
