@@ -24,6 +24,7 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/balance.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/review.smk"
 
 
 rule all:
@@ -38,4 +39,8 @@ rule all:
         rules.finetune.output,
         expand(rules.score.output, subset=SCORED),
         rules.score_summary.output,
+        rules.embed.output,
+        rules.triage.output,
+        rules.label_issues.output,
+        rules.rounds.output,
         synthetic_outputs(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,27 @@ def train_rows(heliconius) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def dev_rows(heliconius) -> pd.DataFrame:
     return pd.read_csv(heliconius / "dev.csv", dtype=str, keep_default_na=False)
+
+
+BIOCLIP_MEAN = (0.41, 0.43, 0.39)  # not the OpenAI or ImageNet values, so a default cannot pass for them
+BIOCLIP_STD = (0.21, 0.23, 0.25)
+
+
+@pytest.fixture(scope="session")
+def bioclip_folder(tmp_path_factory) -> Path:
+    """ViT-B-16 with random weights (text tower included), written as hf-hub:imageomics/bioclip's
+    folder is laid out."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("bioclip")
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-16", pretrained=None)
+    config = {
+        "model_cfg": open_clip.get_model_config("ViT-B-16"),
+        "preprocess_cfg": {"mean": list(BIOCLIP_MEAN), "std": list(BIOCLIP_STD), "interpolation": "bicubic", "resize_mode": "shortest"},
+    }
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    return folder

@@ -29,20 +29,6 @@ def missing_tools() -> list[str]:
     return [tool for tool in (*DAEMONS, "mungekey", "sbatch", "squeue", "srun") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
 
 
-def install_with_apt() -> str | None:
-    """Install Debian's slurm-wlm and munge; returns why it could not, or None."""
-    if os.geteuid() != 0:
-        return "not root: cannot install slurm-wlm and munge"
-    if not shutil.which("apt-get"):
-        return "no apt-get to install slurm-wlm and munge"
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "slurm-wlm", "munge"]):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode:
-            return f"{' '.join(command)} failed: {done.stderr[-500:]}"
-    return None
-
-
 def _pid_alive(pid_file: Path) -> bool:
     try:
         os.kill(int(pid_file.read_text().split()[0]), 0)

@@ -7,12 +7,12 @@ import json
 from dataclasses import asdict
 
 import numpy as np
-import open_clip
 import pandas as pd
-import pytest
 import torch
+from conftest import BIOCLIP_MEAN as MEAN
+from conftest import BIOCLIP_STD as STD
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.model_folder import write_model_folder
@@ -22,24 +22,6 @@ from hybridwing.score.export import export_submission
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.predict import MaskSettings
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
-
-MEAN = (0.41, 0.43, 0.39)  # not the OpenAI or ImageNet values, so a default cannot pass for them
-STD = (0.21, 0.23, 0.25)
-
-
-@pytest.fixture(scope="module")
-def bioclip_folder(tmp_path_factory):
-    """ViT-B-16 with random weights, written as hf-hub:imageomics/bioclip's folder is laid out."""
-    folder = tmp_path_factory.mktemp("bioclip")
-    torch.manual_seed(0)
-    model = open_clip.create_model("ViT-B-16", pretrained=None)
-    config = {
-        "model_cfg": open_clip.get_model_config("ViT-B-16"),
-        "preprocess_cfg": {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"},
-    }
-    (folder / "open_clip_config.json").write_text(json.dumps(config))
-    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, folder / "open_clip_model.safetensors")
-    return folder
 
 
 def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(bioclip_folder, heliconius, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hybridwing"
 #: Stage rank: a module may import from its own rank or a lower one. The top-level modules shared by
 #: every stage (device, atomic, logs, shards, plots) rank 0; config.py and cli.py sit on top.
-RANK = {"base": 0, "data": 1, "synthetic": 2, "segment": 2, "balance": 3, "finetune": 4, "score": 5, "config": 6, "cli": 6}
+RANK = {"base": 0, "data": 1, "synthetic": 2, "segment": 2, "balance": 3, "finetune": 4, "score": 5, "review": 6, "config": 7, "cli": 7}
 TOP_LEVEL = {"config": "config", "cli": "cli"}
 
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -162,22 +163,41 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == 4
     assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
     assert "dev" in capsys.readouterr().out
+    for table in ("train", "val", "test", "dev"):
+        embedded = pd.read_parquet(tmp_path / f"results/embed/{table}/embeddings.parquet")
+        assert len(embedded) == (splits["split"] == table).sum() and "e0" in embedded
+        knn = json.loads((tmp_path / f"results/embed/{table}/metrics.json").read_text())
+        assert knn["n_images"] == len(embedded) and {"knn1_cosine_subspecies", "knn5_euclidean_species"} <= set(knn)
+        triage = pd.read_csv(tmp_path / f"results/review/{table}/triage.csv")
+        assert triage["image_id"].tolist() == embedded["image_id"].tolist() and set(triage["band"]) <= set("ABCD")
+        assert (tmp_path / f"results/review/{table}/bands.png").is_file()
+    zero_shot = pd.read_csv(tmp_path / "results/review/dev/zero_shot.csv")
+    assert not zero_shot["junk"].any() and zero_shot["reason"].str.contains("no pretrained text tower").all()
+    issues = pd.read_csv(tmp_path / "results/review/label_issues.csv")
+    assert len(issues) == (splits["split"] == "train").sum() and {"suggested", "label_quality", "train_loss"} <= set(issues)
+    assert pd.read_csv(tmp_path / "results/review/rounds.csv")["round"].unique().tolist() == ["round-0"]
 
     assert planned_jobs(tmp_path, config) == {}, "touching nothing reruns nothing (not even in a copied folder)"
     changed_lr = config | {"finetune": config["finetune"] | {"backbone_lr": 1e-4}}
-    assert set(planned_jobs(tmp_path, changed_lr)) == {"finetune", "score", "score_summary", "all"}
+    assert set(planned_jobs(tmp_path, changed_lr)) == {"finetune", "score", "score_summary", "embed", "triage", "label_issues", "rounds", "all"}
     black = config | {"mask": {"background": "black"}}
-    assert set(planned_jobs(tmp_path, black)) == {"apply_masks", "wings", "augment", "balance", "finetune", "score", "score_summary", "all"}
+    assert set(planned_jobs(tmp_path, black)) == {
+        "apply_masks", "wings", "augment", "balance", "finetune", "score", "score_summary", "embed", "triage", "label_issues", "rounds", "all"
+    }
+    assert set(planned_jobs(tmp_path, config | {"review": {"triage": {"confident": 0.5}}})) == {"triage", "rounds", "all"}
 
     report = run_snakemake(tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config)))
     assert report.returncode == 0, report.stdout[-3000:]
     html = (tmp_path / "results/report.html").read_text()
-    for caption in ("wing mask", "confusion", "precision-recall", "bootstrap"):
+    for caption in ("wing mask", "confusion", "precision-recall", "bootstrap", "triage band", "label quality", "active-learning round"):
         assert caption in html, caption
 
     ensemble = config | {"finetune": config["finetune"] | {"ensemble": 2, "flip_average": True, "temperature": "fit"}}
-    assert set(planned_jobs(tmp_path, ensemble)) == {"finetune", "score", "score_summary", "all"}
-    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, ensemble)))
+    after_training = {"finetune", "score", "score_summary", "embed", "triage", "label_issues", "rounds", "all"}
+    assert set(planned_jobs(tmp_path, ensemble)) == after_training
+    result = run_snakemake(
+        tmp_path, "--cores", "2", "results/score/dev/metrics.json", "results/review/dev/triage.csv", "--configfile", str(write_config(tmp_path, ensemble))
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     log = (tmp_path / "logs/finetune.log").read_text()
     assert "resuming from resources/checkpoints/finetune.pt" in log, "the first member is not trained again"
@@ -186,6 +206,43 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
     assert finetuned["ensemble"] == 2 and finetuned["temperature"] == inference["temperature"] > 0
     assert set(pd.read_csv(tmp_path / "results/finetune/history.csv")["member"]) == {0, 1}
+    members = np.load(tmp_path / "results/embed/dev/member_probabilities.npy")
+    triage = pd.read_csv(tmp_path / "results/review/dev/triage.csv")
+    assert members.shape[0] == 2 and (triage["variation_ratio"] > 0).tolist() == list(members.argmax(-1).min(0) != members.argmax(-1).max(0))
+
+
+def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(tiny_run, tmp_path):
+    """Round 2: six dev photographs from `hybridwing review` (labels kept, the mimic species'
+    rows left out as a curator would) join the training table and two training photographs are
+    excluded; everything after the metadata reruns, nothing before it, and rounds.csv holds both rounds."""
+    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
+    batch_path = tmp_path / "round_2_labels.csv"
+    taxa = tmp_path / "resources/synthetic/taxa.csv"
+    assert cli_main(["review", "dev", "--results", str(tmp_path / "results"), "--taxa", str(taxa), "--count", "8", "--out", str(batch_path)]) == 0
+    batch = pd.read_csv(batch_path, dtype=str, keep_default_na=False)
+    assert len(batch) == 8 and set(batch["band"]) <= {"B", "C"}
+    labelled = batch[(batch["subspecies"] != "") | (batch["parent_subspecies_2"] != "")]
+    labelled.to_csv(batch_path, index=False)
+    splits = pd.read_csv(tmp_path / "results/data/splits.csv")
+    excluded = splits.loc[splits["split"] == "train", "image_id"].head(2).tolist()
+    (tmp_path / "exclude.csv").write_text("image_id,reason\n" + "".join(f"{image_id},blurred\n" for image_id in excluded))
+
+    round_2 = TINY_CONFIG | {"dataset": TINY_CONFIG["dataset"] | {"extra_labels": str(batch_path), "exclude": str(tmp_path / "exclude.csv")}}
+    planned = planned_jobs(tmp_path, round_2)
+    assert "synthesize" not in planned and planned["fetch"] == 1, "only the reviewed labels are fetched"
+    assert {"metadata", "split", "train_unet", "finetune", "score", "embed", "triage", "label_issues", "rounds"} <= set(planned)
+    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, round_2)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "reviewed labels: %d images" % len(labelled) in (tmp_path / "logs/metadata.log").read_text()
+    metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
+    assert not set(excluded) & set(metadata["image_id"])
+    moved = metadata[metadata["image_id"].isin(labelled["filename"].str.removesuffix(".jpg"))]
+    assert len(moved) == len(labelled) and set(moved["source"]) == {"train"}
+    dev = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
+    assert dev["n_images"] == 20 - len(labelled)
+    rounds = pd.read_csv(tmp_path / "results/review/rounds.csv")
+    assert rounds["round"].nunique() == 2 and rounds.groupby("round")["extra_labels"].first().sort_values().tolist() == [0, len(labelled)]
+    assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

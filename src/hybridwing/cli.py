@@ -93,6 +93,33 @@ def show_scores(summary: Path) -> int:
     return 0
 
 
+def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | None) -> int:
+    """Write the next photographs of `table` to label (triage bands C, then B) as a CSV in the
+    training table's format."""
+    import pandas as pd
+
+    from hybridwing.data.tables import read_metadata
+    from hybridwing.review.batch import review_batch
+
+    triage_path = results / "review" / table / "triage.csv"
+    if not triage_path.is_file():
+        print(f"{triage_path}: not found; run the pipeline (rule triage) first", file=sys.stderr)
+        return 1
+    try:
+        taxa = Taxa.read(taxa_path)
+    except (TableError, OSError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    triage = pd.read_csv(triage_path, keep_default_na=False, dtype={"label": str})
+    batch = review_batch(triage, read_metadata(results / "data" / "metadata.csv"), taxa, count, workdir=results.parent)
+    out = out or Path(f"review_{table}.csv")
+    batch.to_csv(out, index=False)
+    bands = batch["band"].value_counts()
+    print(f"{out}: {len(batch)} photographs to label ({', '.join(f'band {b}: {n}' for b, n in sorted(bands.items())) or 'none in bands B or C'}).")
+    print("Correct hybrid_stat, subspecies and the parent codes, then set dataset.extra_labels to this file and rerun.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridwing", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -108,7 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("out", type=Path)
     scores = commands.add_parser("scores", help="print the challenge scores of a run")
     scores.add_argument("summary", type=Path, nargs="?", default=Path("results/score/summary.csv"))
+    review_parser = commands.add_parser("review", help="the next photographs of a table to label, as a CSV to fill in")
+    review_parser.add_argument("table", help="a scored table or split (train, val, test, dev...)")
+    review_parser.add_argument("--results", type=Path, default=Path("results"), help="the run's results folder")
+    review_parser.add_argument("--taxa", type=Path, default=DEFAULT_TAXA, help="code,subspecies,species table")
+    review_parser.add_argument("--count", type=int, default=50, help="how many photographs (default 50)")
+    review_parser.add_argument("--out", type=Path, help="the CSV to write (default review_TABLE.csv)")
     arguments = parser.parse_args(argv)
+    if arguments.command == "review":
+        return review(arguments.table, arguments.results, arguments.taxa, arguments.count, arguments.out)
     if arguments.command == "scores":
         return show_scores(arguments.summary)
     if arguments.command == "predict":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 from hybridwing.data.fetch import is_url
+from hybridwing.data.reviews import EXTRA_LABELS, TRAIN_TABLE
 from hybridwing.data.split import SPLITS
 
-TRAIN_TABLE = "train"
 SYNTHETIC_DIR = "resources/synthetic"
 SYNTHETIC_EVAL_TABLE = "dev"
 
@@ -31,6 +32,24 @@ def dataset_tables(config: dict[str, Any]) -> dict[str, str]:
     return {TRAIN_TABLE: dataset["train_table"], **dataset.get("eval_tables", {})}
 
 
+def fetched_tables(config: dict[str, Any]) -> dict[str, str]:
+    """`dataset_tables`, and the reviewed labels of an active-learning round when there are any."""
+    extra = config["dataset"].get(EXTRA_LABELS)
+    return dataset_tables(config) | ({EXTRA_LABELS: extra} if extra else {})
+
+
+def review_round(config: dict[str, Any]) -> str:
+    """The active-learning round a config describes: ``round-0`` without reviewed labels or
+    exclusions, else a name from the contents of those tables (so each set of reviews is a round of its own)."""
+    named = [config["dataset"].get(key) for key in (EXTRA_LABELS, "exclude")]
+    if not any(named):
+        return "round-0"
+    digest = hashlib.sha256()
+    for location in named:
+        digest.update(b"\0" + (Path(location).read_bytes() if location and not is_url(location) else (location or "").encode()))
+    return f"round-{digest.hexdigest()[:10]}"
+
+
 def scored_tables(config: dict[str, Any]) -> list[str]:
     """What the score rule evaluates: the training table's val and test splits, then every
     evaluation table (by name)."""
@@ -45,14 +64,15 @@ def dataset_taxa(config: dict[str, Any]) -> str:
 def check_dataset(config: dict[str, Any]) -> None:
     """Stop before any job when the dataset is incomplete or a local table does not exist."""
     dataset = config["dataset"]
+    named = {f"dataset.{key}": dataset[key] for key in (EXTRA_LABELS, "exclude") if key in dataset}
     if is_synthetic(config):
         if dataset.get("eval_tables"):
             raise ValueError("config key dataset.eval_tables needs dataset.train_table (the synthetic collection brings its own)")
-        return
-    if "train_table" not in dataset:
+    elif "train_table" not in dataset:
         raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")
-    named = {"dataset.train_table": dataset["train_table"], "dataset.taxa": dataset["taxa"]}
-    named |= {f"dataset.eval_tables.{name}": path for name, path in dataset.get("eval_tables", {}).items()}
+    else:
+        named |= {"dataset.train_table": dataset["train_table"], "dataset.taxa": dataset["taxa"]}
+        named |= {f"dataset.eval_tables.{name}": path for name, path in dataset.get("eval_tables", {}).items()}
     missing = [
         f"{key}: file not found: {path}" for key, path in named.items() if not is_url(path) and not Path(path).is_file()
     ]

@@ -1,14 +1,17 @@
 import re
+from pathlib import Path
 
-from hybridwing.config import check_dataset, dataset_taxa, dataset_tables, is_synthetic, scored_tables
+from hybridwing.config import check_dataset, dataset_taxa, fetched_tables, is_synthetic, review_round, scored_tables
 from hybridwing.data.fetch import is_url
 from hybridwing.segment.mask_settings import MaskSettings
 
 
 check_dataset(config)
-TABLES = dataset_tables(config)
+TABLES = fetched_tables(config)
 TAXA = dataset_taxa(config)
 SCORED = scored_tables(config)
+EMBEDDED = ["train", *SCORED]
+ROUND = review_round(config)
 
 
 wildcard_constraints:
@@ -55,6 +58,42 @@ def provided_masks(wildcards):
     return [settings["masks_dir"]] if settings["method"] == "provided" else []
 
 
+def review_settings(*keys):
+    """The review block's `keys`: each rule gets only what it uses, so a change reruns only it."""
+    return {key: config["review"][key] for key in keys}
+
+
 def mask_settings(part):
     """The mask block's keys that `part` (segmentation, background or all) depends on."""
     return MaskSettings.used_by(config["mask"], part)
+
+
+def exclude_input(wildcards):
+    """The exclude table, when configured, so editing it reruns the metadata."""
+    return [config["dataset"]["exclude"]] if config["dataset"].get("exclude") else []
+
+
+def reviewed_labels_input(wildcards):
+    """The fetched reviewed labels, when configured: the rounds rule counts them."""
+    return [rules.fetch.output.manifest.format(table="extra_labels")] if "extra_labels" in TABLES else []
+
+
+def earlier_rounds(wildcards):
+    """The records of the active-learning rounds before this one."""
+    return sorted(str(path) for path in Path("results/review/rounds").glob("round-*.json") if path.stem != ROUND)
+
+
+def per_table_figures(pattern, caption, subcategory, figure):
+    """One report figure per embedded table from one job, named ``{stem}_{table}`` (as
+    `table_figures` reads them back)."""
+    stem = Path(pattern).stem
+    return {
+        f"{stem}_{table}": report(
+            pattern.format(table=table),
+            caption=caption,
+            category="5. Review",
+            subcategory=subcategory,
+            labels={"table": table, "figure": figure},
+        )
+        for table in EMBEDDED
+    }

@@ -30,6 +30,7 @@ rule fetch:
 rule metadata:
     input:
         manifests=expand(rules.fetch.output.manifest, table=TABLES),
+        exclude=exclude_input,
     output:
         metadata="results/data/metadata.csv",
     log:

@@ -41,6 +41,7 @@ rule score:
 rule score_summary:
     input:
         metrics=expand(rules.score.output.metrics, subset=SCORED),
+        finetune=rules.finetune.output.metrics,
     output:
         table="results/score/summary.csv",
         html=report(

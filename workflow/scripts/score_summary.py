@@ -2,4 +2,9 @@ from hybridwing.logs import log_to_file
 from hybridwing.score.steps import summary_step
 
 log_to_file(snakemake.log[0])
-summary_step(metrics_paths=list(snakemake.input.metrics), table_path=snakemake.output.table, html_path=snakemake.output.html)
+summary_step(
+    metrics_paths=list(snakemake.input.metrics),
+    finetune_metrics_path=snakemake.input.finetune,
+    table_path=snakemake.output.table,
+    html_path=snakemake.output.html,
+)

@@ -196,9 +196,9 @@ def plot_class_counts(before: pd.Series, after: pd.Series, path: str | Path) -> 
     axis.set_xticks(positions, after.index, rotation=60, ha="right")
     axis.set_yscale("log")
     axis.set_ylabel("images")
-    axis.legend(loc="lower right")
+    axis.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, frameon=False)  # above the axes: never over a bar
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
 
 
 def summarise(manifest: pd.DataFrame, train: pd.DataFrame, identical: int) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table, write_fetch_outputs
+from hybridwing.data.reviews import apply_reviews, read_exclusions
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata, split_summary
 from hybridwing.data.tables import TableError, Taxa, read_metadata
 
@@ -30,9 +31,11 @@ def fetch_step(
     write_fetch_outputs(manifest, failures, manifest_path, failures_path, fetch_settings.allow_missing)
 
 
-def metadata_step(paths: list[str], out_path: str) -> None:
-    """The metadata rule: one table from the per-table manifests, image ids unique across tables."""
+def metadata_step(paths: list[str], out_path: str, exclude_path: str | None = None) -> None:
+    """The metadata rule: one table from the per-table manifests, reviewed labels and exclusions
+    applied, image ids unique across tables."""
     metadata = pd.concat([read_metadata(path) for path in paths], ignore_index=True)
+    metadata = apply_reviews(metadata, read_exclusions(exclude_path) if exclude_path else None, str(exclude_path))
     repeated = metadata[metadata["image_id"].duplicated(keep=False)]
     if len(repeated):
         sources = repeated.groupby("image_id")["source"].agg(", ".join)

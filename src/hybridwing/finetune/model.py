@@ -42,10 +42,11 @@ def _vision_of(model: nn.Module, model_cfg: dict[str, Any], pretrained: bool, so
     return Backbone(visual, model_cfg, int(size), tuple(config["mean"]), tuple(config["std"]), pretrained, source)
 
 
-def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
-    """The vision tower named by `spec`: ``hf-hub:org/repo``, a local folder (open_clip_config.json
-    and weights) or an architecture name. Without reachable weights it stops, unless
-    `allow_random_init`, and then only an architecture name can be built (randomly initialised)."""
+def load_clip(spec: str, allow_random_init: bool) -> tuple[nn.Module, dict[str, Any], bool]:
+    """The whole open_clip model named by `spec` (``hf-hub:org/repo``, a local folder with
+    open_clip_config.json and weights, or an architecture name), its model config, and whether it
+    is pretrained. Without reachable weights it stops, unless `allow_random_init`, and then only an
+    architecture name can be built (randomly initialised)."""
     if spec.startswith("hf-hub:"):
         try:
             model = open_clip.create_model(spec)
@@ -55,14 +56,13 @@ def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
                 "the model folder elsewhere and give its local path, or set finetune.model to an architecture "
                 "name with finetune.allow_random_init: true (no pretraining)."
             ) from None
-        return _vision_of(model, _hub_config(spec), True, spec)
+        return model, _hub_config(spec), True
     folder = Path(spec)
     if folder.is_dir():
         config_path = folder / "open_clip_config.json"
         if not config_path.is_file():
             raise BackboneUnavailable(f"finetune.model {spec}: no open_clip_config.json in that folder")
-        model = open_clip.create_model(f"local-dir:{folder}")
-        return _vision_of(model, json.loads(config_path.read_text())["model_cfg"], True, spec)
+        return open_clip.create_model(f"local-dir:{folder}"), json.loads(config_path.read_text())["model_cfg"], True
     if spec not in open_clip.list_models():
         raise BackboneUnavailable(f"finetune.model {spec}: not a hub id, a folder, or an open_clip architecture name")
     if not allow_random_init:
@@ -70,9 +70,19 @@ def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
             f"finetune.model {spec}: an architecture name has no weights offline. Set "
             "finetune.allow_random_init: true to train it from scratch, or give pretrained weights."
         )
-    model = open_clip.create_model(spec, pretrained=None)
     log.warning("backbone %s is randomly initialised: it was NOT pretrained", spec)
-    return _vision_of(model, open_clip.get_model_config(spec), False, spec)
+    return open_clip.create_model(spec, pretrained=None), open_clip.get_model_config(spec), False
+
+
+def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
+    """The vision tower of `load_clip(spec, allow_random_init)`."""
+    model, model_cfg, pretrained = load_clip(spec, allow_random_init)
+    return _vision_of(model, model_cfg, pretrained, spec)
+
+
+def tokenizer_of(spec: str):
+    """The text tokenizer that goes with `spec`'s text tower (a local folder reads its own config)."""
+    return open_clip.get_tokenizer(f"local-dir:{spec}" if Path(spec).is_dir() else spec)
 
 
 def _hub_config(spec: str) -> dict[str, Any]:

@@ -51,6 +51,6 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
         if threshold is not None:
             axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
         axis.set(xlabel="hybrid score", ylabel="images", title=GROUP_TITLES[group])
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)  # below the axes, off the bars
     figure.tight_layout()
-    figure.savefig(histogram_path, dpi=110)
+    figure.savefig(histogram_path, dpi=110, bbox_inches="tight")

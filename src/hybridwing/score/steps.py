@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from pathlib import Path
@@ -151,16 +152,24 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_step(metrics_paths: list[str], table_path: str, html_path: str) -> None:
+def summary_step(metrics_paths: list[str], finetune_metrics_path: str, table_path: str, html_path: str) -> None:
+    """The summary table of every scored table, as CSV and as a page for the report that names the
+    backbone and whether it was pretrained, and fits the page (narrow, wrapping headers)."""
     loaded = [json.loads(Path(path).read_text()) for path in metrics_paths]
     table = summary_table({metrics["table"]: metrics for metrics in loaded})
     table.to_csv(table_path, index=False)
+    trained = json.loads(Path(finetune_metrics_path).read_text())
+    weights = "pretrained" if trained["pretrained_backbone"] else "<b>randomly initialised</b> (no pretraining)"
+    shown = table.rename(columns=lambda name: name.replace("_", " "))
     Path(html_path).write_text(
-        "<html><head><meta charset='utf-8'><style>table{border-collapse:collapse;font:13px sans-serif}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"
+        "<html><head><meta charset='utf-8'><style>body{font:12px sans-serif;margin:8px}"
+        "table{border-collapse:collapse;width:100%;table-layout:auto}"
+        "th{font-weight:600;word-break:break-word;hyphens:auto}td,th{border:1px solid #ccc;padding:2px 4px;text-align:right}"
+        "td:first-child,td:nth-child(2){text-align:left}</style></head><body>"
+        f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of {trained.get('ensemble', 1)}.</p>"
         "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
         "of each group's non-hybrids below it; intervals are bootstrap 90%.</p>"
-        + table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
+        + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
         + "</body></html>"
     )
     for row in table[table["score"] == "hybrid_score"].itertuples():

@@ -1,0 +1,143 @@
+"""Image embeddings of a trained model and what they say about the taxa: nearest-neighbour accuracy
+(neighbours from other specimens only), k-means clusters, a 2-D map and embedding near-duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import normalized_mutual_info_score
+from torch import nn
+
+from hybridwing.device import autocast
+from hybridwing.finetune.preprocess import load_image, normalise
+
+EMBEDDING_PREFIX = "e"
+NEIGHBOURS = (1, 5)
+METRICS = ("cosine", "euclidean")
+
+
+def embed_files(
+    classifiers: list[nn.Module], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
+    device: torch.device, batch_size: int = 64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first member's image embedding (the vision tower's output; images, features) and every
+    member's logits (members, images, classes) of image files, read `batch_size` at a time."""
+    features, logits = [], []
+    for start in range(0, len(paths), batch_size):
+        batch = normalise(torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std)
+        with torch.inference_mode(), autocast(device):
+            embedded = [member.visual(batch).float() for member in classifiers]
+            features.append(embedded[0].cpu().numpy())
+            logits.append(np.stack([member.head(e).float().cpu().numpy() for member, e in zip(classifiers, embedded)]))
+    if not features:
+        width = classifiers[0].head.in_features
+        return np.zeros((0, width), np.float32), np.zeros((len(classifiers), 0, classifiers[0].head.out_features), np.float32)
+    return np.concatenate(features), np.concatenate(logits, axis=1)
+
+
+def embedding_frame(rows: pd.DataFrame, features: np.ndarray) -> pd.DataFrame:
+    """`rows` (one per image) with one float32 column per embedding dimension (e0, e1, ...)."""
+    columns = pd.DataFrame(features.astype(np.float32), columns=[f"{EMBEDDING_PREFIX}{i}" for i in range(features.shape[1])])
+    return pd.concat([rows.reset_index(drop=True), columns], axis=1)
+
+
+def embedding_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The embedding columns of an `embedding_frame` as an (images, features) array."""
+    columns = [c for c in frame.columns if c.startswith(EMBEDDING_PREFIX) and c[len(EMBEDDING_PREFIX) :].isdigit()]
+    return frame[columns].to_numpy(np.float64)
+
+
+def _distances(features: np.ndarray, metric: str) -> np.ndarray:
+    if metric == "cosine":
+        unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+        return 1.0 - unit @ unit.T
+    squared = (features**2).sum(1)
+    return np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
+
+
+def knn_accuracy(features: np.ndarray, labels: pd.Series, specimens: pd.Series, k: int, metric: str) -> float | None:
+    """Share of images whose `k` nearest neighbours (by `metric`, other specimens only; a majority
+    vote, ties to the nearer) carry their label; None with fewer than k + 1 specimens."""
+    labels, specimens = np.asarray(labels), np.asarray(specimens)
+    if len(set(specimens)) <= k:
+        return None
+    distances = _distances(features, metric)
+    distances[specimens[:, None] == specimens[None, :]] = np.inf
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    hits = 0
+    for row, neighbours in enumerate(nearest):
+        votes: dict[Any, int] = {}
+        for neighbour in neighbours:
+            votes[labels[neighbour]] = votes.get(labels[neighbour], 0) + 1
+        hits += max(votes, key=votes.get) == labels[row]  # dicts keep insertion order: ties go to the nearer label
+    return hits / len(labels)
+
+
+def cluster_scores(features: np.ndarray, labels: pd.Series, seed: int) -> dict[str, float]:
+    """k-means (k = number of labels, on unit vectors) against the labels: purity and NMI."""
+    labels = np.asarray(labels)
+    k = len(set(labels))
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+    clusters = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(unit)
+    majority = pd.crosstab(clusters, labels).max(axis=1).sum()
+    return {"kmeans_k": k, "kmeans_purity": float(majority / len(labels)), "kmeans_nmi": float(normalized_mutual_info_score(labels, clusters))}
+
+
+def taxa_metrics(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
+    """k-NN accuracy (k = 1 and 5, cosine and Euclidean) for subspecies (hybrids left out) and for
+    species (every image), and k-means purity and NMI against subspecies."""
+    features = embedding_matrix(frame)
+    pure = ~frame["is_hybrid"].to_numpy(bool)
+    metrics: dict[str, Any] = {"n_images": len(frame), "n_hybrids": int((~pure).sum()), "dimensions": features.shape[1]}
+    for level, rows in (("subspecies", pure), ("species", np.ones(len(frame), bool))):
+        labels = frame.loc[rows, "label" if level == "subspecies" else "species"]
+        for metric in METRICS:
+            for k in NEIGHBOURS:
+                metrics[f"knn{k}_{metric}_{level}"] = knn_accuracy(features[rows], labels, frame.loc[rows, "specimen"], k, metric)
+    labels = frame.loc[pure, "label"]
+    if labels.nunique() > 1 and pure.sum() > labels.nunique():
+        metrics |= cluster_scores(features[pure], labels, seed)
+    return metrics
+
+
+def map_2d(features: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """Two coordinates per image, with the method's name: UMAP (cosine) where umap-learn is
+    installed and there are enough images, principal components otherwise."""
+    if len(features) > 15:
+        try:
+            import umap  # noqa: PLC0415 - optional dependency
+        except ImportError:
+            pass
+        else:
+            return umap.UMAP(metric="cosine", random_state=seed).fit_transform(features), "UMAP"
+    centred = features - features.mean(0)
+    if len(features) < 2:
+        return np.zeros((len(features), 2)), "PCA"
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    coordinates = centred @ components[:2].T
+    return np.pad(coordinates, ((0, 0), (0, 2 - coordinates.shape[1]))), "PCA"
+
+
+def near_duplicates(frame: pd.DataFrame, min_cosine: float) -> pd.DataFrame:
+    """Pairs of images from different specimens whose embeddings' cosine similarity is at least
+    `min_cosine`, most similar first."""
+    features = embedding_matrix(frame)
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
+    similarity = unit @ unit.T
+    specimens = frame["specimen"].to_numpy()
+    first, second = np.nonzero(np.triu(similarity >= min_cosine, k=1) & (specimens[:, None] != specimens[None, :]))
+    pairs = pd.DataFrame(
+        {"image_a": frame["image_id"].to_numpy()[first], "image_b": frame["image_id"].to_numpy()[second], "cosine": similarity[first, second].round(5)}
+    )
+    return pairs.sort_values("cosine", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def beside_phash_pairs(pairs: pd.DataFrame, phash_pairs: pd.DataFrame) -> pd.DataFrame:
+    """Embedding pairs with the perceptual-hash distance (``hamming``) of those that the split's
+    near-duplicate table also holds (either order), empty otherwise."""
+    hamming = {frozenset(pair): distance for *pair, distance in phash_pairs[["image_a", "image_b", "hamming"]].itertuples(index=False)}
+    return pairs.assign(hamming=[hamming.get(frozenset(pair), "") for pair in pairs[["image_a", "image_b"]].itertuples(index=False)])

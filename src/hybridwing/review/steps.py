@@ -1,0 +1,234 @@
+"""The review stage's rules, file to file: embeddings and their metrics, the zero-shot junk filter,
+triage bands, label issues, and the record of each active-learning round."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hybridwing.data.tables import read_metadata
+from hybridwing.finetune.model import BackboneUnavailable, load_clip, tokenizer_of
+from hybridwing.finetune.model_folder import ensemble_probabilities
+from hybridwing.plots import contact_sheet
+from hybridwing.review.embed import beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, map_2d, near_duplicates, taxa_metrics
+from hybridwing.review.figures import embedding_map, rounds_figure
+from hybridwing.review.label_issues import label_issues, with_training_loss
+from hybridwing.review.triage import BANDS, TriageSettings, assign_bands, uncertainty
+from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
+from hybridwing.score.predictor import Predictor
+from hybridwing.score.scores import hybrid_scores
+
+log = logging.getLogger(__name__)
+
+ROUND_SCORES = ("challenge_score", "prc_auc", "subspecies_macro_f1")
+ROW_COLUMNS = ["image_id", "filename", "path", "label", "specimen", "species", "is_hybrid"]
+
+
+def table_outputs(output: Any, tables: list[str], kinds: tuple[str, ...]) -> dict[str, list[str]]:
+    """A rule's outputs per kind, in the order of `tables`: a named list (``expand``), or one name
+    per table, ``{kind}_{table}`` (the report figures)."""
+    named = dict(output.items())
+    gathered = {kind: list(named[kind]) if kind in named else [named[f"{kind}_{table}"] for table in tables] for kind in kinds}
+    return {"tables": list(tables), **gathered}
+
+
+def table_rows(wings_path: str, metadata_path: str, splits_path: str, table: str) -> pd.DataFrame:
+    """The background-removed images of one split or evaluation table, with label, specimen and species."""
+    wings = pd.read_csv(wings_path, keep_default_na=False)
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    metadata = read_metadata(metadata_path)
+    rows = wings.loc[wings["split"] == table, ["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")
+    rows = rows.merge(metadata[["image_id", "filename", "camid", "species", "is_hybrid"]], on="image_id")
+    if rows.empty:
+        raise ValueError(f"embed: no images in split or table {table!r}")
+    return rows.rename(columns={"camid": "specimen"})[ROW_COLUMNS]
+
+
+def embed_step(
+    model_dir: str, wings_path: str, metadata_path: str, splits_path: str, phash_pairs_path: str, outputs: dict[str, list[str]],
+    settings: dict[str, Any], threads: int,
+) -> None:
+    """The embed rule: every table's embeddings, member probabilities, metrics, near-duplicates
+    (beside the perceptual-hash pairs) and map; `outputs` holds one list of paths per kind, in the
+    order of ``outputs['tables']``."""
+    torch.set_num_threads(max(1, threads))
+    predictor = Predictor.load(model_dir)
+    phash_pairs = pd.read_csv(phash_pairs_path, keep_default_na=False)
+    kinds = ("embeddings", "probabilities", "metrics", "duplicates", "map")
+    for table, *paths in zip(outputs["tables"], *(outputs[kind] for kind in kinds)):
+        embed_table(predictor, table_rows(wings_path, metadata_path, splits_path, table), table, phash_pairs, *paths, settings)
+
+
+def embed_table(
+    predictor: Predictor, rows: pd.DataFrame, table: str, phash_pairs: pd.DataFrame, embeddings_path: str, probabilities_path: str, metrics_path: str,
+    duplicates_path: str, map_path: str, settings: dict[str, Any],
+) -> None:
+    features, logits = embed_files(
+        predictor.classifiers, rows["path"].tolist(), predictor.size, predictor.mean, predictor.std, predictor.device, settings["batch_size"]
+    )
+    frame = embedding_frame(rows, features)
+    frame.to_parquet(embeddings_path, index=False)
+    probabilities = np.stack([ensemble_probabilities(member[None], predictor.inference.temperature) for member in logits])
+    np.save(probabilities_path, probabilities.astype(np.float32))
+    metrics = {"table": table, **taxa_metrics(frame, settings["seed"])}
+    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    duplicates = beside_phash_pairs(near_duplicates(frame, settings["duplicate_cosine"]), phash_pairs)
+    duplicates.to_csv(duplicates_path, index=False)
+    coordinates, method = map_2d(embedding_matrix(frame), settings["seed"])
+    embedding_map(frame, coordinates, method, f"{table}: {len(frame)} images", map_path)
+    log.info(
+        "%s: %d images, %d dimensions; 1-NN cosine accuracy %s (subspecies), %s (species); %d embedding near-duplicate pairs (cosine >= %s)",
+        table, len(frame), features.shape[1], _fmt(metrics["knn1_cosine_subspecies"]), _fmt(metrics["knn1_cosine_species"]),
+        len(duplicates), settings["duplicate_cosine"],
+    )
+
+
+def zero_shot_judge(backbone: str) -> tuple[Any, str]:
+    """A callable (paths, prompts) -> (images, prompts) probabilities from the pretrained CLIP named
+    `backbone`, and "", or None and why there is none."""
+    try:
+        model, _, pretrained = load_clip(backbone, allow_random_init=False)
+    except BackboneUnavailable as error:
+        return None, f"no pretrained text tower ({error})"
+    reason = why_not_zero_shot(model, pretrained)
+    if reason:
+        return None, reason
+    config = model.visual.preprocess_cfg
+    size = int(config["size"] if isinstance(config["size"], int) else config["size"][0])
+    tokenizer = tokenizer_of(backbone)
+
+    def judge(paths: list[str], prompts: list[str]) -> np.ndarray:
+        return prompt_probabilities(model, tokenizer, prompts, paths, size, tuple(config["mean"]), tuple(config["std"]), torch.device("cpu"))
+
+    return judge, ""
+
+
+def junk_flags(judge, reason: str, photographs: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
+    """The zero-shot table of `photographs` (image_id, path of the raw photograph); without a judge
+    it says why in its ``reason`` column and flags nothing."""
+    if judge is None:
+        return photographs[["image_id"]].assign(p_wing=np.nan, likeliest_junk="", p_junk=np.nan, junk=False, reason=reason)
+    prompts = list(settings["prompts"])
+    return junk_table(photographs, judge(photographs["path"].tolist(), prompts), prompts, settings["threshold"]).assign(reason="")
+
+
+def triage_step(
+    model_dir: str, metadata_path: str, backbone: str, inputs: dict[str, list[str]], outputs: dict[str, list[str]], settings: dict[str, Any], threads: int
+) -> None:
+    """The triage rule: for every table, the zero-shot junk flags of its raw photographs, then
+    uncertainty, bands and the two contact sheets."""
+    torch.set_num_threads(max(1, threads))
+    classes = json.loads((Path(model_dir) / "classes.json").read_text())
+    raw_paths = read_metadata(metadata_path).set_index("image_id")["path"]
+    judge, reason = zero_shot_judge(backbone)
+    if reason:
+        log.info("zero-shot filter skipped: %s", reason)
+    kinds = ("zero_shot", "triage", "bands", "misclassified")
+    for table, embeddings_path, probabilities_path, *paths in zip(outputs["tables"], inputs["embeddings"], inputs["probabilities"], *(outputs[k] for k in kinds)):
+        rows = pd.read_parquet(embeddings_path, columns=ROW_COLUMNS)
+        junk = junk_flags(judge, reason, rows[["image_id"]].assign(path=rows["image_id"].map(raw_paths)), settings["zero_shot"])
+        junk.to_csv(paths[0], index=False)
+        if judge is not None:
+            log.info("%s: %d of %d photographs flagged as junk by the text prompts", table, int(junk["junk"].sum()), len(junk))
+        triage_table(rows, np.load(probabilities_path), junk, classes, table, *paths[1:], settings)
+
+
+def triage_table(
+    rows: pd.DataFrame, member_probabilities: np.ndarray, junk: pd.DataFrame, classes: list[str], table: str,
+    triage_path: str, bands_path: str, misclassified_path: str, settings: dict[str, Any],
+) -> None:
+    measures = uncertainty(member_probabilities)
+    mean = member_probabilities.mean(0)
+    label_index = rows["label"].map({name: i for i, name in enumerate(classes)})
+    p_label = [mean[i, int(k)] if pd.notna(k) else np.nan for i, k in enumerate(label_index)]
+    triage = pd.concat([rows, measures.drop(columns="top_class")], axis=1).assign(
+        predicted=[classes[i] for i in measures["top_class"]], p_label=p_label, hybrid_score=hybrid_scores(mean)["hybrid_score"]
+    )
+    triage = triage.merge(junk[["image_id", "junk", "likeliest_junk"]], on="image_id", how="left")
+    triage["band"] = assign_bands(triage, TriageSettings.of(settings["triage"]))
+    triage.round(5).to_csv(triage_path, index=False)
+    counts = triage["band"].value_counts().reindex(list(BANDS), fill_value=0)
+    log.info("%s: triage bands %s", table, ", ".join(f"{band} {count} ({BANDS[band]})" for band, count in counts.items()))
+    per_band = settings["sheet_images"]
+    sections = []
+    for band, meaning in BANDS.items():
+        shown = triage[triage["band"] == band].sort_values("entropy", ascending=False).head(per_band)
+        sections.append((f"{band}: {meaning}, {counts[band]} images", shown["path"].tolist(), [f"{p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])]))
+    contact_sheet(sections, bands_path, title=f"{table}: triage bands (caption: predicted class, mean top probability)")
+    known = triage["label"].isin(classes)
+    wrong = triage[known & (triage["label"] != triage["predicted"])].sort_values(["label", "p_top"], ascending=[True, False])
+    sections = [
+        (f"true class {label}", rows["path"].head(per_band).tolist(), [f"-> {p} {q:.2f}" for p, q in zip(rows["predicted"], rows["p_top"])][:per_band])
+        for label, rows in wrong.groupby("label")
+    ]
+    contact_sheet(
+        sections or [("misclassified", [], [])], misclassified_path,
+        title=f"{table}: {len(wrong)} of {int(known.sum())} labelled images misclassified (caption: predicted class, its probability)",
+    )
+
+
+def label_issues_step(
+    embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any], sheet_images: int = 32
+) -> None:
+    """The label_issues rule: confident learning on the training images' embeddings, beside the
+    fine-tune's per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
+    frame = pd.read_parquet(embeddings_path)
+    classes = json.loads((Path(model_dir) / "classes.json").read_text())
+    issues = label_issues(frame, embedding_matrix(frame), classes, settings["folds"], settings["seed"])
+    issues = with_training_loss(issues, pd.read_csv(losses_path))
+    issues.to_csv(issues_path, index=False)
+    worst = issues.head(sheet_images).merge(frame[["image_id", "path"]], on="image_id")
+    captions = [f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])]
+    contact_sheet(
+        [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)], sheet_path,
+        title=f"label issues: {int(issues['label_issue'].sum())} flagged by confident learning (caption: label -> suggested, quality)",
+    )
+    log.info("label issues: %d of %d training images flagged (%d also by the training loss)",
+             int(issues["label_issue"].sum()), len(issues), int((issues["label_issue"] & issues["loss_flagged"]).sum()))
+
+
+def rounds_step(
+    round_name: str, score_paths: list[str], embed_paths: list[str], triage_paths: list[str], extra_labels_path: str | None,
+    exclude_path: str | None, earlier_rounds: list[str], record_path: str, table_path: str, figure_path: str,
+) -> None:
+    """This active-learning round's record (its reviewed and excluded counts, the scores it reached,
+    the 1-NN accuracy and band C's size), then every round recorded so far, oldest first, as a long
+    table and a figure of each score across rounds."""
+    metrics: dict[str, dict[str, Any]] = {}
+    for path in score_paths:
+        scored = json.loads(Path(path).read_text())
+        metrics.setdefault(scored["table"], {}).update({k: scored.get(k) for k in ROUND_SCORES})
+    for path in embed_paths:
+        embedded = json.loads(Path(path).read_text())
+        metrics.setdefault(embedded["table"], {})["knn1_cosine_subspecies"] = embedded.get("knn1_cosine_subspecies")
+    record = {
+        "round": round_name,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "extra_labels": len(read_metadata(extra_labels_path)) if extra_labels_path else 0,
+        "excluded": len(pd.read_csv(exclude_path)) if exclude_path else 0,
+        "scores": metrics,
+        "band_C": {Path(p).parent.name: int((pd.read_csv(p)["band"] == "C").sum()) for p in triage_paths},
+    }
+    Path(record_path).write_text(json.dumps(record, indent=2))
+    records = sorted((json.loads(Path(p).read_text()) for p in [*earlier_rounds, record_path]), key=lambda r: r["finished"])
+    rows = [
+        {"round": r["round"], "finished": r["finished"], "extra_labels": r["extra_labels"], "excluded": r["excluded"], "table": table, "metric": metric, "value": value}
+        for r in records
+        for table, metrics in r["scores"].items()
+        for metric, value in metrics.items()
+    ]
+    table = pd.DataFrame(rows, columns=["round", "finished", "extra_labels", "excluded", "table", "metric", "value"])
+    table.to_csv(table_path, index=False)
+    rounds_figure(table, figure_path)
+    log.info("%d rounds recorded; this one (%s): %d reviewed labels, %d excluded", len(records), round_name, record["extra_labels"], record["excluded"])
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

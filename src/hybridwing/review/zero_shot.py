@@ -1,0 +1,53 @@
+"""Junk photographs found by text prompts: a pretrained CLIP with a text tower (BioCLIP) scores each
+raw photograph against prompts for a wing and for what else lands in a collection's folders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from hybridwing.device import autocast
+from hybridwing.finetune.preprocess import load_image, normalise
+
+
+def why_not_zero_shot(model: nn.Module, pretrained: bool) -> str | None:
+    """Why `model` cannot judge photographs by text, or None when it can."""
+    if not hasattr(model, "encode_text"):
+        return "the backbone has no text tower"
+    if not pretrained:
+        return "the backbone is randomly initialised: its text and image towers share nothing yet"
+    return None
+
+
+def prompt_probabilities(
+    model: nn.Module, tokenizer, prompts: list[str], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
+    device: torch.device, batch_size: int = 32,
+) -> np.ndarray:
+    """(images, prompts) softmax of the model's scaled cosine similarities between each image and
+    each prompt."""
+    model = model.to(device).eval()
+    with torch.inference_mode(), autocast(device):
+        text = model.encode_text(tokenizer(prompts).to(device)).float()
+        text = text / text.norm(dim=-1, keepdim=True)
+        scale = model.logit_scale.exp().float() if hasattr(model, "logit_scale") else torch.tensor(100.0)
+        out = []
+        for start in range(0, len(paths), batch_size):
+            batch = normalise(torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std)
+            image = model.encode_image(batch).float()
+            image = image / image.norm(dim=-1, keepdim=True)
+            out.append(torch.softmax(scale * image @ text.T, dim=-1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(prompts)))
+
+
+def junk_table(rows: pd.DataFrame, probabilities: np.ndarray, prompts: list[str], threshold: float) -> pd.DataFrame:
+    """Per image: the probability of the clean prompt, the likeliest junk prompt and whether the junk
+    prompts together reach `threshold`."""
+    junk = probabilities[:, 1:]
+    return rows[["image_id"]].reset_index(drop=True).assign(
+        p_wing=probabilities[:, 0].round(4),
+        likeliest_junk=[prompts[1 + i] for i in junk.argmax(1)] if len(junk) else [],
+        p_junk=junk.sum(1).round(4),
+        junk=junk.sum(1) >= threshold,
+    )

@@ -1,0 +1,113 @@
+rule embed:
+    input:
+        model=rules.finetune.output.model,
+        wings=rules.wings.output.table,
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        phash_pairs=rules.split.output.duplicates,
+    output:
+        embeddings=expand("results/embed/{table}/embeddings.parquet", table=EMBEDDED),
+        probabilities=expand("results/embed/{table}/member_probabilities.npy", table=EMBEDDED),
+        metrics=expand("results/embed/{table}/metrics.json", table=EMBEDDED),
+        duplicates=expand("results/embed/{table}/near_duplicates.csv", table=EMBEDDED),
+        **per_table_figures("results/embed/{table}/map.png", "../report/embedding_map.rst", "embeddings", "embedding map"),
+    log:
+        "logs/review/embed.log",
+    benchmark:
+        "benchmarks/review/embed.tsv"
+    params:
+        tables=EMBEDDED,
+        settings=review_settings("batch_size", "seed", "duplicate_cosine"),
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/embed.py"
+
+
+rule triage:
+    input:
+        model=rules.finetune.output.model,
+        metadata=rules.metadata.output.metadata,
+        embeddings=rules.embed.output.embeddings,
+        probabilities=rules.embed.output.probabilities,
+    output:
+        zero_shot=expand("results/review/{table}/zero_shot.csv", table=EMBEDDED),
+        triage=expand("results/review/{table}/triage.csv", table=EMBEDDED),
+        **per_table_figures("results/review/{table}/bands.png", "../report/triage_bands.rst", "triage", "triage bands"),
+        **per_table_figures("results/review/{table}/misclassified.png", "../report/misclassified.rst", "misclassified", "misclassified"),
+    log:
+        "logs/review/triage.log",
+    benchmark:
+        "benchmarks/review/triage.tsv"
+    params:
+        tables=EMBEDDED,
+        backbone=config["finetune"]["model"],
+        settings=review_settings("triage", "zero_shot", "sheet_images"),
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/triage.py"
+
+
+rule label_issues:
+    input:
+        embeddings="results/embed/train/embeddings.parquet",
+        model=rules.finetune.output.model,
+        losses=rules.finetune.output.losses,
+    output:
+        issues="results/review/label_issues.csv",
+        sheet=report(
+            "results/review/label_issues.png",
+            caption="../report/label_issues.rst",
+            category="5. Review",
+            subcategory="label issues",
+            labels={"figure": "lowest label quality"},
+        ),
+    log:
+        "logs/review/label_issues.log",
+    params:
+        settings=review_settings("seed") | config["review"]["label_issues"],
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/label_issues.py"
+
+
+rule rounds:
+    input:
+        scores=expand(rules.score.output.metrics, subset=SCORED),
+        embed=rules.embed.output.metrics,
+        triage=rules.triage.output.triage,
+        extra_labels=reviewed_labels_input,
+        exclude=exclude_input,
+        earlier=earlier_rounds,
+    output:
+        record=f"results/review/rounds/{ROUND}.json",
+        table="results/review/rounds.csv",
+        figure=report(
+            "results/review/rounds.png",
+            caption="../report/rounds.rst",
+            category="5. Review",
+            subcategory="active learning",
+            labels={"figure": "scores across rounds"},
+        ),
+    log:
+        "logs/review/rounds.log",
+    params:
+        round=ROUND,
+    localrule: True
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/rounds.py"

@@ -1,0 +1,13 @@
+from hybridwing.logs import log_to_file
+from hybridwing.review.steps import table_outputs, triage_step
+
+log_to_file(snakemake.log[0])
+triage_step(
+    model_dir=snakemake.input.model,
+    metadata_path=snakemake.input.metadata,
+    backbone=snakemake.params.backbone,
+    inputs={kind: list(snakemake.input[kind]) for kind in ("embeddings", "probabilities")},
+    outputs=table_outputs(snakemake.output, snakemake.params.tables, ("zero_shot", "triage", "bands", "misclassified")),
+    settings=snakemake.params.settings,
+    threads=snakemake.threads,
+)
