@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
 TAXA = REPO / "config" / "heliconius_taxa.csv"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-#: The tiny synthetic run shared by the workflow and cluster tests: the whole DAG in about two minutes.
+#: The tiny synthetic run: the whole DAG in about two minutes (shared by test_workflow.py; the cluster test runs its first stages).
 TINY_CONFIG = {
     "dataset": {
         "synthetic": {

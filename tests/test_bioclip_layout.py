@@ -18,6 +18,8 @@ from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.model_folder import write_model_folder
 from hybridwing.finetune.preprocess import load_image
 from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
+from hybridwing.review.embed import embed_files, frozen_features
+from hybridwing.review.steps import frozen_backbone
 from hybridwing.score.export import export_submission
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.predict import MaskSettings
@@ -62,3 +64,12 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
     images = torch.stack([load_image(path, 224) for path in val["path"]])
     expected = torch.softmax(predict_logits(result["model"], ImageFeed(images, backbone), torch.device("cpu"), 6), 1).numpy()
     assert np.allclose(predictor.probabilities(wings), expected, atol=1e-4)
+
+    folder_config = json.loads((tmp_path / "model" / "config.json").read_text())
+    frozen = frozen_backbone(folder_config)
+    assert frozen is not None and frozen.source == str(bioclip_folder), "a pretrained run also embeds with the frozen backbone"
+    before = frozen_features(frozen, val["path"].tolist(), torch.device("cpu"), batch_size=6)
+    after, _ = embed_files(predictor.classifiers, val["path"].tolist(), 224, MEAN, STD, torch.device("cpu"), batch_size=6)
+    assert before.shape == after.shape == (6, 512)
+    assert not np.allclose(before, after, atol=1e-3), "the last two blocks moved the embedding"
+    assert frozen_backbone(folder_config | {"pretrained": False}) is None

@@ -42,9 +42,18 @@ def comparable(workdir: Path) -> dict[str, object]:
     }
 
 
+#: What sharding touches: the per-image stages and the balanced training set.
+SHARDED_TARGETS = ["results/segment/qc.csv", "results/segment/wings.csv", "results/balance/manifest.csv"]
+
+
 @pytest.fixture(scope="module")
-def unsharded(tiny_run) -> dict[str, object]:
-    return comparable(tiny_run)
+def local_run(tmp_path_factory) -> Path:
+    """TINY_CONFIG run locally and unsharded up to the balanced training set (its own, so this test
+    needs neither the shared run's training nor the worker that builds it)."""
+    workdir = tmp_path_factory.mktemp("local_run")
+    result = run_snakemake(workdir, "--cores", "2", *SHARDED_TARGETS, "--configfile", str(write_config(workdir, TINY_CONFIG)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return workdir
 
 
 def test_shards_partition_rows_in_order():
@@ -112,16 +121,15 @@ def filled_profile(folder: Path) -> Path:
     return folder / "profile"
 
 
-def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_cluster, tiny_run, unsharded, tmp_path):
-    """With --profile profiles/slurm (placeholders filled), a copy of the shared local run switched
-    to two shards reruns its per-image stages through sbatch, and the results equal the unsharded
-    run's. (Data, training and scoring are single jobs that sharding does not change; the dry run
-    below checks their resources.)"""
+def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_cluster, local_run, tmp_path):
+    """With --profile profiles/slurm (placeholders filled), a copy of the local unsharded run
+    switched to two shards reruns its per-image stages through sbatch, and the results equal the
+    unsharded run's. (Data, training and scoring are single jobs that sharding does not change; the
+    dry run below checks their resources.)"""
     profile = filled_profile(tmp_path)
-    shutil.copytree(tiny_run, tmp_path / "run", symlinks=True)
+    shutil.copytree(local_run, tmp_path / "run", symlinks=True)
     config = write_config(tmp_path, TINY_CONFIG | {"shards": 2})
-    targets = ["results/segment/qc.csv", "results/segment/wings.csv", "results/balance/manifest.csv"]
-    result = run_snakemake(tmp_path / "run", "--profile", str(profile), *targets, "--configfile", str(config), timeout=1200, env=slurm_cluster.env)
+    result = run_snakemake(tmp_path / "run", "--profile", str(profile), *SHARDED_TARGETS, "--configfile", str(config), timeout=1200, env=slurm_cluster.env)
     assert result.returncode == 0, result.stdout[-4000:]
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_(\w+)/", result.stdout)
     assert {"teacher_masks", "train_unet", "segment", "apply_masks", "qc", "augment", "balance"} <= set(submitted)
@@ -129,7 +137,7 @@ def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_clust
     assert sorted(path.name for path in (tmp_path / "run/results/segment/shards").iterdir()) == ["1-of-1", "1-of-2", "2-of-2"]
     job_logs = re.findall(r"has been submitted with SLURM jobid \d+ \(log: (\S+?)\)", result.stdout)
     assert job_logs and all("logs/slurm/rule_" in log for log in job_logs), "job logs go to the profile's slurm-logdir"
-    assert comparable(tmp_path / "run") == unsharded
+    assert comparable(tmp_path / "run") == comparable(local_run)
 
 
 def test_the_slurm_profile_lists_every_job_with_its_resources():

@@ -21,7 +21,7 @@ from hybridwing.finetune.model import (
     load_backbone,
     parameter_groups,
 )
-from hybridwing.finetune.train import FinetuneSettings, finetune
+from hybridwing.finetune.train import FinetuneSettings, checkpoint_key, finetune
 
 
 @pytest.fixture()
@@ -185,3 +185,15 @@ def test_mixup_changes_training_and_repeats_exactly(tiny_sets, tmp_path):
     second = finetune(train, val, ["a", "b"], mixed, tmp_path / "again.pt", threads=1)
     assert first["state"]["history"][0]["train_loss"] == second["state"]["history"][0]["train_loss"]
     assert first["state"]["history"][0]["train_loss"] != plain["state"]["history"][0]["train_loss"]
+
+
+def test_asking_for_an_ensemble_resumes_the_first_member(tiny_sets):
+    """Ensemble size, flip averaging and the temperature do not change how one model trains: the
+    first member's checkpoint stays valid; a seed or a learning rate does not."""
+    train, val = tiny_sets
+    classes = ["red", "blue"]
+    single = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True)
+    key = checkpoint_key(single, classes, train, val)
+    assert checkpoint_key(replace(single, ensemble=3, flip_average=True, temperature="fit"), classes, train, val) == key
+    assert checkpoint_key(replace(single, seed=single.seed + 1), classes, train, val) != key
+    assert checkpoint_key(replace(single, head_lr=single.head_lr / 2), classes, train, val) != key

@@ -1,4 +1,6 @@
-"""The workflow itself: config validation before any job, and a small run on real images."""
+"""The workflow itself: config validation before any job, a small run on real images, the shared
+tiny synthetic run (its outputs, an active-learning round, and its report in a browser). Every test
+of the shared run lives here, so a test worker builds it once (pytest-xdist --dist loadscope)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from apt import install_with_apt
 from conftest import REPO, SNAKEMAKE, TAXA, TINY_CONFIG, run_snakemake, write_config
+from playwright.sync_api import sync_playwright
 
 from hybridwing.cli import main as cli_main
 
@@ -192,29 +196,18 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     for caption in ("wing mask", "confusion", "precision-recall", "bootstrap", "triage band", "label quality", "active-learning round"):
         assert caption in html, caption
 
-    ensemble = config | {"finetune": config["finetune"] | {"ensemble": 2, "flip_average": True, "temperature": "fit"}}
-    after_training = {"finetune", "score", "score_summary", "embed", "triage", "label_issues", "rounds", "all"}
-    assert set(planned_jobs(tmp_path, ensemble)) == after_training
-    result = run_snakemake(
-        tmp_path, "--cores", "2", "results/score/dev/metrics.json", "results/review/dev/triage.csv", "--configfile", str(write_config(tmp_path, ensemble))
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "logs/finetune.log").read_text()
-    assert "resuming from resources/checkpoints/finetune.pt" in log, "the first member is not trained again"
-    inference = json.loads((model_dir / "inference.json").read_text())
-    assert inference["weights"] == ["weights.safetensors", "weights_1.safetensors"] and inference["flip_average"] is True
-    finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
-    assert finetuned["ensemble"] == 2 and finetuned["temperature"] == inference["temperature"] > 0
-    assert set(pd.read_csv(tmp_path / "results/finetune/history.csv")["member"]) == {0, 1}
-    members = np.load(tmp_path / "results/embed/dev/member_probabilities.npy")
-    triage = pd.read_csv(tmp_path / "results/review/dev/triage.csv")
-    assert members.shape[0] == 2 and (triage["variation_ratio"] > 0).tolist() == list(members.argmax(-1).min(0) != members.argmax(-1).max(0))
+    ensemble = config | {"finetune": config["finetune"] | ENSEMBLE}
+    assert set(planned_jobs(tmp_path, ensemble)) == {"finetune", "score", "score_summary", "embed", "triage", "label_issues", "rounds", "all"}
+
+
+ENSEMBLE = {"ensemble": 2, "flip_average": True, "temperature": "fit"}
 
 
 def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(tiny_run, tmp_path):
-    """Round 2: six dev photographs from `hybridwing review` (labels kept, the mimic species'
-    rows left out as a curator would) join the training table and two training photographs are
-    excluded; everything after the metadata reruns, nothing before it, and rounds.csv holds both rounds."""
+    """Round 2: dev photographs from `hybridwing review` (labels kept, the mimic species' rows left
+    out as a curator would) join the training table, two training photographs are excluded, and the
+    round trains an ensemble of two; everything after the metadata reruns, nothing before it, the
+    old checkpoint is not resumed, and rounds.csv holds both rounds."""
     shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
     batch_path = tmp_path / "round_2_labels.csv"
     taxa = tmp_path / "resources/synthetic/taxa.csv"
@@ -227,7 +220,10 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     excluded = splits.loc[splits["split"] == "train", "image_id"].head(2).tolist()
     (tmp_path / "exclude.csv").write_text("image_id,reason\n" + "".join(f"{image_id},blurred\n" for image_id in excluded))
 
-    round_2 = TINY_CONFIG | {"dataset": TINY_CONFIG["dataset"] | {"extra_labels": str(batch_path), "exclude": str(tmp_path / "exclude.csv")}}
+    round_2 = TINY_CONFIG | {
+        "dataset": TINY_CONFIG["dataset"] | {"extra_labels": str(batch_path), "exclude": str(tmp_path / "exclude.csv")},
+        "finetune": TINY_CONFIG["finetune"] | ENSEMBLE,
+    }
     planned = planned_jobs(tmp_path, round_2)
     assert "synthesize" not in planned and planned["fetch"] == 1, "only the reviewed labels are fetched"
     assert {"metadata", "split", "train_unet", "finetune", "score", "embed", "triage", "label_issues", "rounds"} <= set(planned)
@@ -240,6 +236,17 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     assert len(moved) == len(labelled) and set(moved["source"]) == {"train"}
     dev = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
     assert dev["n_images"] == 20 - len(labelled)
+    log = (tmp_path / "logs/finetune.log").read_text()
+    assert "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes or images" in log
+    model_dir = tmp_path / "results/finetune/model"
+    inference = json.loads((model_dir / "inference.json").read_text())
+    assert inference["weights"] == ["weights.safetensors", "weights_1.safetensors"] and inference["flip_average"] is True
+    finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
+    assert finetuned["ensemble"] == 2 and finetuned["temperature"] == inference["temperature"] > 0
+    assert set(pd.read_csv(tmp_path / "results/finetune/history.csv")["member"]) == {0, 1}
+    members = np.load(tmp_path / "results/embed/dev/member_probabilities.npy")
+    triage = pd.read_csv(tmp_path / "results/review/dev/triage.csv")
+    assert members.shape[0] == 2 and (triage["variation_ratio"] > 0).tolist() == list(members.argmax(-1).min(0) != members.argmax(-1).max(0))
     rounds = pd.read_csv(tmp_path / "results/review/rounds.csv")
     assert rounds["round"].nunique() == 2 and rounds.groupby("round")["extra_labels"].first().sort_values().tolist() == [0, len(labelled)]
     assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
@@ -263,3 +270,90 @@ def test_real_config_overrides_the_synthetic_default(tmp_path):
     snakemake.utils.update_config(merged, yaml.safe_load((REPO / "config/heliconius.yaml").read_text()))
     assert merged["teacher"]["method"] == "classical"
     assert merged["unet"]["max_train_images"] == 800
+
+
+# The HTML report in a real browser: Debian's Chromium (installed with apt where it is missing),
+# driven by playwright, opens every section of the shared tiny run's report and every result in it.
+MENU_ENTRY = "nav a.transition-all"  # the sidebar's categories, subcategories and menu items
+MENU_ITEMS = {"Workflow", "Statistics", "About"}
+
+
+def chromium_executable() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-headless-shell")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if chromium_executable() is None:
+        reason = install_with_apt("chromium")
+        if reason:
+            pytest.skip(f"no Chromium here and {reason}")
+    return chromium_executable()
+
+
+@pytest.fixture(scope="module")
+def report(tiny_run, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    result = run_snakemake(tiny_run, "--report", str(path), "--configfile", str(tiny_run / "config.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return path
+
+
+def menu_entries(page) -> list[str]:
+    return [text.strip() for text in page.locator(MENU_ENTRY).all_inner_texts() if text.strip()]
+
+
+def broken_images(frame) -> list[str]:
+    """Images of a page or frame that did not load."""
+    return frame.evaluate("() => Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src.slice(0, 80))")
+
+
+def open_result(page, row) -> list[str]:
+    """Show one result (its eye icon) and return what is wrong with it: broken images, or nothing shown."""
+    row.locator("a").first.click()
+    page.wait_for_timeout(150)
+    problems = broken_images(page)
+    frames = [frame for frame in page.frames if frame != page.main_frame]
+    for frame in frames:
+        frame.wait_for_load_state()
+        problems += broken_images(frame)
+        if not frame.evaluate("() => document.body && document.body.innerText.trim().length > 0"):
+            problems.append(f"empty frame {frame.url[:60]}")
+    if not frames and page.locator("main img, img[src^='data:image/png']").count() == 0:
+        problems.append("neither an image nor a page is shown")
+    return problems
+
+
+def test_every_report_section_shows_its_results(chromium, report):
+    problems: list[str] = []
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.goto(report.as_uri())
+        page.wait_for_load_state("networkidle")
+        landing = page.inner_text("body")
+        assert "hybridwing-vit-tiny" in landing and "randomly initialised" in landing, "the landing page names the backbone and its weights"
+        categories = [entry for entry in menu_entries(page) if entry not in MENU_ITEMS]
+        assert [c.split(".")[0] for c in categories] == ["1", "2", "3", "4", "5"], categories
+        opened = 0
+        for category in categories:
+            page.goto(report.as_uri())
+            page.get_by_text(category, exact=True).click()
+            subcategories = [entry for entry in menu_entries(page) if entry not in MENU_ITEMS] if page.locator("tbody tr").count() == 0 else [""]
+            assert subcategories, f"{category}: an empty section"
+            for subcategory in subcategories:
+                if subcategory:
+                    page.goto(report.as_uri())
+                    page.get_by_text(category, exact=True).click()
+                    page.locator(MENU_ENTRY, has_text=re.compile(f"^{re.escape(subcategory)}$")).first.click()
+                rows = page.locator("tbody tr")
+                assert rows.count() > 0, f"{category} / {subcategory}: an empty section"
+                for index in range(rows.count()):
+                    found = open_result(page, rows.nth(index))
+                    problems += [f"{category} / {subcategory} / row {index + 1}: {problem}" for problem in found]
+                    opened += 1
+        browser.close()
+    assert opened >= 20, f"only {opened} results opened"
+    assert not problems, "\n".join(problems)

@@ -13,9 +13,11 @@ from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
 from hybridwing.device import autocast
+from hybridwing.finetune.model import Backbone, feature_size
 from hybridwing.finetune.preprocess import load_image, normalise
 
 EMBEDDING_PREFIX = "e"
+FROZEN_PREFIX = "p"
 NEIGHBOURS = (1, 5)
 METRICS = ("cosine", "euclidean")
 
@@ -39,15 +41,28 @@ def embed_files(
     return np.concatenate(features), np.concatenate(logits, axis=1)
 
 
-def embedding_frame(rows: pd.DataFrame, features: np.ndarray) -> pd.DataFrame:
-    """`rows` (one per image) with one float32 column per embedding dimension (e0, e1, ...)."""
-    columns = pd.DataFrame(features.astype(np.float32), columns=[f"{EMBEDDING_PREFIX}{i}" for i in range(features.shape[1])])
+def frozen_features(backbone: Backbone, paths: list[str], device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """(images, features) of a backbone as it was before fine-tuning, at its own input size and
+    mean/std."""
+    visual = backbone.visual.to(device).eval()
+    out = []
+    for start in range(0, len(paths), batch_size):
+        batch = normalise(torch.stack([load_image(path, backbone.image_size) for path in paths[start : start + batch_size]]).to(device), backbone.mean, backbone.std)
+        with torch.inference_mode(), autocast(device):
+            out.append(visual(batch).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, feature_size(visual)), np.float32)
+
+
+def embedding_frame(rows: pd.DataFrame, features: np.ndarray, prefix: str = EMBEDDING_PREFIX) -> pd.DataFrame:
+    """`rows` (one per image) with one float32 column per embedding dimension (e0, e1, ... for the
+    trained backbone; `prefix` p for the frozen pretrained one)."""
+    columns = pd.DataFrame(features.astype(np.float32), columns=[f"{prefix}{i}" for i in range(features.shape[1])])
     return pd.concat([rows.reset_index(drop=True), columns], axis=1)
 
 
-def embedding_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The embedding columns of an `embedding_frame` as an (images, features) array."""
-    columns = [c for c in frame.columns if c.startswith(EMBEDDING_PREFIX) and c[len(EMBEDDING_PREFIX) :].isdigit()]
+def embedding_matrix(frame: pd.DataFrame, prefix: str = EMBEDDING_PREFIX) -> np.ndarray:
+    """The embedding columns with `prefix` of an `embedding_frame` as an (images, features) array."""
+    columns = [c for c in frame.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
     return frame[columns].to_numpy(np.float64)
 
 
@@ -87,10 +102,11 @@ def cluster_scores(features: np.ndarray, labels: pd.Series, seed: int) -> dict[s
     return {"kmeans_k": k, "kmeans_purity": float(majority / len(labels)), "kmeans_nmi": float(normalized_mutual_info_score(labels, clusters))}
 
 
-def taxa_metrics(frame: pd.DataFrame, seed: int) -> dict[str, Any]:
+def taxa_metrics(frame: pd.DataFrame, seed: int, prefix: str = EMBEDDING_PREFIX) -> dict[str, Any]:
     """k-NN accuracy (k = 1 and 5, cosine and Euclidean) for subspecies (hybrids left out) and for
-    species (every image), and k-means purity and NMI against subspecies."""
-    features = embedding_matrix(frame)
+    species (every image), and k-means purity and NMI against subspecies, of the embedding columns
+    with `prefix`."""
+    features = embedding_matrix(frame, prefix)
     pure = ~frame["is_hybrid"].to_numpy(bool)
     metrics: dict[str, Any] = {"n_images": len(frame), "n_hybrids": int((~pure).sum()), "dimensions": features.shape[1]}
     for level, rows in (("subspecies", pure), ("species", np.ones(len(frame), bool))):

@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.finetune.model import BackboneUnavailable, load_clip, tokenizer_of
-from hybridwing.finetune.model_folder import ensemble_probabilities
+from hybridwing.finetune.model import Backbone, BackboneUnavailable, load_backbone, load_clip, tokenizer_of
+from hybridwing.finetune.model_folder import ensemble_probabilities, read_model_folder
 from hybridwing.plots import contact_sheet
-from hybridwing.review.embed import beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, map_2d, near_duplicates, taxa_metrics
+from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, frozen_features, map_2d, near_duplicates, taxa_metrics
 from hybridwing.review.figures import embedding_map, rounds_figure
 from hybridwing.review.label_issues import label_issues, with_training_loss
 from hybridwing.review.triage import BANDS, TriageSettings, assign_bands, uncertainty
@@ -60,24 +60,41 @@ def embed_step(
     order of ``outputs['tables']``."""
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
+    frozen = frozen_backbone(read_model_folder(model_dir).config)
     phash_pairs = pd.read_csv(phash_pairs_path, keep_default_na=False)
     kinds = ("embeddings", "probabilities", "metrics", "duplicates", "map")
     for table, *paths in zip(outputs["tables"], *(outputs[kind] for kind in kinds)):
-        embed_table(predictor, table_rows(wings_path, metadata_path, splits_path, table), table, phash_pairs, *paths, settings)
+        embed_table(predictor, frozen, table_rows(wings_path, metadata_path, splits_path, table), table, phash_pairs, *paths, settings)
+
+
+def frozen_backbone(model_config: dict[str, Any]) -> Backbone | None:
+    """The pretrained backbone the model was fine-tuned from, as it was before (None when the
+    model was trained from random weights, or its weights cannot be had here)."""
+    if not model_config.get("pretrained"):
+        return None
+    try:
+        return load_backbone(model_config["backbone"], allow_random_init=False)
+    except BackboneUnavailable as error:
+        log.warning("no embedding of the frozen pretrained backbone: %s", error)
+        return None
 
 
 def embed_table(
-    predictor: Predictor, rows: pd.DataFrame, table: str, phash_pairs: pd.DataFrame, embeddings_path: str, probabilities_path: str, metrics_path: str,
-    duplicates_path: str, map_path: str, settings: dict[str, Any],
+    predictor: Predictor, frozen: Backbone | None, rows: pd.DataFrame, table: str, phash_pairs: pd.DataFrame, embeddings_path: str,
+    probabilities_path: str, metrics_path: str, duplicates_path: str, map_path: str, settings: dict[str, Any],
 ) -> None:
-    features, logits = embed_files(
-        predictor.classifiers, rows["path"].tolist(), predictor.size, predictor.mean, predictor.std, predictor.device, settings["batch_size"]
-    )
+    """One table: the trained model's embedding (e columns) and, with a pretrained backbone, the
+    frozen one's (p columns, metrics under ``frozen_pretrained``)."""
+    paths = rows["path"].tolist()
+    features, logits = embed_files(predictor.classifiers, paths, predictor.size, predictor.mean, predictor.std, predictor.device, settings["batch_size"])
     frame = embedding_frame(rows, features)
+    metrics = {"table": table, **taxa_metrics(frame, settings["seed"]), "frozen_pretrained": None}
+    if frozen is not None:
+        frame = embedding_frame(frame, frozen_features(frozen, paths, predictor.device, settings["batch_size"]), FROZEN_PREFIX)
+        metrics["frozen_pretrained"] = {"backbone": frozen.source, **taxa_metrics(frame, settings["seed"], FROZEN_PREFIX)}
     frame.to_parquet(embeddings_path, index=False)
     probabilities = np.stack([ensemble_probabilities(member[None], predictor.inference.temperature) for member in logits])
     np.save(probabilities_path, probabilities.astype(np.float32))
-    metrics = {"table": table, **taxa_metrics(frame, settings["seed"])}
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     duplicates = beside_phash_pairs(near_duplicates(frame, settings["duplicate_cosine"]), phash_pairs)
     duplicates.to_csv(duplicates_path, index=False)
