@@ -160,11 +160,11 @@ def summary_step(metrics_paths: list[str], finetune_metrics_path: str, table_pat
     table.to_csv(table_path, index=False)
     trained = json.loads(Path(finetune_metrics_path).read_text())
     weights = "pretrained" if trained["pretrained_backbone"] else "<b>randomly initialised</b> (no pretraining)"
-    shown = table.rename(columns=lambda name: name.replace("_", " "))
+    shown = table.rename(columns=lambda name: name.replace("subspecies_", "subsp. ").replace("_ci90", " 90%").replace("n_", "").replace("_", " "))
     Path(html_path).write_text(
         "<html><head><meta charset='utf-8'><style>body{font:12px sans-serif;margin:8px}"
-        "table{border-collapse:collapse;width:100%;table-layout:auto}"
-        "th{font-weight:600;word-break:break-word;hyphens:auto}td,th{border:1px solid #ccc;padding:2px 4px;text-align:right}"
+        "table{border-collapse:collapse;width:100%;table-layout:auto;font-size:11px}"
+        "th{font-weight:600}td,th{border:1px solid #ccc;padding:2px 4px;text-align:right}"
         "td:first-child,td:nth-child(2){text-align:left}</style></head><body>"
         f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of {trained.get('ensemble', 1)}.</p>"
         "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
