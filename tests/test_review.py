@@ -3,6 +3,8 @@ learning, reviewed labels and exclusions, the batch to label, and the zero-shot 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,9 @@ import pytest
 from hybridwing.data.reviews import apply_reviews, read_exclusions
 from hybridwing.data.tables import TableError, normalise_table, read_csv_table
 from hybridwing.review.batch import review_batch
-from hybridwing.review.embed import beside_phash_pairs, cluster_scores, embedding_frame, knn_accuracy, near_duplicates, taxa_metrics
+from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, cluster_scores, embedding_frame, knn_accuracy, near_duplicates, taxa_metrics
 from hybridwing.review.label_issues import label_issues
-from hybridwing.review.steps import junk_flags, zero_shot_judge
+from hybridwing.review.steps import junk_flags, label_issues_step, zero_shot_judge
 from hybridwing.review.triage import TriageSettings, assign_bands, next_batch, uncertainty
 
 
@@ -175,3 +177,25 @@ def test_zero_shot_needs_a_pretrained_text_tower(bioclip_folder, heliconius):
     assert flags["junk"].tolist() == (1 - probabilities[:, 0] >= 0.5).tolist()
     assert set(flags["likeliest_junk"]) <= set(settings["prompts"][1:])
 
+
+
+def test_label_issues_use_the_frozen_pretrained_embedding_when_there_is_one(tmp_path, caplog):
+    """The fine-tuned embedding (e columns) is noise here; the frozen one (p columns) separates the
+    classes: the planted errors are found only because the step probes the frozen one."""
+    features, labels = blobs(30, 3, spread=0.8, seed=2)
+    given = labels.copy()
+    given[[3, 40, 77]] = (labels[[3, 40, 77]] + 1) % 3
+    classes = ["c0", "c1", "c2", "hybrid"]
+    rows = pd.DataFrame({"image_id": [f"i{k}" for k in range(90)], "label": [classes[k] for k in given], "specimen": [f"s{k}" for k in range(90)],
+                         "path": ""})
+    noise = np.random.default_rng(0).normal(size=features.shape)
+    embedding_frame(embedding_frame(rows, noise), features, FROZEN_PREFIX).to_parquet(tmp_path / "train.parquet")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "classes.json").write_text(json.dumps(classes))
+    pd.DataFrame({"path": "", "class": "c0", "source_image": ["i0"], "mean_loss": [1.0], "flagged": [False]}).to_csv(tmp_path / "losses.csv", index=False)
+    with caplog.at_level("INFO"):
+        label_issues_step(str(tmp_path / "train.parquet"), str(tmp_path / "model"), str(tmp_path / "losses.csv"), str(tmp_path / "issues.csv"),
+                          str(tmp_path / "sheet.png"), {"folds": 5, "seed": 0}, sheet_images=0)
+    assert "a probe on the frozen pretrained embedding" in caplog.text
+    issues = pd.read_csv(tmp_path / "issues.csv")
+    assert set(issues.head(3)["image_id"]) == {"i3", "i40", "i77"}

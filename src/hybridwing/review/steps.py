@@ -194,11 +194,15 @@ def triage_table(
 def label_issues_step(
     embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any], sheet_images: int = 32
 ) -> None:
-    """The label_issues rule: confident learning on the training images' embeddings, beside the
-    fine-tune's per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
+    """The label_issues rule: confident learning on the training images' embeddings (the frozen
+    pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
+    per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
     frame = pd.read_parquet(embeddings_path)
     classes = json.loads((Path(model_dir) / "classes.json").read_text())
-    issues = label_issues(frame, embedding_matrix(frame), classes, settings["folds"], settings["seed"])
+    frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
+    features = frozen if frozen.shape[1] else embedding_matrix(frame)
+    log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")
+    issues = label_issues(frame, features, classes, settings["folds"], settings["seed"])
     issues = with_training_loss(issues, pd.read_csv(losses_path))
     issues.to_csv(issues_path, index=False)
     worst = issues.head(sheet_images).merge(frame[["image_id", "path"]], on="image_id")
