@@ -85,7 +85,7 @@ def earlier_rounds(wildcards):
 
 def per_table_figures(pattern, caption, subcategory, figure):
     """One report figure per embedded table from one job, named ``{stem}_{table}`` (as
-    `table_figures` reads them back)."""
+    `table_outputs` in review/steps.py reads them back)."""
     stem = Path(pattern).stem
     return {
         f"{stem}_{table}": report(

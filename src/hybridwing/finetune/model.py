@@ -35,11 +35,15 @@ class Backbone:
     source: str
 
 
-def _vision_of(model: nn.Module, model_cfg: dict[str, Any], pretrained: bool, source: str) -> Backbone:
-    visual = model.visual
+def preprocessing(visual: nn.Module) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
+    """A vision tower's input size, mean and std (from its open_clip preprocess config)."""
     config = visual.preprocess_cfg
     size = config["size"] if isinstance(config["size"], int) else config["size"][0]
-    return Backbone(visual, model_cfg, int(size), tuple(config["mean"]), tuple(config["std"]), pretrained, source)
+    return int(size), tuple(config["mean"]), tuple(config["std"])
+
+
+def _vision_of(model: nn.Module, model_cfg: dict[str, Any], pretrained: bool, source: str) -> Backbone:
+    return Backbone(model.visual, model_cfg, *preprocessing(model.visual), pretrained, source)
 
 
 def load_clip(spec: str, allow_random_init: bool) -> tuple[nn.Module, dict[str, Any], bool]:

@@ -14,7 +14,7 @@ from torch import nn
 
 from hybridwing.device import autocast
 from hybridwing.finetune.model import Backbone, feature_size
-from hybridwing.finetune.preprocess import load_image, normalise
+from hybridwing.finetune.preprocess import normalised_batches
 
 EMBEDDING_PREFIX = "e"
 FROZEN_PREFIX = "p"
@@ -29,8 +29,7 @@ def embed_files(
     """The first member's image embedding (the vision tower's output; images, features) and every
     member's logits (members, images, classes) of image files, read `batch_size` at a time."""
     features, logits = [], []
-    for start in range(0, len(paths), batch_size):
-        batch = normalise(torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std)
+    for batch in normalised_batches(paths, size, mean, std, device, batch_size):
         with torch.inference_mode(), autocast(device):
             embedded = [member.visual(batch).float() for member in classifiers]
             features.append(embedded[0].cpu().numpy())
@@ -46,8 +45,7 @@ def frozen_features(backbone: Backbone, paths: list[str], device: torch.device, 
     mean/std."""
     visual = backbone.visual.to(device).eval()
     out = []
-    for start in range(0, len(paths), batch_size):
-        batch = normalise(torch.stack([load_image(path, backbone.image_size) for path in paths[start : start + batch_size]]).to(device), backbone.mean, backbone.std)
+    for batch in normalised_batches(paths, backbone.image_size, backbone.mean, backbone.std, device, batch_size):
         with torch.inference_mode(), autocast(device):
             out.append(visual(batch).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, feature_size(visual)), np.float32)
@@ -74,22 +72,32 @@ def _distances(features: np.ndarray, metric: str) -> np.ndarray:
     return np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
 
 
-def knn_accuracy(features: np.ndarray, labels: pd.Series, specimens: pd.Series, k: int, metric: str) -> float | None:
-    """Share of images whose `k` nearest neighbours (by `metric`, other specimens only; a majority
-    vote, ties to the nearer) carry their label; None with fewer than k + 1 specimens."""
+def knn_accuracies(features: np.ndarray, labels: pd.Series, specimens: pd.Series, ks: tuple[int, ...], metric: str) -> dict[int, float | None]:
+    """For each k of `ks`: the share of images whose k nearest neighbours (by `metric`, other
+    specimens only; a majority vote, ties to the nearer) carry their label; None with fewer than
+    k + 1 specimens. The neighbours are ordered once for every k."""
     labels, specimens = np.asarray(labels), np.asarray(specimens)
-    if len(set(specimens)) <= k:
-        return None
+    usable = [k for k in ks if len(set(specimens)) > k]
+    accuracies: dict[int, float | None] = dict.fromkeys(ks)
+    if not usable:
+        return accuracies
     distances = _distances(features, metric)
     distances[specimens[:, None] == specimens[None, :]] = np.inf
-    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
-    hits = 0
-    for row, neighbours in enumerate(nearest):
-        votes: dict[Any, int] = {}
-        for neighbour in neighbours:
-            votes[labels[neighbour]] = votes.get(labels[neighbour], 0) + 1
-        hits += max(votes, key=votes.get) == labels[row]  # dicts keep insertion order: ties go to the nearer label
-    return hits / len(labels)
+    order = np.argsort(distances, axis=1, kind="stable")[:, : max(usable)]
+    for k in usable:
+        hits = 0
+        for row, neighbours in enumerate(order[:, :k]):
+            votes: dict[Any, int] = {}
+            for neighbour in neighbours:
+                votes[labels[neighbour]] = votes.get(labels[neighbour], 0) + 1
+            hits += max(votes, key=votes.get) == labels[row]  # dicts keep insertion order: ties go to the nearer label
+        accuracies[k] = hits / len(labels)
+    return accuracies
+
+
+def knn_accuracy(features: np.ndarray, labels: pd.Series, specimens: pd.Series, k: int, metric: str) -> float | None:
+    """`knn_accuracies` for one k."""
+    return knn_accuracies(features, labels, specimens, (k,), metric)[k]
 
 
 def cluster_scores(features: np.ndarray, labels: pd.Series, seed: int) -> dict[str, float]:
@@ -112,8 +120,8 @@ def taxa_metrics(frame: pd.DataFrame, seed: int, prefix: str = EMBEDDING_PREFIX)
     for level, rows in (("subspecies", pure), ("species", np.ones(len(frame), bool))):
         labels = frame.loc[rows, "label" if level == "subspecies" else "species"]
         for metric in METRICS:
-            for k in NEIGHBOURS:
-                metrics[f"knn{k}_{metric}_{level}"] = knn_accuracy(features[rows], labels, frame.loc[rows, "specimen"], k, metric)
+            for k, accuracy in knn_accuracies(features[rows], labels, frame.loc[rows, "specimen"], NEIGHBOURS, metric).items():
+                metrics[f"knn{k}_{metric}_{level}"] = accuracy
     labels = frame.loc[pure, "label"]
     if labels.nunique() > 1 and pure.sum() > labels.nunique():
         metrics |= cluster_scores(features[pure], labels, seed)

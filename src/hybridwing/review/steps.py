@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.finetune.model import Backbone, BackboneUnavailable, load_backbone, load_clip, tokenizer_of
-from hybridwing.finetune.model_folder import ensemble_probabilities, read_model_folder
+from hybridwing.finetune.model import Backbone, BackboneUnavailable, load_backbone, load_clip, preprocessing, tokenizer_of
+from hybridwing.finetune.model_folder import CLASSES, CONFIG, ensemble_probabilities
 from hybridwing.plots import contact_sheet
 from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, frozen_features, map_2d, near_duplicates, taxa_metrics
 from hybridwing.review.figures import embedding_map, rounds_figure
@@ -24,6 +24,7 @@ from hybridwing.review.triage import BANDS, TriageSettings, assign_bands, uncert
 from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.scores import hybrid_scores
+from hybridwing.score.steps import format_metric
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,8 @@ def table_outputs(output: Any, tables: list[str], kinds: tuple[str, ...]) -> dic
     return {"tables": list(tables), **gathered}
 
 
-def table_rows(wings_path: str, metadata_path: str, splits_path: str, table: str) -> pd.DataFrame:
+def table_rows(wings: pd.DataFrame, metadata: pd.DataFrame, splits: pd.DataFrame, table: str) -> pd.DataFrame:
     """The background-removed images of one split or evaluation table, with label, specimen and species."""
-    wings = pd.read_csv(wings_path, keep_default_na=False)
-    splits = pd.read_csv(splits_path, keep_default_na=False)
-    metadata = read_metadata(metadata_path)
     rows = wings.loc[wings["split"] == table, ["image_id", "path"]].merge(splits[["image_id", "label"]], on="image_id")
     rows = rows.merge(metadata[["image_id", "filename", "camid", "species", "is_hybrid"]], on="image_id")
     if rows.empty:
@@ -60,11 +58,14 @@ def embed_step(
     order of ``outputs['tables']``."""
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
-    frozen = frozen_backbone(read_model_folder(model_dir).config)
+    frozen = frozen_backbone(json.loads((Path(model_dir) / CONFIG).read_text()))  # the folder was checked by the load
+    wings = pd.read_csv(wings_path, keep_default_na=False)
+    splits = pd.read_csv(splits_path, keep_default_na=False)
+    metadata = read_metadata(metadata_path)
     phash_pairs = pd.read_csv(phash_pairs_path, keep_default_na=False)
     kinds = ("embeddings", "probabilities", "metrics", "duplicates", "map")
     for table, *paths in zip(outputs["tables"], *(outputs[kind] for kind in kinds)):
-        embed_table(predictor, frozen, table_rows(wings_path, metadata_path, splits_path, table), table, phash_pairs, *paths, settings)
+        embed_table(predictor, frozen, table_rows(wings, metadata, splits, table), table, phash_pairs, *paths, settings)
 
 
 def frozen_backbone(model_config: dict[str, Any]) -> Backbone | None:
@@ -102,7 +103,7 @@ def embed_table(
     embedding_map(frame, coordinates, method, f"{table}: {len(frame)} images", map_path)
     log.info(
         "%s: %d images, %d dimensions; 1-NN cosine accuracy %s (subspecies), %s (species); %d embedding near-duplicate pairs (cosine >= %s)",
-        table, len(frame), features.shape[1], _fmt(metrics["knn1_cosine_subspecies"]), _fmt(metrics["knn1_cosine_species"]),
+        table, len(frame), features.shape[1], format_metric(metrics["knn1_cosine_subspecies"]), format_metric(metrics["knn1_cosine_species"]),
         len(duplicates), settings["duplicate_cosine"],
     )
 
@@ -117,12 +118,11 @@ def zero_shot_judge(backbone: str) -> tuple[Any, str]:
     reason = why_not_zero_shot(model, pretrained)
     if reason:
         return None, reason
-    config = model.visual.preprocess_cfg
-    size = int(config["size"] if isinstance(config["size"], int) else config["size"][0])
+    size, mean, std = preprocessing(model.visual)
     tokenizer = tokenizer_of(backbone)
 
     def judge(paths: list[str], prompts: list[str]) -> np.ndarray:
-        return prompt_probabilities(model, tokenizer, prompts, paths, size, tuple(config["mean"]), tuple(config["std"]), torch.device("cpu"))
+        return prompt_probabilities(model, tokenizer, prompts, paths, size, mean, std, torch.device("cpu"))
 
     return judge, ""
 
@@ -142,7 +142,7 @@ def triage_step(
     """The triage rule: for every table, the zero-shot junk flags of its raw photographs, then
     uncertainty, bands and the two contact sheets."""
     torch.set_num_threads(max(1, threads))
-    classes = json.loads((Path(model_dir) / "classes.json").read_text())
+    classes = json.loads((Path(model_dir) / CLASSES).read_text())
     raw_paths = read_metadata(metadata_path).set_index("image_id")["path"]
     judge, reason = zero_shot_judge(backbone)
     if reason:
@@ -181,10 +181,10 @@ def triage_table(
     contact_sheet(sections, bands_path, title=f"{table}: triage bands (caption: predicted class, mean top probability)")
     known = triage["label"].isin(classes)
     wrong = triage[known & (triage["label"] != triage["predicted"])].sort_values(["label", "p_top"], ascending=[True, False])
-    sections = [
-        (f"true class {label}", rows["path"].head(per_band).tolist(), [f"-> {p} {q:.2f}" for p, q in zip(rows["predicted"], rows["p_top"])][:per_band])
-        for label, rows in wrong.groupby("label")
-    ]
+    sections = []
+    for label, group in wrong.groupby("label"):
+        shown = group.head(per_band)
+        sections.append((f"true class {label}", shown["path"].tolist(), [f"-> {p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])]))
     contact_sheet(
         sections or [("misclassified", [], [])], misclassified_path,
         title=f"{table}: {len(wrong)} of {int(known.sum())} labelled images misclassified (caption: predicted class, its probability)",
@@ -198,7 +198,7 @@ def label_issues_step(
     pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
     per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
     frame = pd.read_parquet(embeddings_path)
-    classes = json.loads((Path(model_dir) / "classes.json").read_text())
+    classes = json.loads((Path(model_dir) / CLASSES).read_text())
     frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
     features = frozen if frozen.shape[1] else embedding_matrix(frame)
     log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")
@@ -250,6 +250,3 @@ def rounds_step(
     rounds_figure(table, figure_path)
     log.info("%d rounds recorded; this one (%s): %d reviewed labels, %d excluded", len(records), round_name, record["extra_labels"], record["excluded"])
 
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

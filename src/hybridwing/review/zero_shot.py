@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hybridwing.device import autocast
-from hybridwing.finetune.preprocess import load_image, normalise
+from hybridwing.finetune.preprocess import normalised_batches
 
 
 def why_not_zero_shot(model: nn.Module, pretrained: bool) -> str | None:
@@ -33,8 +33,7 @@ def prompt_probabilities(
         text = text / text.norm(dim=-1, keepdim=True)
         scale = model.logit_scale.exp().float() if hasattr(model, "logit_scale") else torch.tensor(100.0)
         out = []
-        for start in range(0, len(paths), batch_size):
-            batch = normalise(torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std)
+        for batch in normalised_batches(paths, size, mean, std, device, batch_size):
             image = model.encode_image(batch).float()
             image = image / image.norm(dim=-1, keepdim=True)
             out.append(torch.softmax(scale * image @ text.T, dim=-1).cpu().numpy())

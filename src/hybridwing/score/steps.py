@@ -120,12 +120,13 @@ def score_step(
     score_figures(predictions, metrics, curves_path, histogram_path)
     log.info(
         "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
-        table, _fmt(metrics["challenge_score"]), ",".join(metrics["parts_scored"]), _fmt(metrics["prc_auc"]),
-        _fmt(metrics["roc_auc"]), _fmt(metrics["subspecies_accuracy"]),
+        table, format_metric(metrics["challenge_score"]), ",".join(metrics["parts_scored"]), format_metric(metrics["prc_auc"]),
+        format_metric(metrics["roc_auc"]), format_metric(metrics["subspecies_accuracy"]),
     )
 
 
-def _fmt(value: float | None) -> str:
+def format_metric(value: float | None) -> str:
+    """A metric for a log line: three decimals, or n/a."""
     return "n/a" if value is None else f"{value:.3f}"
 
 
