@@ -197,3 +197,19 @@ def test_asking_for_an_ensemble_resumes_the_first_member(tiny_sets):
     assert checkpoint_key(replace(single, ensemble=3, flip_average=True, temperature="fit"), classes, train, val) == key
     assert checkpoint_key(replace(single, seed=single.seed + 1), classes, train, val) != key
     assert checkpoint_key(replace(single, head_lr=single.head_lr / 2), classes, train, val) != key
+
+
+def test_an_image_rewritten_in_place_is_another_training_set(tiny_sets, tmp_path, caplog):
+    """Same paths, labels and settings, other pixels (as a changed mask.background writes): the
+    checkpoint is not resumed and the model trains again."""
+    train, val = tiny_sets
+    settings = replace(SETTINGS, epochs=1)
+    key = checkpoint_key(settings, ["a", "b"], train, val)
+    first = finetune(train, val, ["a", "b"], settings, tmp_path / "ck.pt", threads=1)
+    image = np.asarray(Image.open(train["path"][0]))
+    Image.fromarray(255 - image).save(train["path"][0])
+    assert checkpoint_key(settings, ["a", "b"], train, val) != key
+    with caplog.at_level("INFO"):
+        again = finetune(train, val, ["a", "b"], settings, tmp_path / "ck.pt", threads=1)
+    assert "training afresh" in caplog.text and "resuming" not in caplog.text
+    assert again["state"]["history"][0]["train_loss"] != first["state"]["history"][0]["train_loss"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import zlib
+from pathlib import Path
 from dataclasses import asdict
 
 import numpy as np
@@ -268,3 +269,131 @@ def test_unreadable_pixels_and_names_in_decode_errors(tmp_path):
     with pytest.raises(ImageDecodeError) as caught:
         decode_image(b"<html>not found</html>", "photo.jpg")
     assert "photo.jpg" in str(caught.value) and "BytesIO" not in str(caught.value)
+
+
+def edit_json(name: str, **changes):
+    """A damage that rewrites keys of one JSON file of the model folder, as a person editing it would."""
+    def damage(folder):
+        path = folder / name
+        values = json.loads(path.read_text()) if path.is_file() else {"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False}
+        path.write_text(json.dumps(values | changes))
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (edit_json("inference.json", temperature=0), "temperature must be a positive finite number, not 0"),
+        (edit_json("inference.json", temperature=-2.5), "temperature must be a positive finite number, not -2.5"),
+        (lambda folder: (folder / "inference.json").write_text('{"weights": ["weights.safetensors"], "temperature": NaN, "flip_average": false}'), "temperature must be a positive finite number, not nan"),
+        (edit_json("inference.json", flip_average="false"), "flip_average must be true or false, not 'false'"),
+        (edit_json("preprocess.json", std=[0, 0, 0]), "std must be positive finite numbers"),
+        (edit_json("preprocess.json", size=100), "preprocess.json's size 100 does not fit the weights"),
+        (lambda folder: (folder / "mask.json").write_text('{"threshold": "high"'), "mask.json is not valid JSON"),
+        (edit_json("mask.json", background="purple", threshold=3), "mask.json: threshold 3 is not allowed; mask.json: background 'purple' is not allowed"),
+        (lambda folder: (folder / "mask.json").write_text('["white"]'), "a setting is missing or malformed"),
+    ],
+    ids=["temperature-0", "temperature-negative", "temperature-nan", "flip-as-string", "std-zero", "size-off-weights", "mask-truncated", "mask-out-of-range", "mask-a-list"],
+)
+def test_a_hand_edited_model_folder_is_refused_not_used(model_dir, tmp_path, capsys, damage, expected):
+    """Issue 20 (8): every edit that would give silent nonsense is one line naming the file, exit 1."""
+    import shutil
+
+    edited = tmp_path / "edited"
+    shutil.copytree(model_dir, edited)
+    damage(edited)
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(photo)
+    assert main(["predict", str(edited), str(photo)]) == 1
+    error = capsys.readouterr().err
+    assert f"{edited}: not a hybridwing model folder:" in error and expected in error, error
+
+
+def test_export_refuses_a_folder_inside_the_model_folder(model_dir, tmp_path, capsys):
+    """Issue 20 (7): MODEL/sub would copy the model folder into itself."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    before = sorted(p.name for p in model.rglob("*"))
+    assert main(["export-submission", str(model), str(model / "sub")]) == 1
+    assert "is inside the model folder" in capsys.readouterr().err
+    assert sorted(p.name for p in model.rglob("*")) == before
+
+
+def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path):
+    """Issue 20 (13): a lab group on a cluster can read what the pipeline writes (umask 022 here)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "export"
+        assert main(["export-submission", str(model_dir), str(out)]) == 0
+        from hybridwing.atomic import atomic_file
+
+        with atomic_file(tmp_path / "one.txt") as temporary:
+            temporary.write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755 and stat.S_IMODE((out / "model.py").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "one.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE(model_dir.stat().st_mode) & 0o055 == 0o055, "the model folder itself (written by write_model_folder)"
+
+
+def test_predict_refuses_pipes_and_devices_and_prints_every_other_row(model_dir, ten_real, tmp_path, capsys):
+    """Issue 20 (5, 6, 9): a FIFO in the folder, a symlink to /dev/zero, a name with undecodable
+    bytes and a name that a spreadsheet would run: no hang, no endless read, every good row printed."""
+    import os
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(ten_real[0].read_bytes())
+    os.mkfifo(folder / "pipe.jpg")
+    os.symlink("/dev/zero", folder / "zero.jpg")
+    odd_name = os.fsdecode(b"bad\xff\xfe.jpg")
+    (folder / odd_name).write_bytes(ten_real[1].read_bytes())
+    formula = folder / "=HYPERLINK(1).jpg"
+    formula.write_bytes(ten_real[2].read_bytes())
+    assert main(["predict", str(model_dir), str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert "pipe.jpg is a FIFO (named pipe), not a regular file" in captured.err
+    assert "zero.jpg is a character device, not a regular file" in captured.err
+    printed = pd.read_csv(io.StringIO(captured.out))
+    assert len(printed) == 3
+    assert str(folder / "bad\\xff\\xfe.jpg") in printed["path"].tolist()
+    assert str(folder / "a.jpg") in printed["path"].tolist()
+    shown_formula = [p for p in printed["path"] if "HYPERLINK" in p]
+    assert shown_formula == [str(formula)], "a path starting with '/' is no formula and stays as it is"
+    capsys.readouterr()
+    relative = os.getcwd()
+    try:
+        os.chdir(folder)
+        assert main(["predict", str(model_dir), "=HYPERLINK(1).jpg"]) == 0
+    finally:
+        os.chdir(relative)
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["path"].tolist() == ["'=HYPERLINK(1).jpg"]
+
+
+def test_predict_reads_every_extension_it_can_and_says_when_a_folder_has_none(model_dir, ten_real, tmp_path, capsys):
+    """Issue 20 (11, 13): .gif and .jfif in a folder are read like named files; an empty folder prints
+    the header and says so (exit 2); 1x1 and 1x100000 images are skipped with a reason."""
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    with Image.open(ten_real[0]) as image:
+        image.convert("RGB").save(folder / "one.gif")
+        image.convert("RGB").save(folder / "two.jfif", format="JPEG")
+    Image.new("RGB", (1, 1)).save(folder / "dot.png")
+    Image.new("RGB", (1, 2000)).save(folder / "line.png")
+    assert main(["predict", str(model_dir), str(folder)]) == 2
+    captured = capsys.readouterr()
+    printed = pd.read_csv(io.StringIO(captured.out))
+    assert sorted(Path(p).name for p in printed["path"]) == ["one.gif", "two.jfif"]
+    assert "dot.png: 1x1 pixels is not a photograph of wings" in captured.err and "line.png: 1x2000 pixels" in captured.err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["predict", str(model_dir), str(empty)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("path,subspecies,") and len(captured.out.splitlines()) == 1
+    assert f"no photographs found in {empty}" in captured.err

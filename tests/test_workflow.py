@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 from apt import install_with_apt
 from conftest import REPO, SNAKEMAKE, TAXA, TINY_CONFIG, run_snakemake, write_config
 from playwright.sync_api import sync_playwright
@@ -237,7 +238,7 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     dev = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
     assert dev["n_images"] == 20 - len(labelled)
     log = (tmp_path / "logs/finetune.log").read_text()
-    assert "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes or images" in log
+    assert "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes or image contents" in log
     model_dir = tmp_path / "results/finetune/model"
     inference = json.loads((model_dir / "inference.json").read_text())
     assert inference["weights"] == ["weights.safetensors", "weights_1.safetensors"] and inference["flip_average"] is True
@@ -250,6 +251,23 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     rounds = pd.read_csv(tmp_path / "results/review/rounds.csv")
     assert rounds["round"].nunique() == 2 and rounds.groupby("round")["extra_labels"].first().sort_values().tolist() == [0, len(labelled)]
     assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
+
+
+def test_a_changed_background_retrains_instead_of_resuming(tiny_run, tmp_path):
+    """Issue 20 (1): mask.background rewrites the training images at the same paths; the fine-tune
+    must not resume the old checkpoint, so the weights change and mask.json agrees with them."""
+    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
+    model_dir = tmp_path / "results/finetune/model"
+    before = (model_dir / "weights.safetensors").read_bytes()
+    black = TINY_CONFIG | {"mask": {"background": "black"}}
+    result = run_snakemake(tmp_path, "--cores", "2", "results/finetune/metrics.json", "--configfile", str(write_config(tmp_path, black)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    log = (tmp_path / "logs/finetune.log").read_text()
+    assert "resuming" not in log and "training afresh" in log
+    assert (model_dir / "weights.safetensors").read_bytes() != before
+    assert json.loads((model_dir / "mask.json").read_text())["background"] == "black"
+    wings = pd.read_csv(tmp_path / "results/balance/manifest.csv")["path"].head(3)
+    assert all(np.asarray(Image.open(tmp_path / path))[0, 0].tolist() == [0, 0, 0] for path in wings)
 
 
 def test_real_config_overrides_the_synthetic_default(tmp_path):

@@ -5,9 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, so under a lock)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextmanager
@@ -19,6 +31,7 @@ def atomic_file(path: str | Path, scratch: str | Path | None = None) -> Iterator
     folder.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".partial")
+    os.fchmod(handle, 0o666 & ~_umask())  # as open() would make it: readable by the group where the umask says so
     os.close(handle)
     try:
         yield Path(temporary)
@@ -35,6 +48,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
+    temporary.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0700
     try:
         yield temporary
         if path.exists():

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table, table_format
+from hybridwing.text import printable, spreadsheet_safe
 
 DEFAULT_TAXA = Path("config/heliconius_taxa.csv")
 
@@ -27,40 +28,45 @@ def check_table(table: Path, taxa_path: Path) -> int:
 
 
 def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
-    """Print ``path,subspecies,hybrid_score,...`` for each image; unreadable images are reported on
-    stderr and skipped (exit status 2)."""
+    """Print ``path,subspecies,hybrid_score,...`` for each image (the header always); images that
+    cannot be read or are no photograph are reported on stderr and skipped (exit status 2), and so
+    is a folder with no image at all."""
+    import numpy as np
     import torch
 
-    from hybridwing.data.images import ImageDecodeError, decode_image
+    from hybridwing.data.fetch import FetchError, FetchSettings, read_regular_file
+    from hybridwing.data.images import ImageDecodeError, check_proportions, decode_image
     from hybridwing.finetune.model_folder import ModelFolderError
     from hybridwing.score.predictor import Predictor, image_files
 
     try:
         predictor = Predictor.load(model_dir)
-        files = image_files(inputs)
+        files, empty = image_files(inputs)
     except (ModelFolderError, FileNotFoundError) as error:
         print(error, file=sys.stderr)
         return 1
-    failed, header = 0, True
+    write = sys.stdout.write
+    write(",".join(["path", *predictor.table(np.zeros((0, len(predictor.classes)))).columns]) + "\n")
+    for folder in empty:
+        print(f"no photographs found in {printable(folder)}", file=sys.stderr)
+    failed = len(empty)
     paths, batch = [], []
     for number, path in enumerate(files, 1):
         try:
-            photograph = decode_image(path.read_bytes(), str(path)).image
-        except ImageDecodeError as error:
+            photograph = decode_image(read_regular_file(path, FetchSettings.max_bytes), printable(path)).image
+            check_proportions(photograph, printable(path))
+        except (ImageDecodeError, FetchError) as error:
             print(error, file=sys.stderr)
-            failed += 1
-        except OSError as error:
-            print(f"{path}: {error}", file=sys.stderr)
             failed += 1
         else:
             batch.append(predictor.model_input(photograph, path.stem))  # one photograph in memory at a time
             paths.append(path)
         if paths and (len(paths) == batch_size or number == len(files)):
             table = predictor.table(predictor.probabilities(torch.stack(batch)))
-            table.insert(0, "path", [str(p) for p in paths])
-            sys.stdout.write(table.to_csv(index=False, header=header, float_format="%.4f"))
+            table.insert(0, "path", [printable(p) for p in paths])
+            write(spreadsheet_safe(table).to_csv(index=False, header=False, float_format="%.4f"))
             sys.stdout.flush()
-            header, paths, batch = False, [], []
+            paths, batch = [], []
     return 2 if failed else 0
 
 
@@ -93,6 +99,14 @@ def show_scores(summary: Path) -> int:
     return 0
 
 
+def next_free_name(path: Path) -> Path:
+    """`path`, or the first of ``stem_2.suffix``, ``stem_3.suffix``... that does not exist."""
+    candidate, number = path, 2
+    while candidate.exists():
+        candidate, number = path.with_name(f"{path.stem}_{number}{path.suffix}"), number + 1
+    return candidate
+
+
 def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | None) -> int:
     """Write the next photographs of `table` to label (triage bands C, then B) as a CSV in the
     training table's format."""
@@ -110,10 +124,18 @@ def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | N
     except (TableError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
+    if out is not None and out.exists():
+        print(f"{out} exists already (it may hold a curator's labels): give --out a new file, or move it away first", file=sys.stderr)
+        return 1
     triage = pd.read_csv(triage_path, keep_default_na=False, dtype={"label": str})
     batch = review_batch(triage, read_metadata(results / "data" / "metadata.csv"), taxa, count, workdir=results.parent)
-    out = out or Path(f"review_{table}.csv")
-    batch.to_csv(out, index=False)
+    out = out or next_free_name(Path(f"review_{table}.csv"))
+    try:
+        with open(out, "x", newline="") as stream:  # never replaces a file, even one written meanwhile
+            spreadsheet_safe(batch).to_csv(stream, index=False)
+    except FileExistsError:
+        print(f"{out} appeared while the batch was made: nothing written; run again", file=sys.stderr)
+        return 1
     bands = batch["band"].value_counts()
     print(f"{out}: {len(batch)} photographs to label ({', '.join(f'band {b}: {n}' for b, n in sorted(bands.items())) or 'none in bands B or C'}).")
     print("Correct hybrid_stat, subspecies and the parent codes, then set dataset.extra_labels to this file and rerun.")
@@ -140,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     review_parser.add_argument("--results", type=Path, default=Path("results"), help="the run's results folder")
     review_parser.add_argument("--taxa", type=Path, default=DEFAULT_TAXA, help="code,subspecies,species table")
     review_parser.add_argument("--count", type=int, default=50, help="how many photographs (default 50)")
-    review_parser.add_argument("--out", type=Path, help="the CSV to write (default review_TABLE.csv)")
+    review_parser.add_argument("--out", type=Path, help="a new CSV to write (default review_TABLE.csv, or review_TABLE_2.csv... when that exists); never overwritten")
     arguments = parser.parse_args(argv)
     if arguments.command == "review":
         return review(arguments.table, arguments.results, arguments.taxa, arguments.count, arguments.out)

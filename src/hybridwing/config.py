@@ -6,6 +6,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hybridwing.data.fetch import is_url
 from hybridwing.data.reviews import EXTRA_LABELS, TRAIN_TABLE
 from hybridwing.data.split import SPLITS
@@ -81,3 +83,79 @@ def check_dataset(config: dict[str, Any]) -> None:
             "config names files that do not exist (paths are relative to the working directory):\n  "
             + "\n  ".join(missing)
         )
+
+
+class DuplicateKeyLoader(yaml.SafeLoader):
+    """A YAML loader for which a key given twice in one mapping is an error (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ValueError(
+                    f"{self.name}: line {key_node.start_mark.line + 1}: key {key!r} is given twice in one block "
+                    f"(first on line {seen[key]}); YAML would silently drop the first"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths: list[str]) -> None:
+    """Stop when a config file gives a key twice in one block."""
+    for path in paths:
+        with open(path, encoding="utf-8") as stream:
+            yaml.load(stream, Loader=DuplicateKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def float_where_integer(schema: dict[str, Any], value: Any, key: str) -> list[str]:
+    """Keys whose schema asks for an integer and whose value is a float such as ``2.0`` (which JSON
+    Schema lets through as an integer, and the code then uses as a float)."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    options = [option.get("type") for option in schema.get("oneOf", [])]
+    if isinstance(value, float) and ("integer" in types or "integer" in options) and "number" not in types + options:
+        return [f"config key {key}: {value!r} must be a whole number written without a decimal point ({int(value)})"]
+    found = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            found += float_where_integer(schema.get("properties", {}).get(name, {}), item, f"{key}.{name}" if key else name)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        found += [problem for k, item in enumerate(value) for problem in float_where_integer(schema["items"], item, f"{key}[{k}]")]
+    return found
+
+
+def image_count(config: dict[str, Any]) -> int | None:
+    """How many images the dataset names, when that is known before any job (synthetic, or local
+    tables): data rows of the tables, else None."""
+    dataset = config["dataset"]
+    if is_synthetic(config):
+        synthetic = dataset["synthetic"]
+        return synthetic["train_images"] + sum(part["non_hybrid"] + part["hybrid"] for part in synthetic["eval"].values())
+    tables = list(dataset_tables(config).values())
+    if any(is_url(location) for location in tables):
+        return None
+    return sum(max(0, sum(1 for line in Path(location).read_bytes().splitlines() if line.strip()) - 1) for location in tables)
+
+
+def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Stop before any job on settings the schema lets through but that fail late or blow up,
+    naming every key at fault."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    problems = float_where_integer(schema, config, "")
+    augment = config["balance"]["augment"]
+    for name in ("scale", "gamma"):
+        low, high = augment[name]
+        if low > high:
+            problems.append(f"config key balance.augment.{name}: {[low, high]} is reversed; give [low, high]")
+    unet = config["unet"]
+    if len(unet["decoder_channels"]) != unet["encoder_depth"]:
+        problems.append(
+            f"config key unet.decoder_channels: {len(unet['decoder_channels'])} values for unet.encoder_depth {unet['encoder_depth']} "
+            "(give one decoder width per encoder stage)"
+        )
+    images = image_count(config)
+    if images is not None and config["shards"] > max(images, 1):
+        problems.append(f"config key shards: {config['shards']} shards for {images} images (use at most {images})")
+    if problems:
+        raise ValueError("config settings that cannot work:\n  " + "\n  ".join(problems))

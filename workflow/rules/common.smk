@@ -1,12 +1,23 @@
 import re
 from pathlib import Path
 
-from hybridwing.config import check_dataset, dataset_taxa, fetched_tables, is_synthetic, review_round, scored_tables
+from hybridwing.config import (
+    check_config_files,
+    check_dataset,
+    check_settings,
+    dataset_taxa,
+    fetched_tables,
+    is_synthetic,
+    review_round,
+    scored_tables,
+)
 from hybridwing.data.fetch import is_url
 from hybridwing.segment.mask_settings import MaskSettings
 
 
+check_config_files(workflow.configfiles)
 check_dataset(config)
+check_settings(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 TABLES = fetched_tables(config)
 TAXA = dataset_taxa(config)
 SCORED = scored_tables(config)

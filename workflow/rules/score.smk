@@ -42,6 +42,7 @@ rule score_summary:
     input:
         metrics=expand(rules.score.output.metrics, subset=SCORED),
         finetune=rules.finetune.output.metrics,
+        duplicates=rules.split.output.duplicates,
     output:
         table="results/score/summary.csv",
         html=report(

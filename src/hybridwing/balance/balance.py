@@ -60,7 +60,7 @@ def class_list(labels: pd.Series) -> list[str]:
 
 
 def copy_seed(base: int, image_id: str, copy: int) -> int:
-    return int(np.random.SeedSequence([base, zlib.crc32(image_id.encode()), copy]).generate_state(1)[0])
+    return int(np.random.SeedSequence([base, zlib.crc32(image_id.encode("utf-8", "surrogateescape")), copy]).generate_state(1)[0])
 
 
 def plan_copies(train: pd.DataFrame, classes: list[str], settings: BalanceSettings) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import stat
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +27,9 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
-from hybridwing.data.images import ImageDecodeError, decode_image
+from hybridwing.data.images import ImageDecodeError, check_proportions, decode_image
 from hybridwing.data.tables import Taxa, normalise_table, read_csv_table
+from hybridwing.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,37 @@ def resolve_location(file_url: str, table_location: str) -> str:
         raise FetchError(f"file_url {file_url!r} leaves the table's folder; give a URL or a path inside it")
     if is_url(table_location):
         return urljoin(table_location, file_url)
-    return str(Path(table_location).parent / Path(*parts))
+    folder = Path(table_location).parent
+    path = folder / Path(*parts)
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise FetchError(f"file_url {file_url!r} leaves the table's folder through a symbolic link (to {printable(path.resolve())})")
+    return str(path)
+
+
+FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a local file (symlinks followed), read as a download is: anything but a regular
+    file (a FIFO that would block, a device that never ends) is refused by name, and so is a file
+    over `max_bytes`."""
+    try:
+        mode = path.stat().st_mode
+        kind = next((name for test, name in FILE_KINDS if test(mode)), "not a regular file")
+        if not stat.S_ISREG(mode):
+            raise FetchError(f"{printable(path)} is {kind}, not a regular file")
+        with open(path, "rb") as stream:
+            data = stream.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise FetchError(f"file not found: {printable(path)}") from None
+    except OSError as error:
+        raise FetchError(f"cannot read {printable(path)}: {error.strerror or error}") from None
+    if len(data) > max_bytes:
+        raise FetchError(f"{printable(path)} is over fetch.max_bytes ({max_bytes}) bytes")
+    return data
 
 
 class Reader:
@@ -122,12 +154,7 @@ class Reader:
         if scheme in {"http", "https"}:
             return self._read_http(location)
         path = Path(url2pathname(urlparse(location).path)) if scheme == "file" else Path(location)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise FetchError(f"file not found: {path}") from None
-        except OSError as error:
-            raise FetchError(f"cannot read {path}: {error}") from None
+        return read_regular_file(path, self.settings.max_bytes)
 
     def _read_http(self, url: str) -> bytes:
         """The decoded body; the length on the wire is checked against Content-Length (which counts
@@ -208,16 +235,19 @@ def fetch_image(row: pd.Series, table_location: str, store: ImageStore, reader: 
     """Fetch, verify, decode and store one image; raise FetchError with the reason otherwise."""
     check_file_name(row["filename"])
     location = resolve_location(row["file_url"], table_location)
-    expected = row["md5"]
     suffix = Path(row["filename"]).suffix.lower() or ".img"
+    # A local file without a checksum is read as it is now: the store could only hold what it was.
+    data = reader.read(location) if not row["md5"] and urlparse(location).scheme not in {"http", "https"} else None
+    expected = row["md5"] or (md5_of(data) if data is not None else "")
     key = expected or "url-" + hashlib.sha256(location.encode()).hexdigest()[:32]
     original = store.original(key, suffix)
-    data = original.read_bytes() if original.exists() else None
-    reused = data is not None and (not expected or md5_of(data) == expected)
-    if not reused:
-        data = reader.read(location, expected)
+    stored = original.read_bytes() if original.exists() else None
+    reused = stored is not None and (not expected or md5_of(stored) == expected)
+    if data is None:
+        data = stored if reused else reader.read(location, expected)
     try:
         decoded = decode_image(data, row["filename"])
+        check_proportions(decoded.image, row["filename"])
     except ImageDecodeError as error:
         raise FetchError(str(error)) from None
     if not reused:

@@ -11,6 +11,9 @@ from PIL import Image, ImageOps
 KEPT_FORMATS = {"JPEG", "PNG"}
 SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
 EXIF_ORIENTATION = 0x0112
+#: A photograph of wings has neither a side this short nor sides this far apart (1x1, 1x100000).
+MIN_SIDE = 16
+MAX_ASPECT = 20
 
 
 class ImageDecodeError(ValueError):
@@ -25,6 +28,26 @@ class DecodedImage:
     changed: bool
     original_mode: str
     original_format: str
+
+
+#: Formats Pillow names but cannot decode here (stubs, or a helper program it would need).
+UNREADABLE_FORMATS = {"BUFR", "GRIB", "HDF5", "WMF", "EPS", "MPEG"}
+
+
+def image_suffixes() -> set[str]:
+    """The file name endings Pillow decodes (``.jpg``, ``.jfif``, ``.gif``, ``.tif``...), lower case."""
+    return {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN and name not in UNREADABLE_FORMATS}
+
+
+def check_proportions(image: Image.Image, name: str = "image") -> None:
+    """Refuse an image no photograph of wings could be: a side under `MIN_SIDE` pixels or an aspect
+    ratio beyond `MAX_ASPECT`:1."""
+    width, height = image.size
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageDecodeError(
+            f"cannot use {name}: {width}x{height} pixels is not a photograph of wings "
+            f"(a side under {MIN_SIDE} px or sides more than {MAX_ASPECT}:1 apart)"
+        )
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -36,6 +36,7 @@ class SplitSettings:
     seed: int = 42
     hash_size: int = 16
     max_hamming: int = 8
+    allow_leaks: bool = False
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> SplitSettings:
@@ -47,6 +48,7 @@ class SplitSettings:
             seed=int(block["seed"]),
             hash_size=int(block["hash_size"]),
             max_hamming=int(block["max_hamming"]),
+            allow_leaks=bool(block.get("allow_leaks", False)),
         )
 
 
@@ -165,6 +167,37 @@ def split_metadata(
         }
     )
     return splits, duplicates
+
+
+class LeakError(ValueError):
+    """An evaluation image is a near-duplicate of an image of the training table."""
+
+
+def training_leaks(duplicates: pd.DataFrame) -> pd.DataFrame:
+    """The near-duplicate pairs (a `split_metadata` duplicates table) that join an evaluation table's
+    image to one of the training table: evaluation_table, evaluation_image, training_image,
+    training_split, hamming."""
+    in_training = duplicates["split_a"].isin(SPLITS), duplicates["split_b"].isin(SPLITS)
+    pairs = duplicates[in_training[0] != in_training[1]]
+    a_is_training = pairs["split_a"].isin(SPLITS)
+    return pd.DataFrame(
+        {
+            "evaluation_table": pairs["split_b"].where(a_is_training, pairs["split_a"]),
+            "evaluation_image": pairs["image_b"].where(a_is_training, pairs["image_a"]),
+            "training_image": pairs["image_a"].where(a_is_training, pairs["image_b"]),
+            "training_split": pairs["split_a"].where(a_is_training, pairs["split_b"]),
+            "hamming": pairs["hamming"],
+        }
+    ).reset_index(drop=True)
+
+
+def describe_leaks(leaks: pd.DataFrame, max_hamming: int) -> list[str]:
+    """One line per leak, naming both images."""
+    return [
+        f"{row.evaluation_table} image {row.evaluation_image!r} is a near-duplicate of training image {row.training_image!r} "
+        f"({row.training_split} split; phash distance {row.hamming} <= split.max_hamming {max_hamming})"
+        for row in leaks.itertuples()
+    ]
 
 
 def split_summary(splits: pd.DataFrame) -> pd.DataFrame:

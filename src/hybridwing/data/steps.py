@@ -10,7 +10,7 @@ import pandas as pd
 
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table, write_fetch_outputs
 from hybridwing.data.reviews import apply_reviews, read_exclusions
-from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata, split_summary
+from hybridwing.data.split import LeakError, SplitSettings, describe_leaks, perceptual_hashes, split_metadata, split_summary, training_leaks
 from hybridwing.data.tables import TableError, Taxa, read_metadata
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,15 @@ def split_step(
     metadata = read_metadata(metadata_path)
     hashes = perceptual_hashes(metadata["path"].tolist(), split_settings.hash_size, threads)
     splits, duplicates = split_metadata(metadata, hashes, split_settings)
+    leaks = describe_leaks(training_leaks(duplicates), split_settings.max_hamming)
+    if leaks and not split_settings.allow_leaks:
+        raise LeakError(
+            f"{len(leaks)} evaluation image(s) would be scored as unseen although the training table holds them:\n  "
+            + "\n  ".join(leaks)
+            + "\nRemove one image of each pair (dataset.exclude takes image ids), or set split.allow_leaks: true to score them anyway."
+        )
+    for leak in leaks:
+        log.warning("%s (allowed by split.allow_leaks)", leak)
     splits.to_csv(splits_path, index=False)
     duplicates.to_csv(duplicates_path, index=False)
     summary = split_summary(splits)

@@ -10,6 +10,7 @@ Every problem is reported with the file, the line (the header is line 1) and the
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ NORMALISED_COLUMNS = [
     "ssp_indicator",
 ]
 HYBRID_SEPARATOR = " x "
+HYBRID_CLASS = "hybrid"
 SSP_INDICATORS = ("major", "minor", "mimic")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 _CODE = re.compile(r"^(\d+)(?:\.0*)?$")
@@ -50,7 +52,7 @@ class TableError(ValueError):
 
 
 def line_of(index: int) -> int:
-    """CSV line of a data row (the header is line 1)."""
+    """CSV line of a data row by its index in a `read_csv_table` frame (the header is line 1)."""
     return int(index) + 2
 
 
@@ -75,6 +77,9 @@ class Taxa:
             name, species = row["subspecies"].strip(), row["species"].strip()
             if not name or not species:
                 problems.append(f"line {line_of(index)}: empty subspecies or species")
+                continue
+            if name.lower() == HYBRID_CLASS or HYBRID_SEPARATOR in name:
+                problems.append(f"line {line_of(index)}, column 'subspecies': {name!r} is reserved for hybrids (the class 'hybrid', 'a x b')")
                 continue
             if name in species_by_name:
                 problems.append(f"line {line_of(index)}, column 'subspecies': duplicate name {name!r}")
@@ -184,15 +189,35 @@ def decode_table(data: bytes, origin: str) -> str:
         ) from None
 
 
+def record_lines(text: str) -> list[int]:
+    """The line on which each data record of a CSV text starts (blank lines skipped, as pandas does),
+    so that a cell holding a quoted line break does not shift the lines named after it."""
+    reader = csv.reader(io.StringIO(text))
+    starts, line = [], 1
+    for record in reader:
+        if record:
+            starts.append(line)
+        line = reader.line_num + 1
+    return starts[1:]
+
+
 def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
     """Parse a CSV table's bytes with every cell as a stripped string (empty for missing); a table
-    with no rows is refused."""
+    with no rows, or an HTML page in its place, is refused. The index is the data row's position as
+    `line_of` reads it (its line in the file, less 2)."""
+    text = decode_table(data, origin)
+    if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
+        raise TableError(origin, ["not a CSV table: this is an HTML or XML page (a login page, an error page or a wrong URL?)"])
     try:
-        frame = pd.read_csv(io.StringIO(decode_table(data, origin)), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        # index_col=False: a trailing comma on every row must not turn the first column into the index
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise TableError(origin, [f"not a readable CSV table: {error}"]) from error
     if frame.empty:
         raise TableError(origin, ["the table has a header but no rows"])
+    lines = record_lines(text)
+    if len(lines) == len(frame):
+        frame.index = pd.Index([line - 2 for line in lines])
     return frame.apply(lambda column: column.str.strip())
 
 
@@ -217,7 +242,7 @@ def normalise_table(frame: pd.DataFrame, source: str, origin: str, taxa: Taxa) -
     problems = [problem for _, problem in rows if problem]
     if problems:
         raise TableError(origin, problems)
-    table = pd.DataFrame([row for row, _ in rows], columns=NORMALISED_COLUMNS[2:])
+    table = pd.DataFrame([row for row, _ in rows], columns=NORMALISED_COLUMNS[2:], index=frame.index)
     table.insert(0, "source", source)
     table.insert(0, "image_id", [Path(name).stem for name in frame["filename"]])
     duplicated = table["image_id"].duplicated(keep=False)
@@ -229,7 +254,25 @@ def normalise_table(frame: pd.DataFrame, source: str, origin: str, taxa: Taxa) -
                 for i in table.index[duplicated]
             ],
         )
-    return table[NORMALISED_COLUMNS]
+    contradictions = contradictory_labels(table)
+    if contradictions:
+        raise TableError(origin, contradictions)
+    return table[NORMALISED_COLUMNS].reset_index(drop=True)
+
+
+def contradictory_labels(table: pd.DataFrame) -> list[str]:
+    """Rows that give one photograph (same md5) or one specimen (same CAMID) different labels."""
+    label = table["subspecies"].where(
+        ~table["is_hybrid"], [f"hybrid {' x '.join(sorted(pair))}" for pair in zip(table["parent_1"], table["parent_2"])]
+    )
+    problems = []
+    for column, what in (("md5", "photograph (md5)"), ("camid", "specimen (CAMID)")):
+        rows = table[table[column] != ""].assign(label=label)
+        for value, group in rows.groupby(column, sort=False):
+            if group["label"].nunique() > 1:
+                where = ", ".join(f"line {line_of(i)} {lab!r}" for i, lab in zip(group.index, group["label"]))
+                problems.append(f"column {column!r}: one {what} {value!r} has different labels: {where}")
+    return problems
 
 
 def _species_of(names: list[str], taxa: Taxa, where: str) -> tuple[str, str]:

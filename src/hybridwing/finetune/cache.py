@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
+from hybridwing.digest import contents_digest
 from hybridwing.finetune.model import WingClassifier, vision_blocks
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def frozen_count(classifier: WingClassifier, unfrozen_blocks: int) -> int:
 
 
 def cache_key(classifier: WingClassifier, n_frozen: int, paths: list[str], size: int, mean, std) -> str:
-    """A digest of everything the tokens depend on: the frozen weights, preprocessing and image files."""
+    """A digest of everything the tokens depend on: the frozen weights, preprocessing and the image files' contents."""
     digest = hashlib.sha256(json.dumps({"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std)}).encode())
     visual = classifier.visual
     frozen_blocks = [f"transformer.resblocks.{k}." for k in range(n_frozen)]
@@ -74,9 +74,7 @@ def cache_key(classifier: WingClassifier, n_frozen: int, paths: list[str], size:
         if name.startswith(("conv1.", "class_embedding", "positional_embedding", "ln_pre.", *frozen_blocks)):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    for path in paths:
-        stat = os.stat(path)
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest.update(contents_digest(paths).encode())
     return digest.hexdigest()
 
 

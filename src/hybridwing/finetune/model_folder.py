@@ -7,6 +7,7 @@ that is missing, truncated or does not fit the others is reported as one ``Model
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -157,6 +158,28 @@ def _read_json(path: Path) -> Any:
         raise ModelFolderError(f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})") from None
 
 
+def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mask: MaskSettings) -> list[str]:
+    """What a hand-edited folder can get wrong that would give silent nonsense rather than an error:
+    a temperature that is not a positive number, a std of zero, a boolean written as a string, mask
+    settings out of their range."""
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    found = []
+    if not (isinstance(preprocess["size"], int) and not isinstance(preprocess["size"], bool) and preprocess["size"] >= 16):
+        found.append(f"{PREPROCESS}: size must be a whole number of pixels (16 or more), not {preprocess['size']!r}")
+    if not all(number(value) for value in preprocess["mean"]):
+        found.append(f"{PREPROCESS}: mean must be finite numbers, not {preprocess['mean']!r}")
+    if not all(number(value) and value > 0 for value in preprocess["std"]):
+        found.append(f"{PREPROCESS}: std must be positive finite numbers, not {preprocess['std']!r}")
+    if "temperature" in inference and not (number(inference["temperature"]) and inference["temperature"] > 0):
+        found.append(f"{INFERENCE}: temperature must be a positive finite number, not {inference['temperature']!r}")
+    if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
+        found.append(f"{INFERENCE}: flip_average must be true or false, not {inference['flip_average']!r}")
+    found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask.problems()]
+    return found
+
+
 def read_model_folder(folder: str | Path) -> ModelFolder:
     """Read and check a model folder; every problem is a ModelFolderError naming the folder and file."""
     folder = Path(folder)
@@ -182,6 +205,9 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
         raise ModelFolderError(f"{problem} a setting is missing or malformed ({error.__class__.__name__}: {error})") from None
     if len(mean) != 3 or len(std) != 3 or not inference.weights or not isinstance(vision_cfg, dict):
         raise ModelFolderError(f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file")
+    wrong = settings_problems(preprocess, inference_block or {}, mask)
+    if wrong:
+        raise ModelFolderError(f"{problem} " + "; ".join(wrong))
     members = []
     for name in inference.weights:
         if Path(name).name != name or not (folder / name).is_file():

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, pick_device
+from hybridwing.digest import contents_digest
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.model import Backbone, WingClassifier, configure_trainable, load_backbone, parameter_groups
 from hybridwing.finetune.preprocess import load_image, load_images, normalise
@@ -146,12 +147,14 @@ NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
 
 
 def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
-    """What a checkpoint must match to be resumed: the training settings, classes and the exact
-    images and labels."""
+    """What a checkpoint must match to be resumed: the training settings, classes, labels and the
+    contents of every image (an image rewritten at the same path, say with another background, is
+    another training set)."""
     tables = train[["path", "class_index"]].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
-    fingerprint = hashlib.sha256(tables.encode()).hexdigest()
+    fingerprint = hashlib.sha256(tables.encode("utf-8", "surrogateescape")).hexdigest()
+    images = contents_digest([*train["path"], *val["path"]])
     training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
-    return json.dumps({"settings": training, "classes": classes, "data": fingerprint}, sort_keys=True)
+    return json.dumps({"settings": training, "classes": classes, "data": fingerprint, "images": images}, sort_keys=True)
 
 
 def macro_f1_score(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -210,7 +213,7 @@ def resume(path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimi
         return fresh_state()
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["key"] != key:
-        log.info("ignoring %s: it was written for other settings, classes or images", path)
+        log.info("ignoring %s: it was written for other settings, classes or image contents; training afresh", path)
         return fresh_state()
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])

@@ -46,8 +46,10 @@ class Model:
 
 def export_submission(model_dir: str | Path, out: str | Path) -> Path:
     """Write the submission folder `out` (which must not exist yet) for the model in `model_dir`."""
-    Predictor.load(model_dir)  # refuses an incomplete or inconsistent folder before anything is written
     out = Path(out)
+    if out.resolve().is_relative_to(Path(model_dir).resolve()):
+        raise FileExistsError(f"{out} is inside the model folder {model_dir}: give a folder outside it (it would copy itself)")
+    Predictor.load(model_dir)  # refuses an incomplete or inconsistent folder before anything is written
     if out.exists():
         raise FileExistsError(f"{out} exists already: give a new folder")
     with atomic_folder(out) as partial:  # a failed export leaves nothing that blocks the next one

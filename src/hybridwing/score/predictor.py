@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from hybridwing.data.images import image_suffixes
 from hybridwing.device import channels_last, pick_device
 from hybridwing.finetune.model import WingClassifier, vision_tower
 from hybridwing.finetune.model_folder import (
@@ -31,8 +32,8 @@ from hybridwing.score.scores import hybrid_scores, top_two
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.predict import MaskSettings, predict_probabilities, wing_mask
 from hybridwing.segment.unet import load_checkpoint
+from hybridwing.text import printable
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 #: Raw photographs larger than this on a side are shrunk before segmentation (the classifier sees
 #: 128-224 px and the segmenter 256 px, so nothing it uses is lost).
 WORKING_SIDE = 1024
@@ -67,6 +68,11 @@ class Predictor:
             except RuntimeError as error:
                 raise ModelFolderError(f"{folder.path / name} does not fit config.json's model: {error}") from None
             classifiers.append(classifier.to(device).eval())
+        try:
+            with torch.inference_mode():
+                classifiers[0](torch.zeros(1, 3, folder.size, folder.size, device=device))
+        except RuntimeError as error:
+            raise ModelFolderError(f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the weights ({error})") from None
         try:
             unet, unet_settings = load_checkpoint(folder.segmenter)
         except Exception as error:  # noqa: BLE001 - a damaged segmenter fails in torch.load, json or the U-Net build
@@ -128,15 +134,21 @@ class Predictor:
         return self.predict_images([image], [name]).iloc[0].to_dict()
 
 
-def image_files(arguments: list[str]) -> list[Path]:
-    """The image files named, and those directly inside named folders (sorted)."""
-    files = []
+def image_files(arguments: list[str]) -> tuple[list[Path], list[Path]]:
+    """The files named, and those directly inside named folders with an ending Pillow decodes
+    (sorted); and the named folders that hold none. What is not a regular file is left to the reader
+    to refuse by name."""
+    suffixes = image_suffixes()
+    files, empty = [], []
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif path.is_file():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.is_dir())
+            files.extend(found)
+            if not found:
+                empty.append(path)
+        elif path.exists():
             files.append(path)
         else:
-            raise FileNotFoundError(f"{argument}: no such image or folder")
-    return files
+            raise FileNotFoundError(f"{printable(argument)}: no such image or folder")
+    return files, empty

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from hybridwing.data.split import SPLITS, training_leaks
 from hybridwing.data.tables import read_metadata
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.figures import score_figures
@@ -153,11 +154,15 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary_step(metrics_paths: list[str], finetune_metrics_path: str, table_path: str, html_path: str) -> None:
+def summary_step(metrics_paths: list[str], finetune_metrics_path: str, duplicates_path: str, table_path: str, html_path: str) -> None:
     """The summary table of every scored table, as CSV and as a page for the report that names the
-    backbone and whether it was pretrained, and fits the page (narrow, wrapping headers)."""
+    backbone and whether it was pretrained, says how many evaluation images are near-duplicates of
+    training images, and fits the page (narrow, wrapping headers)."""
     loaded = [json.loads(Path(path).read_text()) for path in metrics_paths]
     table = summary_table({metrics["table"]: metrics for metrics in loaded})
+    leaks = training_leaks(pd.read_csv(duplicates_path, dtype={"hamming": int}, keep_default_na=False))
+    leaked = leaks.groupby("evaluation_table")["evaluation_image"].nunique()
+    table.insert(4, "n_training_duplicates", [int(leaked.get(name, 0)) if name not in SPLITS else "" for name in table["table"]])
     table.to_csv(table_path, index=False)
     trained = json.loads(Path(finetune_metrics_path).read_text())
     weights = "pretrained" if trained["pretrained_backbone"] else "<b>randomly initialised</b> (no pretraining)"
@@ -170,6 +175,8 @@ def summary_step(metrics_paths: list[str], finetune_metrics_path: str, table_pat
         f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of {trained.get('ensemble', 1)}.</p>"
         "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
         "of each group's non-hybrids below it; intervals are bootstrap 90%.</p>"
+        f"<p>Evaluation photographs that are near-duplicates of a training photograph (scored although seen, "
+        f"allowed by split.allow_leaks): {leaks['evaluation_image'].nunique()}.</p>"
         + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
         + "</body></html>"
     )

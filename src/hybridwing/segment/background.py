@@ -39,8 +39,8 @@ def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
 
 def background_rng(settings: MaskSettings, image_id: str) -> np.random.Generator:
     """The generator of an image's textured background, from the mask seed and the image id, so the
-    pipeline and prediction draw the same background for the same image."""
-    return np.random.default_rng([settings.seed, zlib.crc32(image_id.encode())])
+    pipeline and prediction draw the same background for the same image (any bytes in the id)."""
+    return np.random.default_rng([settings.seed, zlib.crc32(image_id.encode("utf-8", "surrogateescape"))])
 
 
 def remove_background(rgb: np.ndarray, mask: np.ndarray, settings: MaskSettings, rng: np.random.Generator) -> Image.Image:

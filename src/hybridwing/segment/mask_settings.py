@@ -8,6 +8,7 @@ from typing import Any
 
 #: The mask keys that change the masks themselves; the others only change background removal.
 SEGMENTATION_KEYS = ("threshold", "min_component_fraction", "batch_size")
+BACKGROUNDS = ("white", "black", "texture", "transparent")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,23 @@ class MaskSettings:
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> MaskSettings:
         return cls(**block)
+
+    def problems(self) -> list[str]:
+        """What is out of range or of the wrong type (the config schema checks the same for a run;
+        this is for a mask.json read back from a model folder)."""
+        def number(value: Any, low: float, high: float) -> bool:
+            return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+        checks = {
+            "threshold": number(self.threshold, 0, 1),
+            "min_component_fraction": number(self.min_component_fraction, 0, 1),
+            "batch_size": isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool) and self.batch_size >= 1,
+            "background": self.background in BACKGROUNDS,
+            "crop": isinstance(self.crop, bool),
+            "crop_margin": number(self.crop_margin, 0, 0.5),
+            "seed": isinstance(self.seed, int) and not isinstance(self.seed, bool),
+        }
+        return [f"{key} {getattr(self, key)!r} is not allowed" for key, ok in checks.items() if not ok]
 
     @staticmethod
     def used_by(block: dict[str, Any], part: str) -> dict[str, Any]:
