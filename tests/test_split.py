@@ -110,3 +110,32 @@ def test_groups_are_transitive():
 def test_fractions_must_add_up():
     with pytest.raises(ValueError, match="add up to 1"):
         SplitSettings.from_config({"fractions": {"train": 0.8, "val": 0.15, "test": 0.15}, "seed": 1, "hash_size": 16, "max_hamming": 8})
+
+
+def test_an_evaluation_image_seen_in_training_stops_the_split_unless_allowed(heliconius, train_rows, dev_rows, taxa, tmp_path, caplog):
+    """Issue 20 (4): a training photograph listed again in an evaluation table (phash distance 0)
+    would be scored as if unseen: the split refuses, naming both images; split.allow_leaks lets it
+    through with a warning, and the score summary counts it."""
+    from hybridwing.data.split import training_leaks
+    from hybridwing.data.steps import split_step
+
+    train = normalise_table(train_rows.head(30), "train", "train.csv", taxa)
+    dev = normalise_table(dev_rows.head(10), "dev", "dev.csv", taxa)
+    train["path"] = [str(heliconius / url) for url in train["file_url"]]
+    dev["path"] = [str(heliconius / url) for url in dev["file_url"]]
+    dev.loc[3, "path"] = train.loc[5, "path"]  # the same photograph under another name
+    metadata = tmp_path / "metadata.csv"
+    pd.concat([train, dev], ignore_index=True).to_csv(metadata, index=False)
+    settings = {"fractions": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": 7, "hash_size": 16, "max_hamming": 8}
+    outputs = [str(tmp_path / name) for name in ("splits.csv", "duplicates.csv", "summary.csv")]
+    with pytest.raises(ValueError) as caught:
+        split_step(str(metadata), *outputs, settings=settings, threads=1)
+    message = str(caught.value)
+    assert f"dev image {dev.loc[3, 'image_id']!r} is a near-duplicate of training image {train.loc[5, 'image_id']!r}" in message
+    assert "phash distance 0" in message and "split.allow_leaks" in message and not (tmp_path / "splits.csv").exists()
+
+    with caplog.at_level("WARNING"):
+        split_step(str(metadata), *outputs, settings=settings | {"allow_leaks": True}, threads=1)
+    assert "allowed by split.allow_leaks" in caplog.text
+    leaks = training_leaks(pd.read_csv(outputs[1], keep_default_na=False))
+    assert leaks[["evaluation_table", "evaluation_image", "training_image"]].values.tolist() == [["dev", dev.loc[3, "image_id"], train.loc[5, "image_id"]]]

@@ -172,3 +172,65 @@ def test_a_table_with_a_header_and_no_rows_is_refused(heliconius, tmp_path, caps
     table.write_text((heliconius / "train.csv").read_text().splitlines()[0] + "\n")
     assert main(["check-table", str(table)]) == 1
     assert f"{table}: 1 problem(s)\n  the table has a header but no rows" in capsys.readouterr().err
+
+
+def check(table_path, capsys, *extra) -> tuple[int, str]:
+    from hybridwing.cli import main
+
+    status = main(["check-table", str(table_path), *extra])
+    captured = capsys.readouterr()
+    return status, captured.out + captured.err
+
+
+def test_contradictory_labels_are_named_with_their_lines(train_rows, tmp_path, capsys):
+    """Issue 20 (10): one photograph (md5) under two file names with different subspecies, and one
+    specimen (CAMID) with two subspecies, fail check-table (and so the fetch) naming both lines."""
+    rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(6).reset_index(drop=True)
+    rows.loc[1, "subspecies"] = "1.0" if rows.loc[0, "subspecies"] != "1.0" else "2.0"
+    rows.loc[1, "md5"] = rows.loc[0, "md5"]
+    rows.loc[3, "subspecies"] = "1.0" if rows.loc[2, "subspecies"] != "1.0" else "2.0"
+    rows.loc[3, "CAMID"] = rows.loc[2, "CAMID"]
+    path = tmp_path / "contradictory.csv"
+    rows.to_csv(path, index=False)
+    status, text = check(path, capsys)
+    assert status == 1
+    assert re.search(r"one photograph \(md5\) '[0-9a-f]{32}' has different labels: line 2 '\w+', line 3 '\w+'", text), text
+    assert re.search(r"one specimen \(CAMID\) '[^']+' has different labels: line 4 '\w+', line 5 '\w+'", text), text
+    rows.loc[1, "subspecies"], rows.loc[3, "subspecies"] = rows.loc[0, "subspecies"], rows.loc[2, "subspecies"]
+    rows.to_csv(path, index=False)
+    assert check(path, capsys)[0] == 0, "the same label twice is no contradiction"
+
+
+@pytest.mark.parametrize("name", ["hybrid", "Hybrid", "lativitta x notabilis"])
+def test_a_taxa_row_may_not_use_the_hybrid_names(train_rows, tmp_path, capsys, name):
+    """Issue 20 (10): a subspecies called 'hybrid' (or 'a x b') would silently join the hybrid class."""
+    taxa = tmp_path / "taxa.csv"
+    taxa.write_text(f"code,subspecies,species\n8,lativitta,erato\n99,{name},erato\n")
+    table = tmp_path / "t.csv"
+    train_rows[train_rows["subspecies"] == "8.0"].head(3).to_csv(table, index=False)
+    status, text = check(table, capsys, "--taxa", str(taxa))
+    assert status == 1 and f"line 3, column 'subspecies': {name!r} is reserved for hybrids" in text, text
+
+
+def test_a_trailing_comma_on_every_row_is_read_and_lines_stay_true(train_rows, tmp_path, capsys):
+    """Issue 20 (13): trailing commas used to turn the first column into the index (a traceback in
+    line_of); a quoted line break inside a cell used to shift every later line by one."""
+    rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(5).reset_index(drop=True)
+    text = rows.to_csv(index=False)
+    lines = text.splitlines()
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n")
+    status, out = check(trailing, capsys)
+    assert status == 0 and "5 images" in out, out
+    lines[2] += ",surplus"
+    trailing.write_text("\n".join(lines) + "\n")
+    status, out = check(trailing, capsys)
+    assert status == 1 and "line 3: 1 cell(s) beyond the header's 10 columns ('surplus')" in out, out
+
+    rows.loc[0, "zenodo_link"] = "first line\nsecond line"
+    rows.loc[3, "subspecies"] = "99"
+    quoted = tmp_path / "quoted.csv"
+    rows.to_csv(quoted, index=False)
+    assert quoted.read_text().splitlines()[5].startswith(rows.loc[3, "CAMID"]), "row 4 starts on line 6 of the file"
+    status, out = check(quoted, capsys)
+    assert status == 1 and "line 6, column 'subspecies'" in out, out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,35 +190,45 @@ def decode_table(data: bytes, origin: str) -> str:
         ) from None
 
 
-def record_lines(text: str) -> list[int]:
-    """The line on which each data record of a CSV text starts (blank lines skipped, as pandas does),
-    so that a cell holding a quoted line break does not shift the lines named after it."""
+def csv_records(text: str) -> list[tuple[int, list[str]]]:
+    """Each record of a CSV text with the line it starts on (blank lines skipped, as pandas does), so
+    that a cell holding a quoted line break does not shift the lines named after it."""
     reader = csv.reader(io.StringIO(text))
-    starts, line = [], 1
+    records, line = [], 1
     for record in reader:
         if record:
-            starts.append(line)
+            records.append((line, record))
         line = reader.line_num + 1
-    return starts[1:]
+    return records
 
 
 def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
     """Parse a CSV table's bytes with every cell as a stripped string (empty for missing); a table
-    with no rows, or an HTML page in its place, is refused. The index is the data row's position as
-    `line_of` reads it (its line in the file, less 2)."""
+    with no rows, an HTML page in its place, or a row with more cells than the header is refused
+    (empty trailing cells, as a trailing comma makes, are dropped). The index is the data row's
+    position as `line_of` reads it (its line in the file, less 2)."""
     text = decode_table(data, origin)
     if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
         raise TableError(origin, ["not a CSV table: this is an HTML or XML page (a login page, an error page or a wrong URL?)"])
     try:
-        # index_col=False: a trailing comma on every row must not turn the first column into the index
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+        records = csv_records(text)
+        width = len(records[0][1]) if records else 0
+        extra = [
+            f"line {line}: {len(cells) - width} cell(s) beyond the header's {width} columns ({', '.join(map(repr, cells[width:]))})"
+            for line, cells in records[1:] if any(cell.strip() for cell in cells[width:])
+        ]
+        if extra:
+            raise TableError(origin, extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra cells are checked below, by line
+            # index_col=False: a trailing comma on every row must not turn the first column into the index
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise TableError(origin, [f"not a readable CSV table: {error}"]) from error
     if frame.empty:
         raise TableError(origin, ["the table has a header but no rows"])
-    lines = record_lines(text)
-    if len(lines) == len(frame):
-        frame.index = pd.Index([line - 2 for line in lines])
+    if len(records) - 1 == len(frame):
+        frame.index = pd.Index([line - 2 for line, _ in records[1:]])
     return frame.apply(lambda column: column.str.strip())
 
 

@@ -1,0 +1,88 @@
+"""Issue 20 (12): settings the schema lets through but that would fail late or blow up are refused
+before the first job, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import REPO, TINY_CONFIG, run_snakemake
+
+
+def dry_run(workdir, config: dict | str) -> tuple[int, str]:
+    path = workdir / "config.yaml"
+    workdir.mkdir(parents=True, exist_ok=True)
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    result = run_snakemake(workdir, "-n", "--configfile", str(path))
+    return result.returncode, result.stdout
+
+
+def with_block(block: str, **values) -> dict:
+    return TINY_CONFIG | {block: TINY_CONFIG.get(block, {}) | values}
+
+
+def test_what_the_schema_cannot_check_is_named_before_any_job(tmp_path):
+    config = TINY_CONFIG | {
+        "shards": 2.0,
+        "balance": TINY_CONFIG["balance"] | {"augment": {"scale": [1.2, 0.8], "gamma": [1.3, 0.7]}},
+        "unet": TINY_CONFIG["unet"] | {"encoder_depth": 5},
+    }
+    status, out = dry_run(tmp_path, config)
+    assert status != 0
+    for expected in (
+        "config key shards: 2.0 must be a whole number written without a decimal point (2)",
+        "config key balance.augment.scale: [1.2, 0.8] is reversed",
+        "config key balance.augment.gamma: [1.3, 0.7] is reversed",
+        "config key unet.decoder_channels: 4 values for unet.encoder_depth 5",
+    ):
+        assert expected in out, out[-3000:]
+    assert "Job stats" not in out
+
+
+def test_more_shards_than_images_is_refused(tmp_path):
+    status, out = dry_run(tmp_path, TINY_CONFIG | {"shards": 500})
+    images = 60 + 4 + 4 + 4 + 2 + 4 + 2
+    assert status != 0 and f"config key shards: 500 shards for {images} images (use at most {images})" in out, out[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (with_block("balance", min_per_class=10**12), "1000000000000 is greater than the maximum of 100000"),
+        (with_block("score", bootstrap=10**9), "1000000000 is greater than the maximum of 100000"),
+        (with_block("finetune", unfrozen_blocks=1000), "1000 is not valid under any of the given schemas"),
+        (with_block("unet", encoder="resnet19"), "'resnet19' is not valid under any of the given schemas"),
+        (TINY_CONFIG | {"shards": 100_000}, "100000 is greater than the maximum of 1024"),
+    ],
+    ids=["min_per_class", "bootstrap", "unfrozen_blocks", "encoder", "shards"],
+)
+def test_the_schema_bounds_what_would_blow_up(tmp_path, config, expected):
+    status, out = dry_run(tmp_path, config)
+    assert status != 0 and expected in out, out[-2000:]
+
+
+def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path):
+    text = yaml.safe_dump(TINY_CONFIG) + "balance:\n  min_per_class: 20\n"
+    status, out = dry_run(tmp_path, text)
+    assert status != 0 and "key 'balance' is given twice in one block" in out and "YAML would silently drop the first" in out, out[-2000:]
+
+
+def test_the_encoder_list_of_the_schema_is_the_installed_one():
+    import segmentation_models_pytorch as smp
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    listed = schema["properties"]["unet"]["properties"]["encoder"]["anyOf"][0]["enum"]
+    assert sorted(listed) == sorted(smp.encoders.get_encoder_names())
+
+
+def test_more_unfrozen_blocks_than_the_model_has_names_the_key():
+    from hybridwing.finetune.model import WingClassifier, configure_trainable, load_backbone
+
+    classifier = WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, 3)
+    with pytest.raises(ValueError, match=r"config key finetune.unfrozen_blocks: 40, but the model has \d+ blocks"):
+        configure_trainable(classifier, 40, train_proj=True)
+
+
+def test_the_shipped_configs_pass_the_checks():
+    for name in ("config.yaml", "heliconius.yaml"):
+        result = run_snakemake(REPO, "-n", "--configfile", str(REPO / "config" / name))
+        assert result.returncode == 0, result.stdout[-2000:]
