@@ -43,7 +43,8 @@ from hybridwing.finetune.train import FinetuneSettings, finetune
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import apply_masks
 from hybridwing.segment.classical import classical_mask
-from hybridwing.segment.predict import MaskSettings, predict_probabilities
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.predict import predict_probabilities
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint, train_unet
 from hybridwing.synthetic.collection import SyntheticSettings, draw, encode, plan_collection
 

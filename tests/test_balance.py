@@ -21,7 +21,7 @@ from hybridwing.balance.balance import (
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
 from hybridwing.data.tables import normalise_table
 from hybridwing.segment.background import remove_background
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.teacher import wing_pixels
 from hybridwing.synthetic.collection import SyntheticSettings, draw, plan_collection
 

@@ -22,7 +22,7 @@ from hybridwing.review.embed import embed_files, frozen_features
 from hybridwing.review.steps import frozen_backbone
 from hybridwing.score.export import export_submission
 from hybridwing.score.predictor import Predictor
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
 
 

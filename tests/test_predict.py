@@ -26,7 +26,8 @@ from hybridwing.finetune.preprocess import image_tensor, normalise
 from hybridwing.finetune.train import FinetuneSettings
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import remove_background
-from hybridwing.segment.predict import MaskSettings, segment_images
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.predict import segment_images
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
 
 CLASSES = ["cyrbia", "lativitta", "notabilis", "hybrid"]

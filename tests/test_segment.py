@@ -11,7 +11,8 @@ from torchvision import tv_tensors
 
 from hybridwing.segment.background import crop_box, remove_background
 from hybridwing.segment.classical import classical_mask
-from hybridwing.segment.predict import MaskSettings, keep_wing_components, segment_images
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.predict import keep_wing_components, segment_images
 from hybridwing.segment.teacher import MissingMaskError, provided_mask, wing_pixels
 from hybridwing.segment.unet import (
     UnetSettings,

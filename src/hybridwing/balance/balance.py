@@ -25,7 +25,7 @@ from tqdm import tqdm
 from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
 from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
 from hybridwing.segment.background import remove_background
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from hybridwing.balance.balance import (
     training_images,
     write_summary,
 )
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.shards import gather_tables, shard_rows
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import hybridwing
 from hybridwing.atomic import atomic_folder
 from hybridwing.device import autocast
 from hybridwing.finetune.preprocess import load_image, normalise
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 
 WEIGHTS = "weights.safetensors"
 CLASSES = "classes.json"

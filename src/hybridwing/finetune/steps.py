@@ -15,7 +15,7 @@ from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,8 @@ from hybridwing.finetune.model_folder import (
 from hybridwing.finetune.preprocess import image_tensor
 from hybridwing.score.scores import hybrid_scores, top_two
 from hybridwing.segment.background import background_rng, remove_background
-from hybridwing.segment.predict import MaskSettings, predict_probabilities, wing_mask
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.predict import predict_probabilities, wing_mask
 from hybridwing.segment.unet import load_checkpoint
 from hybridwing.text import printable
 

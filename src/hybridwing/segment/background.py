@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from hybridwing.segment.predict import MaskSettings
+from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""The segmentation rules, file to file: teacher_masks, train_unet, segment, apply_masks."""
+"""The segmentation rules, file to file: teacher_masks, train_unet, segment, apply_masks.
+
+The U-Net (torch, segmentation_models_pytorch: some 6 s to import) is imported by the two steps that
+run it, so the light rules (teacher masks, QC, background removal, the gathers) start in a second.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,8 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.plots import training_curves
 from hybridwing.segment.background import apply_masks, overlay_sheet
 from hybridwing.segment.coverage import coverage_columns, coverage_histogram, coverage_summary, worst_sheet
-from hybridwing.segment.predict import MaskSettings, segment_images
+from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
-from hybridwing.segment.unet import UnetSettings, load_checkpoint, save_checkpoint, train_unet
 from hybridwing.shards import gather_tables, shard_rows
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ def teacher_step(
 def train_step(
     index_path: str, model_path: str, metrics_path: str, history_path: str, curve_path: str, settings: dict[str, Any], threads: int
 ) -> None:
+    from hybridwing.segment.unet import UnetSettings, save_checkpoint, train_unet
+
     unet_settings = UnetSettings.from_config(settings)
     model, history, metrics = train_unet(pd.read_csv(index_path), unet_settings, threads)
     save_checkpoint(model, unet_settings, model_path)
@@ -54,6 +59,9 @@ def segment_step(
     model_path: str, metadata_path: str, splits_path: str, shard: str, out_dir: str, qc_path: str, mask: dict[str, Any], threads: int
 ) -> None:
     """Masks for one shard of every image (every split and evaluation table), and its QC table."""
+    from hybridwing.segment.predict import segment_images
+    from hybridwing.segment.unet import load_checkpoint
+
     model, unet_settings = load_checkpoint(model_path)
     images = shard_rows(images_with_splits(metadata_path, splits_path), shard)
     qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(mask), out_dir, threads)
