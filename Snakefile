@@ -44,3 +44,4 @@ rule all:
         rules.label_issues.output,
         rules.rounds.output,
         synthetic_outputs(),
+        unseen_cross_outputs(),

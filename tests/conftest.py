@@ -31,7 +31,7 @@ TINY_CONFIG = {
     },
     "teacher": {"method": "provided"},
     "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
-    "balance": {"min_per_class": 12},
+    "balance": {"min_per_class": 12, "crosses": {"per_pair": 1}},
     "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
     "score": {"bootstrap": 50},
 }

@@ -16,8 +16,10 @@ from hybridwing.balance.balance import (
     EmptyClassError,
     balance_training_set,
     class_list,
+    plan_balance,
     plan_copies,
 )
+from hybridwing.balance.crosses import CrossSettings, compose_cross, wing_gap_row
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
 from hybridwing.data.tables import normalise_table
 from hybridwing.segment.background import remove_background
@@ -74,7 +76,11 @@ def photographs(tmp_path_factory):
             Image.fromarray(image).save(photo, quality=95)
             Image.fromarray(mask * 255).save(mask_path)
             remove_background(image, mask > 0, MaskSettings(), np.random.default_rng(0)).save(wings)
-            rows.append({"image_id": specimen.camid, "label": label, "photo": str(photo), "mask": str(mask_path), "wings": str(wings)})
+            parents = specimen.parents or ("", "")
+            rows.append({
+                "image_id": specimen.camid, "label": label, "species": specimen.species, "parent_1": parents[0], "parent_2": parents[1],
+                "photo": str(photo), "mask": str(mask_path), "wings": str(wings),
+            })
     return pd.DataFrame(rows)
 
 
@@ -112,3 +118,46 @@ def test_the_mask_travels_so_no_black_corners(photographs, library):
 
 def test_vertical_flip_is_off_by_default():
     assert AugmentSettings().vflip is False and AugmentSettings().hue == 0.0
+
+
+def test_a_cross_is_made_of_the_two_sources_wings_and_background_only(photographs):
+    """Issue 22: above the gap, the first photograph's forewing pixels exactly; below it, the second's
+    hindwing pixels (moved); everywhere else nothing (the background is painted later): no seam, no board."""
+    radiata, alba = (photographs[photographs["label"] == name].iloc[0] for name in ("radiata", "alba"))
+    rgb_a, rgb_b = (np.asarray(Image.open(row["photo"]).convert("RGB")) for row in (radiata, alba))
+    mask_a, mask_b = ((np.asarray(Image.open(row["mask"])) > 0) for row in (radiata, alba))
+    gap_a, gap_b = wing_gap_row(mask_a), wing_gap_row(mask_b)
+    assert gap_a is not None and gap_b is not None and not mask_a[gap_a].any()
+    rgb, mask = compose_cross(rgb_a, mask_a, rgb_b, mask_b)
+    mask = mask.astype(bool)
+    assert np.array_equal(mask[:gap_a], mask_a[:gap_a]) and np.array_equal(rgb[:gap_a][mask[:gap_a]], rgb_a[:gap_a][mask_a[:gap_a]])
+    assert (rgb[~mask] == 0).all()
+    hind_pixels = {tuple(p) for p in rgb_b[gap_b:][mask_b[gap_b:]]}
+    assert all(tuple(p) in hind_pixels for p in rgb[gap_a:][mask[gap_a:]]), "every lower wing pixel is one of B's hindwing pixels"
+    assert 0.5 < mask[gap_a:].sum() / mask_b[gap_b:].sum() <= 1.0
+    board = np.zeros_like(mask_a)
+    assert compose_cross(rgb_a, board, rgb_b, mask_b) is None
+
+
+def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(photographs, tmp_path):
+    """Issue 22: parents recorded in the manifest, both orders, excluded pairs never composed, the
+    composites written with the background painted (white), and no source outside the table given
+    (the TRAIN split: `training_images` hands only those)."""
+    settings = BalanceSettings(min_per_class=4, seed=2, crosses=CrossSettings(per_pair=4))
+    plan = plan_balance(photographs, settings)
+    crosses = plan[plan["partner"] != ""]
+    assert len(crosses) == 4 and set(crosses["label"]) == {"hybrid"}
+    assert sorted(map(tuple, crosses[["parent_1", "parent_2"]].values.tolist())) == [("alba", "radiata")] * 2 + [("radiata", "alba")] * 2
+    by_id = photographs.set_index("image_id")["label"]
+    assert (crosses["source_image"].map(by_id) == crosses["parent_1"]).all() and (crosses["partner"].map(by_id) == crosses["parent_2"]).all()
+    assert plan_balance(photographs, BalanceSettings(min_per_class=4, crosses=CrossSettings(4, (("alba", "radiata"),))))["partner"].eq("").all()
+
+    manifest = balance_training_set(photographs, settings, MaskSettings(), tmp_path / "out", threads=1)
+    made = manifest[manifest["recipe"].str.startswith('{"cross"')]
+    assert len(made) == 4 and set(made["class"]) == {"hybrid"} and set(made["parent_1"]) == {"alba", "radiata"}
+    for path in made["path"]:
+        pixels = np.asarray(Image.open(path).convert("L")).astype(int)
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        assert (border >= 240).mean() > 0.9, "the background is painted white, no board"
+    copies = manifest[manifest["synthetic"] & ~manifest.index.isin(made.index)]
+    assert (copies.loc[copies["class"] == "hybrid", "parent_1"] != "").all(), "a real hybrid's copies keep its parents"

@@ -213,3 +213,29 @@ def test_an_image_rewritten_in_place_is_another_training_set(tiny_sets, tmp_path
         again = finetune(train, val, ["a", "b"], settings, tmp_path / "ck.pt", threads=1)
     assert "training afresh" in caplog.text and "resuming" not in caplog.text
     assert again["state"]["history"][0]["train_loss"] != first["state"]["history"][0]["train_loss"]
+
+
+def test_parent_targets_split_a_hybrids_mass_over_its_parents():
+    """Issue 22: parents puts 0.5 on each parent, both 0.5 on the hybrid class and 0.25 on each
+    parent; a hybrid whose parent is not a class, and every non-hybrid, stay one-hot."""
+    from hybridwing.finetune.train import training_targets
+
+    classes = ["alba", "radiata", "venus", "hybrid"]
+    train = pd.DataFrame({
+        "class_index": [0, 3, 3, 2], "parent_1": ["", "alba", "alba", ""], "parent_2": ["", "radiata", "unknown", ""],
+    })
+    assert training_targets(train, classes, "class").tolist() == [0, 3, 3, 2]
+    parents = training_targets(train, classes, "parents")
+    assert parents.tolist() == [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]
+    assert training_targets(train, classes, "both")[1].tolist() == [0.25, 0.25, 0, 0.5]
+
+
+def test_the_hybrid_target_reaches_the_loss_and_the_checkpoint_key(tiny_sets, tmp_path):
+    train, val = tiny_sets
+    classes = ["a", "b", "hybrid"]
+    hybrids = train.head(8).assign(class_index=2, parent_1="a", parent_2="b")
+    mixed = pd.concat([train.iloc[8:].assign(parent_1="", parent_2=""), hybrids], ignore_index=True)
+    runs = {mode: finetune(mixed, val, classes, replace(SETTINGS, hybrid_target=mode, epochs=1), tmp_path / f"{mode}.pt", threads=1) for mode in ("class", "parents")}
+    assert runs["class"]["state"]["history"][0]["train_loss"] != runs["parents"]["state"]["history"][0]["train_loss"]
+    key = checkpoint_key(replace(SETTINGS, hybrid_target="parents"), classes, mixed, val)
+    assert key != checkpoint_key(SETTINGS, classes, mixed, val)

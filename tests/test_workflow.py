@@ -273,6 +273,31 @@ def test_a_changed_background_retrains_instead_of_resuming(tiny_run, tmp_path):
     assert background.mean() > 0.2 and (now[background] == 0).all(-1).mean() > 0.95, "the same path holds the black-background image"
 
 
+def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path):
+    """Issue 22: with finetune.holdout_crosses, a second model trains without the real cross and the
+    held-out pairs (none of their photographs or composites), and unseen_cross scores it on them."""
+    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
+    held = TINY_CONFIG | {"finetune": TINY_CONFIG["finetune"] | {"holdout_crosses": {"pairs": 2, "per_pair": 3}}}
+    config = write_config(tmp_path, held)
+    assert planned_jobs(tmp_path, held) == {"holdout_pairs": 1, "finetune_holdout": 1, "unseen_cross": 1, "all": 1}, "the main model is not retrained"
+    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    assert result.returncode == 0, result.stdout[-3000:]
+    pairs = pd.read_csv(tmp_path / "results/score/unseen_cross/pairs.csv")
+    assert pairs["kind"].tolist()[0] == "real" and (pairs["kind"] == "composed").sum() >= 1
+    log = (tmp_path / "logs/finetune_holdout.log").read_text()
+    assert "held-out model:" in log and "every hybrid of" in log
+    metrics = json.loads((tmp_path / "results/score/unseen_cross/metrics.json").read_text())
+    crosses = metrics["crosses"]
+    assert {values["kind"] for values in crosses.values()} == {"real", "composed"}
+    assert all(0 <= values["roc_auc"] <= 1 for values in crosses.values()) and metrics["n_non_hybrids"] > 0
+    assert set(metrics["alternatives"]) == {"one_minus_max_p", "p_hybrid", "entropy", "probability_filter"}
+    predictions = pd.read_csv(tmp_path / "results/score/unseen_cross/predictions.csv", keep_default_na=False)
+    splits = pd.read_csv(tmp_path / "results/data/splits.csv").set_index("image_id")["split"]
+    composed = predictions[predictions["kind"] == "composed"]
+    sources = pd.concat([composed["image_id"].str.split("_x_").str[0], composed["image_id"].str.split("_x_").str[1]])
+    assert len(composed) and set(splits[sources]) <= {"val", "test"}, "validation composites never use a TRAIN photograph"
+
+
 def test_real_config_overrides_the_synthetic_default(tmp_path):
     """--configfile extends config/config.yaml: the real-data config must replace what matters."""
     result = subprocess.run(

@@ -35,6 +35,16 @@ def table_file(wildcards):
     return [] if is_url(location) else [location]
 
 
+def finetune_settings():
+    """The finetune block as training reads it: the unseen-cross validation's own keys go to its rules."""
+    return {key: value for key, value in config["finetune"].items() if key != "holdout_crosses"}
+
+
+def unseen_cross_outputs():
+    """The unseen-cross validation (a second, held-out model), when finetune.holdout_crosses asks for it."""
+    return rules.unseen_cross.output if config["finetune"]["holdout_crosses"]["pairs"] else []
+
+
 def synthetic_outputs():
     """What a run on the synthetic collection shows beyond the pipeline's results: its sample sheet."""
     return [rules.synthesize.output.sheet] if is_synthetic(config) else []

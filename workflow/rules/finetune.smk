@@ -31,7 +31,7 @@ rule finetune:
     benchmark:
         "benchmarks/finetune.tsv"
     params:
-        settings=config["finetune"],
+        settings=finetune_settings(),
         mask=mask_settings("all"),
         checkpoint="resources/checkpoints/finetune.pt",
         token_cache="resources/cache/finetune",
@@ -44,3 +44,52 @@ rule finetune:
         "../../envs/hybridwing.yaml"
     script:
         "../scripts/finetune.py"
+
+
+rule holdout_pairs:
+    input:
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+    output:
+        pairs="results/score/unseen_cross/pairs.csv",
+    log:
+        "logs/finetune/holdout_pairs.log",
+    params:
+        settings=config["finetune"]["holdout_crosses"],
+    localrule: True
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/holdout_pairs.py"
+
+
+use rule finetune as finetune_holdout with:
+    input:
+        manifest=rules.balance.output.manifest,
+        splits=rules.split.output.splits,
+        wings=rules.wings.output.table,
+        segmenter=rules.train_unet.output.model,
+        pairs=rules.holdout_pairs.output.pairs,
+    output:
+        model=directory("results/finetune/holdout/model"),
+        history="results/finetune/holdout/history.csv",
+        metrics="results/finetune/holdout/metrics.json",
+        curve="results/finetune/holdout/curve.png",
+        confusion_plot="results/finetune/holdout/confusion.png",
+        per_class="results/finetune/holdout/per_class.csv",
+        confusion="results/finetune/holdout/confusion.csv",
+        per_class_epochs="results/finetune/holdout/per_class_by_epoch.csv",
+        confusion_epochs="results/finetune/holdout/confusion_by_epoch.csv",
+        misclassified="results/finetune/holdout/misclassified.csv",
+        losses="results/finetune/holdout/train_losses.csv",
+    log:
+        "logs/finetune_holdout.log",
+    benchmark:
+        "benchmarks/finetune_holdout.tsv"
+    params:
+        settings=finetune_settings(),
+        mask=mask_settings("all"),
+        checkpoint="resources/checkpoints/finetune_holdout.pt",
+        token_cache="resources/cache/finetune_holdout",

@@ -59,3 +59,34 @@ rule score_summary:
         "../../envs/hybridwing.yaml"
     script:
         "../scripts/score_summary.py"
+
+
+rule unseen_cross:
+    input:
+        model=rules.finetune_holdout.output.model,
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+        pairs=rules.holdout_pairs.output.pairs,
+    output:
+        images=directory("results/score/unseen_cross/images"),
+        predictions="results/score/unseen_cross/predictions.csv",
+        metrics="results/score/unseen_cross/metrics.json",
+    log:
+        "logs/score/unseen_cross.log",
+    benchmark:
+        "benchmarks/score/unseen_cross.tsv"
+    params:
+        settings=config["finetune"]["holdout_crosses"],
+        mask=mask_settings("background"),
+        seed=config["balance"]["seed"],
+        batch_size=config["score"]["batch_size"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/hybridwing.yaml"
+    script:
+        "../scripts/unseen_cross.py"

@@ -23,4 +23,5 @@ finetune_step(
     settings=snakemake.params.settings,
     mask=snakemake.params.mask,
     threads=snakemake.threads,
+    without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,
 )

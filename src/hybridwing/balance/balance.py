@@ -23,13 +23,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
+from hybridwing.balance.crosses import CrossSettings, compose_cross, is_composite, plan_crosses, wing_gap_row
 from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
-from hybridwing.segment.background import remove_background
+from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["path", "class", "class_index", "source_image", "recipe", "seed", "synthetic"]
+MANIFEST_COLUMNS = ["path", "class", "class_index", "source_image", "recipe", "seed", "synthetic", "parent_1", "parent_2"]
+PLAN_COLUMNS = ["source_image", "label", "copy", "seed", "library", "partner", "parent_1", "parent_2"]
 HASH_SIZE = 16  # 256-bit phash: the 64-bit one confuses distinct specimens photographed alike
 
 
@@ -41,11 +43,13 @@ class BalanceSettings:
     library: str = "albumentations"
     seed: int = 0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
+    crosses: CrossSettings = field(default_factory=CrossSettings)
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> BalanceSettings:
         values = dict(block)
         values["augment"] = AugmentSettings.from_config(values.get("augment", {}))
+        values["crosses"] = CrossSettings.from_config(values.get("crosses", {}))
         return cls(**values)
 
 
@@ -61,6 +65,10 @@ def class_list(labels: pd.Series) -> list[str]:
 
 def copy_seed(base: int, image_id: str, copy: int) -> int:
     return int(np.random.SeedSequence([base, zlib.crc32(image_id.encode("utf-8", "surrogateescape")), copy]).generate_state(1)[0])
+
+
+def library_of(settings: BalanceSettings, seed: int) -> str:
+    return settings.library if settings.library != "mix" else LIBRARIES[seed % 2]
 
 
 def plan_copies(train: pd.DataFrame, classes: list[str], settings: BalanceSettings) -> pd.DataFrame:
@@ -80,9 +88,33 @@ def plan_copies(train: pd.DataFrame, classes: list[str], settings: BalanceSettin
         for j in range(missing):
             image_id, copy = order[j % len(order)], j // len(order)
             seed = copy_seed(settings.seed, image_id, copy)
-            library = settings.library if settings.library != "mix" else LIBRARIES[seed % 2]
-            rows.append({"source_image": image_id, "label": name, "copy": copy, "seed": seed, "library": library})
+            rows.append({"source_image": image_id, "label": name, "copy": copy, "seed": seed, "library": library_of(settings, seed)})
     return pd.DataFrame(rows, columns=["source_image", "label", "copy", "seed", "library"])
+
+
+def composable_images(images: pd.DataFrame) -> set[str]:
+    """The images (image_id, mask) whose wing mask has a gap between the forewing and hindwing rows."""
+    usable = set()
+    for row in images.itertuples():
+        with Image.open(row.mask) as mask:
+            if wing_gap_row(np.asarray(mask) > 0) is not None:
+                usable.add(row.image_id)
+    return usable
+
+
+def plan_balance(train: pd.DataFrame, settings: BalanceSettings) -> pd.DataFrame:
+    """Every image the balance stage writes: the augmented copies that bring each class to
+    `min_per_class` (their parents those of their source), then the synthetic crosses (class
+    hybrid, a `partner` giving the hindwings). One table, so any shard of it is the same work."""
+    parents = train.set_index("image_id")[["parent_1", "parent_2"]]
+    copies = plan_copies(train, class_list(train["label"]), settings)
+    copies = copies.assign(partner="", **{name: copies["source_image"].map(parents[name]).to_numpy() for name in ("parent_1", "parent_2")})
+    if settings.crosses.per_pair == 0:
+        return copies[PLAN_COLUMNS]
+    non_hybrids = train[train["label"] != HYBRID_LABEL]
+    crosses = plan_crosses(non_hybrids, settings.crosses, settings.seed, composable_images(non_hybrids))
+    crosses = crosses.assign(label=HYBRID_LABEL, library=[library_of(settings, seed) for seed in crosses["seed"]])
+    return pd.concat([copies, crosses], ignore_index=True)[PLAN_COLUMNS]
 
 
 _worker: dict[str, Any] = {}
@@ -96,12 +128,28 @@ def _start_worker(augment: AugmentSettings, mask: MaskSettings) -> None:
     _worker["mask"] = mask
 
 
-def _augment_one(task: tuple[str, str, str, int, str]) -> str:
-    """Augment one copy in a worker process and write it; returns its recipe."""
-    photo, mask_path, library, seed, target = task
+def _read_photo(photo: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
     with Image.open(photo) as image, Image.open(mask_path) as mask:
-        rgb, binary = np.asarray(image.convert("RGB")), (np.asarray(mask) > 0).astype(np.uint8)
+        return np.asarray(image.convert("RGB")), (np.asarray(mask) > 0).astype(np.uint8)
+
+
+def _composed(photo: str, mask_path: str, partner_photo: str, partner_mask: str) -> tuple[np.ndarray, np.ndarray]:
+    """The cross of a photograph's forewings with a partner's hindwings (RGB, 0/1 mask)."""
+    composed = compose_cross(*_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask))
+    if composed is None:
+        raise ValueError(f"{photo} and {partner_photo} cannot be composed (no gap between the wing rows)")
+    return composed
+
+
+def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str] | None]) -> str:
+    """Augment one copy (or compose one cross, then augment it) in a worker process and write it;
+    returns its recipe."""
+    photo, mask_path, library, seed, target, partner = task
+    rgb, binary = _read_photo(photo, mask_path) if partner is None else _composed(photo, mask_path, *partner)
+    cross = "" if partner is None else f"forewings of {Path(photo).stem}, hindwings of {Path(partner[0]).stem}"
     moved_rgb, moved_mask, recipe = _worker["augmenter"](rgb, binary, library, seed)
+    if cross:
+        recipe = json.dumps({"cross": cross} | json.loads(recipe))
     rng = np.random.default_rng(seed)
     result = remove_background(moved_rgb, moved_mask > 0, _worker["mask"], rng)
     if target.endswith(".jpg"):
@@ -109,6 +157,26 @@ def _augment_one(task: tuple[str, str, str, int, str]) -> str:
     else:
         result.save(target)
     return recipe
+
+
+def write_composites(images: pd.DataFrame, plan: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path) -> pd.DataFrame:
+    """The crosses `plan` names (source_image gives the forewings, partner the hindwings; `images`
+    has their photo and mask) as background-removed images, not augmented: image_id, path,
+    parent_1, parent_2, source_image, partner."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    by_id = images.set_index("image_id")
+    paths = []
+    for row in tqdm(plan.itertuples(), total=len(plan), desc="compose crosses", unit="img"):
+        composed = _composed(*by_id.loc[row.source_image, ["photo", "mask"]], *by_id.loc[row.partner, ["photo", "mask"]])
+        name = f"{row.source_image}_x_{row.partner}"
+        target = out_dir / f"{name}.png"
+        remove_background(*composed, mask_settings, background_rng(mask_settings, name)).save(target)
+        paths.append(str(target))
+    frame = plan[["parent_1", "parent_2", "source_image", "partner"]].copy()
+    frame.insert(0, "path", paths)
+    frame.insert(0, "image_id", [f"{a}_x_{b}" for a, b in zip(plan["source_image"], plan["partner"])])
+    return frame.reset_index(drop=True)
 
 
 def balance_training_set(
@@ -123,15 +191,14 @@ def balance_training_set(
     `train` holds the TRAIN split: image_id, label, photo (original photograph), mask, wings
     (background-removed image).
     """
-    plan = plan_copies(train, class_list(train["label"]), settings)
-    return assemble_manifest(train, augment_copies(train, plan, settings, mask_settings, out_dir, threads))
+    return assemble_manifest(train, augment_copies(train, plan_balance(train, settings), settings, mask_settings, out_dir, threads))
 
 
 def augment_copies(
     train: pd.DataFrame, plan: pd.DataFrame, settings: BalanceSettings, mask_settings: MaskSettings, out_dir: str | Path, threads: int = 1
 ) -> pd.DataFrame:
-    """Write the copies `plan` asks for (all of them, or one shard's rows) under `out_dir`/<class>/;
-    returns their manifest rows."""
+    """Write the copies and crosses `plan` asks for (all of them, or one shard's rows) under
+    `out_dir`/<class>/; returns their manifest rows."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = ".png" if mask_settings.background == "transparent" else ".jpg"
@@ -140,9 +207,11 @@ def augment_copies(
     for row in plan.itertuples():
         folder = out_dir / row.label
         folder.mkdir(parents=True, exist_ok=True)
-        target = str(folder / f"{row.source_image}_aug{row.copy:03d}{suffix}")
+        name = f"{row.source_image}_aug{row.copy:03d}" if not row.partner else f"{row.source_image}_x_{row.partner}_{row.copy:03d}"
+        target = str(folder / f"{name}{suffix}")
         source = by_id.loc[row.source_image]
-        tasks.append((source["photo"], source["mask"], row.library, row.seed, target))
+        partner = (by_id.at[row.partner, "photo"], by_id.at[row.partner, "mask"]) if row.partner else None
+        tasks.append((source["photo"], source["mask"], row.library, row.seed, target, partner))
         targets.append(target)
     # fork: spawned workers would re-import __main__, which under Snakemake is the rule's script
     context = multiprocessing.get_context("fork")
@@ -156,6 +225,8 @@ def augment_copies(
             "recipe": recipes,
             "seed": plan["seed"].astype(str).to_numpy(),
             "synthetic": True,
+            "parent_1": plan["parent_1"].to_numpy(),
+            "parent_2": plan["parent_2"].to_numpy(),
         }
     )
 
@@ -171,6 +242,8 @@ def assemble_manifest(train: pd.DataFrame, copies: pd.DataFrame) -> pd.DataFrame
             "recipe": "original",
             "seed": "",
             "synthetic": False,
+            "parent_1": train["parent_1"],
+            "parent_2": train["parent_2"],
         }
     )
     manifest = pd.concat([originals, copies.astype({"seed": str})], ignore_index=True)
@@ -209,6 +282,7 @@ def summarise(manifest: pd.DataFrame, train: pd.DataFrame, identical: int) -> di
         "before": {name: int(before.get(name, 0)) for name in after.index},
         "after": {name: int(count) for name, count in after.items()},
         "augmented": int(manifest["synthetic"].sum()),
+        "crosses": int(is_composite(manifest["recipe"]).sum()),
         "phash_identical_augmented": identical,
     }
 
@@ -217,10 +291,13 @@ def write_summary(summary: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(summary, indent=2))
 
 
-def training_images(metadata_path: str, splits_path: str, qc_path: str, wings_path: str) -> pd.DataFrame:
-    """The TRAIN split's images (and only those) with photograph, mask and background-removed image."""
+def training_images(
+    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, splits: tuple[str, ...] = ("train",)
+) -> pd.DataFrame:
+    """The images of `splits` (by default the TRAIN split's, and only those) with photograph, mask
+    and background-removed image."""
     images = images_with_splits(metadata_path, splits_path)
-    train = images[images["split"] == "train"].rename(columns={"path": "photo"})
+    train = images[images["split"].isin(splits)].rename(columns={"path": "photo"})
     qc = pd.read_csv(qc_path, keep_default_na=False)[["image_id", "mask"]]
     wings = pd.read_csv(wings_path, keep_default_na=False)[["image_id", "path"]].rename(columns={"path": "wings"})
     return train.merge(qc, on="image_id", validate="one_to_one").merge(wings, on="image_id", validate="one_to_one")

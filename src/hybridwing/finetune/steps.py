@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from hybridwing.balance.crosses import without_pairs
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
@@ -53,9 +54,18 @@ def finetune_step(
     settings: dict[str, Any],
     mask: dict[str, Any],
     threads: int,
+    without_crosses_path: str | None = None,
 ) -> None:
+    """Train (an ensemble of) classifiers on the balanced set and write the model folder and the
+    validation reports; with `without_crosses_path` (a holdout_pairs table), on the balanced set less
+    every hybrid of those crosses (the held-out model of the unseen-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
+    if without_crosses_path:
+        held = pd.read_csv(without_crosses_path, keep_default_na=False)
+        kept = without_pairs(manifest, held)
+        log.info("held-out model: %d of %d training images left out (every hybrid of %d crosses)", len(manifest) - len(kept), len(manifest), len(held))
+        manifest = kept
     classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
     val = labelled_split(pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes)
     members = []

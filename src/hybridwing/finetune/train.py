@@ -50,6 +50,7 @@ class FinetuneSettings:
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    hybrid_target: str = "class"
     batch_size: int = 32
     epochs: int = 10
     patience: int = 3
@@ -150,11 +151,37 @@ def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.Dat
     """What a checkpoint must match to be resumed: the training settings, classes, labels and the
     contents of every image (an image rewritten at the same path, say with another background, is
     another training set)."""
-    tables = train[["path", "class_index"]].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
+    labelled = [name for name in ("path", "class_index", "parent_1", "parent_2") if name in train.columns]
+    tables = train[labelled].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
     fingerprint = hashlib.sha256(tables.encode("utf-8", "surrogateescape")).hexdigest()
     images = contents_digest([*train["path"], *val["path"]])
     training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
     return json.dumps({"settings": training, "classes": classes, "data": fingerprint, "images": images}, sort_keys=True)
+
+
+#: What a hybrid's target puts on the hybrid class and on each parent, per ``hybrid_target``.
+HYBRID_TARGETS = {"class": (1.0, 0.0), "parents": (0.0, 0.5), "both": (0.5, 0.25)}
+
+
+def training_targets(train: pd.DataFrame, classes: list[str], mode: str) -> torch.Tensor:
+    """The class index of every training image (``mode`` class), or its target distribution: a
+    hybrid (real or synthetic) whose two parents are classes shares its mass between the hybrid
+    class and the parents as `HYBRID_TARGETS` says; every other image is one-hot."""
+    indices = torch.tensor(train["class_index"].to_numpy(), dtype=torch.long)
+    if mode == "class":
+        return indices
+    on_hybrid, on_parent = HYBRID_TARGETS[mode]
+    targets = torch.nn.functional.one_hot(indices, len(classes)).double()
+    index_of = {name: k for k, name in enumerate(classes[:-1])}
+    hybrid = len(classes) - 1
+    parents = [train[name] if name in train.columns else [""] * len(train) for name in ("parent_1", "parent_2")]
+    for row, (k, first, second) in enumerate(zip(indices.tolist(), *parents)):
+        if k == hybrid and first in index_of and second in index_of:
+            targets[row] = 0.0
+            targets[row, hybrid] = on_hybrid
+            targets[row, index_of[first]] += on_parent
+            targets[row, index_of[second]] += on_parent
+    return targets.float()
 
 
 def macro_f1_score(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -231,7 +258,7 @@ class TrainingRun:
     base_lrs: list[float]
     train_feed: Feed
     val_feed: Feed
-    labels: torch.Tensor
+    targets: torch.Tensor
     val_labels: np.ndarray
     classes: list[str]
     settings: FinetuneSettings
@@ -254,7 +281,7 @@ class TrainingRun:
         for group, base_lr in zip(self.optimiser.param_groups, self.base_lrs):
             group["lr"] = base_lr * factor
         x = self.train_feed.batch(index, self.device)
-        targets = self.labels[index].to(self.device)
+        targets = self.targets[index].to(self.device)
         weight, partner = mixup_pairs(settings.mixup, settings.seed, (epoch - 1) * self.steps + step, len(index))
         if partner is not None:
             x = weight * x + (1 - weight) * x[partner.to(self.device)]
@@ -337,7 +364,7 @@ def finetune(
     key = checkpoint_key(settings, classes, train, val)
     checkpoint = Path(checkpoint_path)
     run = TrainingRun(
-        model, optimiser, base_lrs, train_feed, val_feed, torch.tensor(train["class_index"].to_numpy(), dtype=torch.long),
+        model, optimiser, base_lrs, train_feed, val_feed, training_targets(train, classes, settings.hybrid_target),
         val["class_index"].to_numpy(), classes, settings, device, checkpoint, key, resume(checkpoint, key, model, optimiser),
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 #: The pipeline's score first; the others are written beside it for comparison.
-SCORE_NAMES = ("hybrid_score", "one_minus_max_p", "p_hybrid", "entropy")
+SCORE_NAMES = ("hybrid_score", "one_minus_max_p", "p_hybrid", "entropy", "probability_filter")
+#: Above this top-1 probability the probability-filtering score trusts the prediction.
+FILTER_CONFIDENT = 0.75
 
 
 def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -23,8 +25,9 @@ def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def hybrid_scores(probabilities: np.ndarray) -> pd.DataFrame:
     """Per row: ``hybrid_score = max(p_hybrid, 1 - (top1 - top2))`` with top1/top2 over the
-    non-hybrid classes; ``one_minus_max_p`` (1 - top1), ``p_hybrid`` and the normalised entropy of
-    the whole distribution."""
+    non-hybrid classes; ``one_minus_max_p`` (1 - top1), ``p_hybrid``, the normalised entropy of
+    the whole distribution, and ``probability_filter`` (1 - top1 when top1 > 0.75, else
+    top1 + top2: a confident call is not a hybrid, and mass shared by two parents is)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] < 2:
         raise ValueError("probabilities need a column per class, the hybrid class last, and at least one other class")
@@ -38,5 +41,6 @@ def hybrid_scores(probabilities: np.ndarray) -> pd.DataFrame:
             "one_minus_max_p": 1.0 - top1,
             "p_hybrid": p_hybrid,
             "entropy": entropy,
+            "probability_filter": np.where(top1 > FILTER_CONFIDENT, 1.0 - top1, top1 + top2),
         }
     )

@@ -1,0 +1,93 @@
+"""Hybrid-detection settings side by side on the real photographs, with the unseen-cross validation.
+
+Runs the workflow on config/heliconius.yaml in one working folder, once per setting (each an overlay
+of config keys; what it does not change is not rerun), with the unseen-cross validation on, and
+collects for every hybrid score: the unseen-cross recall and ROC-AUC (the number to choose settings
+on), the validation split's challenge score, and dev's challenge score and parts (reported beside,
+never chosen on). Training jobs run one at a time (--cores 2).
+
+Usage: python bench/unseen_crosses.py WORKDIR [NAME ...]   (default: every setting below)
+WORKDIR lies beside the repository (the real config names ../shared/...; its config/ is linked in).
+Writes WORKDIR/unseen_crosses.csv and prints it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+#: What every row shares: the validation on, and a shorter probe than the shipped config (one epoch
+#: of the balanced set, two U-Net epochs) so that a row costs about 20 minutes on 2 cores.
+PROBE = {
+    "unet": {"epochs": 2},
+    "finetune": {"epochs": 1, "holdout_crosses": {"pairs": 3, "per_pair": 12}},
+}
+SETTINGS = {
+    "baseline": {},
+    "crosses20": {"balance": {"crosses": {"per_pair": 20}}},
+    "crosses20_parents": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "parents"}},
+    "crosses20_both": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "both"}},
+    "crosses20_hue10": {"balance": {"crosses": {"per_pair": 20}, "augment": {"hue": 0.1}}},
+}
+
+
+def merged(*blocks: dict) -> dict:
+    out: dict = {}
+    for block in blocks:
+        for key, value in block.items():
+            out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
+    unseen = json.loads((workdir / "results/score/unseen_cross/metrics.json").read_text())
+    val = json.loads((workdir / "results/score/val/metrics.json").read_text())
+    dev = json.loads((workdir / "results/score/dev/metrics.json").read_text())
+    rows = []
+    for score in [unseen["score"], *unseen["alternatives"]]:
+        u = unseen if score == unseen["score"] else unseen["alternatives"][score]
+        v = val if score == val["score"] else val["alternatives"][score]
+        d = dev if score == dev["score"] else dev["alternatives"][score]
+        rows.append({
+            "setting": name, "score": score, "unseen_recall": u["unseen_cross_recall"], "unseen_auc": u["unseen_cross_roc_auc"],
+            "real_cross_recall": u["real_cross_recall"], "composed_recall": u["composed_cross_recall"], "val": v["challenge_score"],
+            "dev": d["challenge_score"], "dev_major": d["major_recall"], "dev_minor": d["minor_recall"], "dev_mimic": d["mimic_recall"],
+            "minutes": round(minutes, 1),
+        })
+    return rows
+
+
+def main() -> None:
+    workdir = Path(sys.argv[1]).resolve()
+    names = sys.argv[2:] or list(SETTINGS)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if not (workdir / "config").exists():
+        (workdir / "config").symlink_to(REPO / "config")
+    table_path = workdir / "unseen_crosses.csv"
+    table = pd.read_csv(table_path) if table_path.is_file() else pd.DataFrame()
+    for name in names:
+        config = workdir / f"{name}.yaml"
+        config.write_text(yaml.safe_dump(merged(PROBE, SETTINGS[name])))
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+             "results/score/unseen_cross/metrics.json", "results/score/dev/metrics.json", "results/score/val/metrics.json",
+             "--configfile", str(REPO / "config/heliconius.yaml"), str(config)],
+            check=True,
+        )
+        rows = pd.DataFrame(rows_of(workdir, name, (time.perf_counter() - started) / 60))
+        table = pd.concat([table[table.get("setting", pd.Series(dtype=str)) != name] if len(table) else table, rows], ignore_index=True)
+        table.to_csv(table_path, index=False, float_format="%.3f")
+        print(rows.to_string(index=False), flush=True)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Synthetic crosses: the forewings of one subspecies' photograph with the hindwings of another's.
+
+Heliconius colour patterns are assembled from loci that act on forewing and hindwing elements
+apart, so a cross the training table never shows looks much like known parts of two known
+subspecies put together. In the dorsal photographs the two forewings lie above the two hindwings
+with board (or nearly) between them: the composite keeps the wing pixels of the first photograph
+above that gap and the hindwing pixels of the second (moved onto the first's hindwings) below it.
+Every other pixel is background, painted later as for any image: no board, and no seam but where a
+forewing touched a hindwing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: The band of rows searched for the gap between the wing rows (fractions of the wings' height).
+GAP_SEARCH = (0.25, 0.75)
+#: A gap row may hold at most this share of the fullest row's wing pixels (where a forewing touches a
+#: hindwing, or a thin stray part of the mask runs across, the split cuts through that little).
+GAP_FILL = 0.1
+
+
+@dataclass(frozen=True)
+class CrossSettings:
+    """The ``balance.crosses`` block: how many composites per pair of subspecies of one species, and
+    the pairs never composed (``[[a, b], ...]``, either order), for example those a validation holds out."""
+
+    per_pair: int = 0
+    exclude: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> CrossSettings:
+        return cls(int(block.get("per_pair", 0)), tuple(tuple(sorted(pair)) for pair in block.get("exclude", [])))
+
+    def allows(self, first: str, second: str) -> bool:
+        return tuple(sorted((first, second))) not in self.exclude
+
+
+def wing_gap_row(mask: np.ndarray) -> int | None:
+    """The row between the forewings and the hindwings: the emptiest row in the middle band of the
+    wings' height (the middle of the emptiest run), or None when every such row crosses a wing."""
+    counts = np.asarray(mask, dtype=bool).sum(axis=1)
+    rows = np.flatnonzero(counts)
+    if len(rows) < 8:
+        return None
+    first, last = rows[0], rows[-1]
+    low, high = (int(first + fraction * (last - first)) for fraction in GAP_SEARCH)
+    band = counts[low : high + 1]
+    if band.min() > GAP_FILL * counts.max():
+        return None
+    emptiest = np.flatnonzero(band == band.min())
+    runs = np.split(emptiest, np.flatnonzero(np.diff(emptiest) > 1) + 1)
+    widest = max(runs, key=len)
+    return int(low + widest[len(widest) // 2])
+
+
+def _centre(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    return np.array([ys.mean(), xs.mean()])
+
+
+def _shifted(values: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """`values` moved by (dy, dx) pixels, with zeros where nothing moved in."""
+    out = np.zeros_like(values)
+    height, width = values.shape[:2]
+    target_y, source_y = slice(max(dy, 0), height + min(dy, 0)), slice(max(-dy, 0), height + min(-dy, 0))
+    target_x, source_x = slice(max(dx, 0), width + min(dx, 0)), slice(max(-dx, 0), width + min(-dx, 0))
+    out[target_y, target_x] = values[source_y, source_x]
+    return out
+
+
+def compose_cross(
+    fore_rgb: np.ndarray, fore_mask: np.ndarray, hind_rgb: np.ndarray, hind_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(RGB, 0/1 mask) of the first photograph's forewings with the second's hindwings, moved so
+    their centre lies where the first's hindwings were; None when either has no gap between its
+    wing rows. Pixels outside the mask are zero (the background is painted afterwards)."""
+    fore_gap, hind_gap = wing_gap_row(fore_mask), wing_gap_row(hind_mask)
+    if fore_gap is None or hind_gap is None or fore_rgb.shape != hind_rgb.shape:
+        return None
+    fore_mask, hind_mask = np.asarray(fore_mask, dtype=bool), np.asarray(hind_mask, dtype=bool)
+    top = np.zeros_like(fore_mask)
+    top[:fore_gap] = fore_mask[:fore_gap]
+    hindwings = np.zeros_like(hind_mask)
+    hindwings[hind_gap:] = hind_mask[hind_gap:]
+    if not top.any() or not hindwings.any() or not fore_mask[fore_gap:].any():
+        return None
+    dy, dx = np.rint(_centre(fore_mask & ~top) - _centre(hindwings)).astype(int)
+    moved = _shifted(hindwings, dy, dx)
+    moved[:fore_gap] = False  # nothing of the hindwings above the gap: the forewings stay whole
+    mask = top | moved
+    rgb = np.where(top[..., None], fore_rgb, 0)
+    rgb = np.where(moved[..., None], _shifted(hind_rgb, dy, dx), rgb)
+    return rgb.astype(np.uint8), mask.astype(np.uint8)
+
+
+def pair_seed(base: int, first: str, second: str, number: int) -> int:
+    return int(np.random.SeedSequence([base, zlib.crc32(f"{first}\0{second}".encode()), number]).generate_state(1)[0])
+
+
+def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable: set[str]) -> pd.DataFrame:
+    """One row per composite: for every pair of subspecies of one species (not excluded),
+    `settings.per_pair` composites alternating which parent gives the forewings, each from a
+    seeded draw of two TRAIN photographs whose masks have a gap (`usable` image ids).
+
+    `train` holds the TRAIN split's non-hybrids (image_id, label, species). Columns: source_image
+    (forewings), partner (hindwings), parent_1 (the forewings' subspecies), parent_2, copy, seed."""
+    rows = []
+    candidates = train[train["image_id"].isin(usable)]
+    for _, group in candidates.groupby("species", sort=True):
+        by_label = {label: sorted(images["image_id"]) for label, images in group.groupby("label", sort=True)}
+        for first, second in itertools.combinations(sorted(by_label), 2):
+            if not settings.allows(first, second):
+                continue
+            for number in range(settings.per_pair):
+                fore, hind = (first, second) if number % 2 == 0 else (second, first)
+                draw = np.random.default_rng(pair_seed(seed, first, second, number))
+                source, partner = by_label[fore][draw.integers(len(by_label[fore]))], by_label[hind][draw.integers(len(by_label[hind]))]
+                rows.append(
+                    {"source_image": source, "partner": partner, "parent_1": fore, "parent_2": hind, "copy": number,
+                     "seed": pair_seed(seed + 1, first, second, number)}
+                )
+    return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy", "seed"])
+
+
+def is_composite(recipe: pd.Series) -> pd.Series:
+    """Which manifest rows are synthetic crosses (their recipe starts by naming the cross)."""
+    return recipe.str.startswith('{"cross"')
+
+
+def pair_key(first: str, second: str) -> tuple[str, str]:
+    return tuple(sorted((first, second)))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class HoldoutSettings:
+    """The ``finetune.holdout_crosses`` block: how many composed parent pairs a second model never
+    sees (0: no unseen-cross validation), and how many validation composites each gets."""
+
+    pairs: int = 0
+    per_pair: int = 12
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> HoldoutSettings:
+        return cls(**block)
+
+
+def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.DataFrame:
+    """The crosses the held-out model never sees: every real cross of the training table, and the
+    `count` pairs of subspecies (of one species) with the rarest parents in the TRAIN split among
+    those whose two parents both have val/test photographs to compose from (`usable`: image ids
+    with a gap between their wing rows), no subspecies in two of them. Columns: parent_1, parent_2, kind (real | composed).
+
+    `images` holds the training table's images: image_id, label, species, split, parent_1, parent_2."""
+    real = images[images["label"] == "hybrid"]
+    real_pairs = sorted({pair_key(a, b) for a, b in zip(real["parent_1"], real["parent_2"])})
+    non_hybrids = images[images["label"] != "hybrid"]
+    train_counts = non_hybrids[non_hybrids["split"] == "train"]["label"].value_counts()
+    held = non_hybrids[(non_hybrids["split"] != "train") & non_hybrids["image_id"].isin(usable)]
+    rows = []
+    for _, group in held.groupby("species", sort=True):
+        names = sorted(set(group["label"]) & set(train_counts.index))
+        rows += [
+            (min(train_counts[a], train_counts[b]), train_counts[a] + train_counts[b], a, b)
+            for a, b in itertools.combinations(names, 2) if (a, b) not in real_pairs
+        ]
+    chosen, used = [], set()
+    for *_, a, b in sorted(rows):  # rarest parent first, each subspecies in one pair at most
+        if len(chosen) < count and not {a, b} & used:
+            chosen.append((a, b))
+            used |= {a, b}
+    return pd.DataFrame(
+        [(a, b, "real") for a, b in real_pairs] + [(a, b, "composed") for a, b in chosen], columns=["parent_1", "parent_2", "kind"]
+    )
+
+
+def without_pairs(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The balanced training set less every hybrid of the held-out pairs: the real crosses' photographs
+    and their copies, and the composites of those pairs."""
+    held = {pair_key(a, b) for a, b in zip(pairs["parent_1"], pairs["parent_2"])}
+    crossed = [pair_key(a, b) in held for a, b in zip(manifest["parent_1"], manifest["parent_2"])]
+    return manifest[~(pd.Series(crossed, index=manifest.index) & (manifest["class"] == "hybrid"))].reset_index(drop=True)
+
+
+def plan_validation_crosses(held: pd.DataFrame, pairs: pd.DataFrame, per_pair: int, seed: int) -> pd.DataFrame:
+    """`per_pair` composites of each composed held-out pair from val/test photographs (`held`:
+    image_id, label of the usable ones), alternating which parent gives the forewings and drawing
+    without repeats while distinct pairs of photographs last."""
+    rows = []
+    by_label = {label: sorted(group["image_id"]) for label, group in held.groupby("label")}
+    for pair in pairs[pairs["kind"] == "composed"].itertuples():
+        orders = [(pair.parent_1, pair.parent_2), (pair.parent_2, pair.parent_1)]
+        combinations = [(order, a, b) for order in orders for a in by_label[order[0]] for b in by_label[order[1]]]
+        draw = np.random.default_rng(pair_seed(seed, pair.parent_1, pair.parent_2, 0))
+        for number, k in enumerate(draw.permutation(len(combinations))[:per_pair]):
+            (fore, hind), source, partner = combinations[k]
+            rows.append({"source_image": source, "partner": partner, "parent_1": fore, "parent_2": hind, "copy": number})
+    return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy"])

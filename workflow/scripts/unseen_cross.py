@@ -1,0 +1,19 @@
+from hybridwing.logs import log_to_file
+from hybridwing.score.unseen import unseen_cross_step
+
+log_to_file(snakemake.log[0])
+unseen_cross_step(
+    model_dir=snakemake.input.model,
+    metadata_path=snakemake.input.metadata,
+    splits_path=snakemake.input.splits,
+    qc_path=snakemake.input.qc,
+    wings_path=snakemake.input.wings,
+    pairs_path=snakemake.input.pairs,
+    images_dir=snakemake.output.images,
+    predictions_path=snakemake.output.predictions,
+    metrics_path=snakemake.output.metrics,
+    settings=snakemake.params.settings,
+    mask=snakemake.params.mask,
+    seed=snakemake.params.seed,
+    batch_size=snakemake.params.batch_size,
+)
