@@ -4,7 +4,7 @@ Each model folder's members (and every member of an ensemble folder) are run onc
 validation split and every evaluation table, on the images and their mirror images; then every
 combination is scored from those logits: each member alone, the ensemble (probabilities averaged),
 with and without the flip, at temperature 1 and at the temperature fitted on validation, and for
-each of the four hybrid scores. Settings are to be chosen on validation; the evaluation tables are
+each of the hybrid scores. Settings are to be chosen on validation; the evaluation tables are
 reported beside it.
 
 Usage: python bench/hybrid_levers.py RUN_DIR [LABEL=MODEL_DIR ...]

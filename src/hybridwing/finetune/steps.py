@@ -61,12 +61,12 @@ def finetune_step(
     every hybrid of those crosses (the held-out model of the unseen-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
+    classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])  # the hybrid class stays, trained or not
     if without_crosses_path:
         held = pd.read_csv(without_crosses_path, keep_default_na=False)
         kept = without_pairs(manifest, held)
         log.info("held-out model: %d of %d training images left out (every hybrid of %d crosses)", len(manifest) - len(kept), len(manifest), len(held))
         manifest = kept
-    classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
     val = labelled_split(pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes)
     members = []
     for k in range(finetune_settings.ensemble):
