@@ -321,8 +321,9 @@ def test_a_table_without_md5_takes_each_local_file_as_it_is_now(heliconius, tmp_
 
 
 def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
-    """Issue 20 (5, 13): a FIFO, a symlink to /dev/zero, a file over max_bytes and a symlink that leaves
-    the table's folder are failures with their reason; the good image is fetched, nothing hangs."""
+    """Issue 20 (5, 13): a FIFO, a symlink to /dev/zero, a file over max_bytes, a symlink that leaves
+    the table's folder and a 1x1 image are failures with their reason; the good image is fetched,
+    nothing hangs."""
     import os
 
     data = tmp_path / "data"
@@ -336,7 +337,8 @@ def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
     outside = tmp_path / "elsewhere.jpg"
     outside.write_bytes(real[1].read_bytes())
     os.symlink(outside, images / "away.jpg")
-    table = reference_table(data, ["good.jpg", "pipe.jpg", "zero.jpg", "big.jpg", "away.jpg"])
+    Image.new("RGB", (1, 1)).save(images / "dot.png")
+    table = reference_table(data, ["good.jpg", "pipe.jpg", "zero.jpg", "big.jpg", "away.jpg", "dot.png"])
     rows = pd.read_csv(table, dtype=str, keep_default_na=False)
     rows.loc[rows["filename"] == "zero.jpg", "file_url"] = (images / "zero.jpg").as_uri()  # a URL is not held to the folder
     rows.to_csv(table, index=False)
@@ -350,6 +352,7 @@ def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
     assert "zero.jpg is a character device, not a regular file" in reasons["zero"]
     assert "over fetch.max_bytes (150000)" in reasons["big"]
     assert "leaves the table's folder through a symbolic link" in reasons["away"]
+    assert "1x1 pixels is not a photograph of wings" in reasons["dot"]
 
 
 def test_an_html_page_served_as_a_table_is_named_as_such(server):

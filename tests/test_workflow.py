@@ -167,6 +167,8 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     assert set(dev["part"]) == {"major", "minor", "mimic"} and dev["is_hybrid"].sum() == 8
     summary = pd.read_csv(tmp_path / "results/score/summary.csv")
     assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == len(SCORE_NAMES)
+    assert summary.loc[summary["table"] == "dev", "n_training_duplicates"].eq(0).all(), "the report counts leaks per evaluation table"
+    assert "near-duplicates of a training photograph" in (tmp_path / "results/score/summary.html").read_text()
     assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
     assert "dev" in capsys.readouterr().out
     for table in ("train", "val", "test", "dev"):
