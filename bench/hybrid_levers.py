@@ -25,7 +25,7 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
-from hybridwing.score.scores import SCORE_NAMES, hybrid_scores
+from hybridwing.scores import SCORE_NAMES, hybrid_scores
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -398,3 +398,26 @@ def test_predict_reads_every_extension_it_can_and_says_when_a_folder_has_none(mo
     captured = capsys.readouterr()
     assert captured.out.startswith("path,subspecies,") and len(captured.out.splitlines()) == 1
     assert f"no photographs found in {empty}" in captured.err
+
+
+def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(model_dir, ten_real, tmp_path, capsys):
+    """Issue 22 (6): the model folder's threshold (95% of the validation non-hybrids below it) turns
+    the score into a call; a photograph called hybrid is named with its two most likely parents."""
+    import shutil
+
+    folder = tmp_path / "with_threshold"
+    shutil.copytree(model_dir, folder)
+    assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
+    plain = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert "call" not in plain.columns, "a folder without a threshold makes no call"
+    middle = float(plain["hybrid_score"].median())
+    (folder / "inference.json").write_text(json.dumps({"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False, "threshold": middle}))
+    assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
+    called = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert (called["call"] == np.where(called["hybrid_score"] > middle, "hybrid", "non-hybrid")).all()
+    hybrids = called[called["call"] == "hybrid"]
+    assert len(hybrids) and (hybrids["parents"] == [" x ".join(sorted(pair)) for pair in zip(hybrids["subspecies"], hybrids["top2"])]).all()
+    assert (called.loc[called["call"] == "non-hybrid", "parents"] == "").all()
+    edit_json("inference.json", threshold="high")(folder)
+    assert main(["predict", str(folder), str(ten_real[0])]) == 1
+    assert "threshold must be a finite number or null, not 'high'" in capsys.readouterr().err

@@ -9,8 +9,9 @@ import statistics
 import numpy as np
 import pytest
 
-from hybridwing.score.challenge import hybrid_metrics, threshold_at
-from hybridwing.score.scores import hybrid_scores
+from hybridwing.score.challenge import hybrid_metrics
+from hybridwing.scores import threshold_at
+from hybridwing.scores import hybrid_scores
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from conftest import REPO, SNAKEMAKE, TAXA, TINY_CONFIG, run_snakemake, write_co
 from playwright.sync_api import sync_playwright
 
 from hybridwing.cli import main as cli_main
-from hybridwing.score.scores import SCORE_NAMES
+from hybridwing.scores import SCORE_NAMES
 
 
 @pytest.fixture()
@@ -154,6 +154,8 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     assert finetuned["pretrained_backbone"] is False and finetuned["epochs_run"] == 1
     model_dir = tmp_path / "results/finetune/model"
     assert json.loads((model_dir / "classes.json").read_text())[-1] == "hybrid"
+    inference = json.loads((model_dir / "inference.json").read_text())
+    assert inference["threshold"] == finetuned["call_threshold"] is not None, "the call threshold is stored with the model"
     assert (model_dir / "weights.safetensors").is_file() and (model_dir / "preprocess.json").is_file()
     assert (model_dir / "segmenter.pt").is_file() and (model_dir / "mask.json").is_file()
     for subset in ("val", "test", "dev"):
@@ -163,8 +165,11 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
         assert len(predictions) == scored["n_images"] == (splits["split"] == subset).sum()
         lines = (tmp_path / f"results/score/{subset}/submission.txt").read_text().splitlines()
         assert [line.split(",")[0] for line in lines] == predictions["filename"].tolist()
-    dev = pd.read_csv(tmp_path / "results/score/dev/predictions.csv")
+    dev = pd.read_csv(tmp_path / "results/score/dev/predictions.csv", keep_default_na=False)
     assert set(dev["part"]) == {"major", "minor", "mimic"} and dev["is_hybrid"].sum() == 8
+    assert (dev["call"] == np.where(dev["hybrid_score"] > inference["threshold"], "hybrid", "non-hybrid")).all()
+    dev_metrics = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
+    assert dev_metrics["n_hybrids_with_parents"] == 8 and 0 <= dev_metrics["parent_pair_accuracy"] <= 1
     summary = pd.read_csv(tmp_path / "results/score/summary.csv")
     assert set(summary["table"]) == {"val", "test", "dev"} and summary["score"].nunique() == len(SCORE_NAMES)
     assert summary.loc[summary["table"] == "dev", "n_training_duplicates"].eq(0).all(), "the report counts leaks per evaluation table"

@@ -31,7 +31,8 @@ PREPROCESS = "preprocess.json"
 CONFIG = "config.json"
 SEGMENTER = "segmenter.pt"
 MASK_SETTINGS = "mask.json"
-#: Optional: the ensemble's weight files, the flip averaging and the temperature (absent: one model as is).
+#: Optional: the ensemble's weight files, the flip averaging, the temperature and the call threshold
+#: (absent: one model as is, no call).
 INFERENCE = "inference.json"
 MODEL_FILES = (WEIGHTS, CLASSES, PREPROCESS, CONFIG, SEGMENTER, MASK_SETTINGS)
 
@@ -44,14 +45,17 @@ class ModelFolderError(ValueError):
 class Inference:
     """How class probabilities are made from the trained members: each member's softmax of its
     logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
-    image and its mirror image."""
+    image and its mirror image. `threshold` is the hybrid score above which a photograph is called a
+    hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it."""
 
     weights: tuple[str, ...] = (WEIGHTS,)
     temperature: float = 1.0
     flip_average: bool = False
+    threshold: float | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average}, indent=1)
+        values = {"weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average, "threshold": self.threshold}
+        return json.dumps(values, indent=1)
 
 
 def member_file(k: int) -> str:
@@ -109,11 +113,12 @@ def write_model_folder(
     mask: MaskSettings,
     temperature: float = 1.0,
     flip_average: bool = False,
+    threshold: float | None = None,
 ) -> None:
     """Weights (safetensors, one file per ensemble member), how members combine, the class list,
     preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
     prediction from raw photographs needs. The folder replaces any earlier one only once complete."""
-    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average)
+    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average, threshold)
     with atomic_folder(folder) as partial:
         shutil.copyfile(segmenter_path, partial / SEGMENTER)
         (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask), indent=1))
@@ -174,6 +179,8 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
         found.append(f"{PREPROCESS}: std must be positive finite numbers, not {preprocess['std']!r}")
     if "temperature" in inference and not (number(inference["temperature"]) and inference["temperature"] > 0):
         found.append(f"{INFERENCE}: temperature must be a positive finite number, not {inference['temperature']!r}")
+    if inference.get("threshold") is not None and not number(inference["threshold"]):
+        found.append(f"{INFERENCE}: threshold must be a finite number or null, not {inference['threshold']!r}")
     if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
         found.append(f"{INFERENCE}: flip_average must be true or false, not {inference['flip_average']!r}")
     found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask.problems()]
@@ -197,7 +204,8 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
     try:
         size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
         inference = Inference() if inference_block is None else Inference(
-            tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"])
+            tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"]),
+            inference_block.get("threshold"),
         )
         mask = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]

@@ -8,6 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hybridwing.balance.crosses import without_pairs
@@ -16,6 +17,7 @@ from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
+from hybridwing.scores import SCORE_NAMES, hybrid_scores, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,15 @@ def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classe
     index_of = {name: k for k, name in enumerate(classes)}
     table = table[table["label"].isin(classes)].reset_index(drop=True)
     return table.assign(**{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]})
+
+
+def call_threshold(probabilities: np.ndarray, non_hybrid: np.ndarray) -> float | None:
+    """The pipeline's hybrid score that keeps 95% of the validation non-hybrids at or below it (None
+    without validation non-hybrids)."""
+    if not non_hybrid.any():
+        log.warning("no validation non-hybrids: the model folder stores no call threshold")
+        return None
+    return threshold_at(hybrid_scores(probabilities)[SCORE_NAMES[0]].to_numpy()[non_hybrid])
 
 
 def finetune_step(
@@ -92,11 +103,13 @@ def finetune_step(
     elif temperature == "fit":
         temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
         log.info("temperature fitted on the validation split: %.3g", temperature)
+    probabilities = ensemble_probabilities(val_logits, float(temperature))
+    threshold = call_threshold(probabilities, val["class_index"].to_numpy() != len(classes) - 1)
     write_model_folder(
         model_dir, [member["model"].state_dict() for member in members], classes, backbone, asdict(finetune_settings),
-        segmenter_path, MaskSettings.from_config(mask), float(temperature), finetune_settings.flip_average,
+        segmenter_path, MaskSettings.from_config(mask), float(temperature), finetune_settings.flip_average, threshold,
     )
-    report = reports(ensemble_probabilities(val_logits, float(temperature)), val, classes)
+    report = reports(probabilities, val, classes)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
     confusion_heatmap(report["confusion"], confusion_plot)
@@ -112,6 +125,7 @@ def finetune_step(
         "ensemble": len(members),
         "member_val_macro_f1": [m["state"]["best_f1"] for m in members],
         "temperature": float(temperature),
+        "call_threshold": threshold,
         "flip_average": finetune_settings.flip_average,
         "n_train": len(manifest),
         "n_val": len(val),

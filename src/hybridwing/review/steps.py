@@ -23,7 +23,7 @@ from hybridwing.review.label_issues import label_issues, with_training_loss
 from hybridwing.review.triage import BANDS, TriageSettings, assign_bands, uncertainty
 from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
 from hybridwing.score.predictor import Predictor
-from hybridwing.score.scores import hybrid_scores
+from hybridwing.scores import hybrid_scores
 from hybridwing.score.steps import format_metric
 
 log = logging.getLogger(__name__)

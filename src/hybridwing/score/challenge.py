@@ -16,20 +16,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
+from hybridwing.scores import threshold_at, threshold_rank
+
 PARTS = ("major", "minor", "mimic")
 GROUPS = {"species_a": ("major", "minor"), "mimic": ("mimic",)}
-NON_HYBRID_RECALL = 0.95
-
-
-def _threshold_rank(n: int, recall: float = NON_HYBRID_RECALL) -> int:
-    """0-based position, in ascending order, of the threshold among n non-hybrid scores."""
-    return max(math.ceil(round(recall * n, 9)), 1) - 1
-
-
-def threshold_at(non_hybrid_scores: np.ndarray, recall: float = NON_HYBRID_RECALL) -> float:
-    """The lowest score s with at least `recall` of the non-hybrids scoring <= s."""
-    ordered = np.sort(np.asarray(non_hybrid_scores, dtype=np.float64))
-    return float(ordered[_threshold_rank(len(ordered), recall)])
 
 
 def harmonic_mean(values: list[float]) -> float:
@@ -64,7 +54,7 @@ def _bootstrap(scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray, sco
             continue
         negatives = scores[np.isin(parts, GROUPS[group]) & ~is_hybrid]
         resampled = np.sort(negatives[rng.integers(0, len(negatives), (n, len(negatives)))], axis=1)
-        thresholds = resampled[:, _threshold_rank(len(negatives))]
+        thresholds = resampled[:, threshold_rank(len(negatives))]
         for part in members:
             positives = scores[(parts == part) & is_hybrid]
             drawn = positives[rng.integers(0, len(positives), (n, len(positives)))]

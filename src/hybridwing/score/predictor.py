@@ -28,7 +28,7 @@ from hybridwing.finetune.model_folder import (
     read_model_folder,
 )
 from hybridwing.finetune.preprocess import image_tensor
-from hybridwing.score.scores import hybrid_scores, top_two
+from hybridwing.scores import SCORE_NAMES, hybrid_scores, top_two
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import predict_probabilities, wing_mask
@@ -119,13 +119,20 @@ class Predictor:
         return ensemble_probabilities(self.member_logits(wings), self.inference.temperature)
 
     def table(self, probabilities: np.ndarray) -> pd.DataFrame:
-        """Predicted subspecies, the top two non-hybrid classes, and every score."""
+        """Predicted subspecies, the top two non-hybrid classes, and every score; with the model's
+        threshold, the call (hybrid or non-hybrid, from the pipeline's score) and, for a photograph
+        called hybrid, its two most likely parents."""
         first, p_first, second, p_second = top_two(probabilities)
         names = np.array(self.classes[:-1] + [""], dtype=object)
         frame = pd.DataFrame(
             {"subspecies": names[first], "p_top1": p_first, "top2": names[second], "p_top2": p_second}
         )
-        return pd.concat([frame, hybrid_scores(probabilities)], axis=1)
+        scores = hybrid_scores(probabilities)
+        if self.inference.threshold is not None:
+            hybrid = scores[SCORE_NAMES[0]].to_numpy() > self.inference.threshold
+            frame["call"] = np.where(hybrid, "hybrid", "non-hybrid")
+            frame["parents"] = [" x ".join(sorted((a, b))) if called else "" for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)]
+        return pd.concat([frame, scores], axis=1)
 
     def predict_images(self, images: list[Image.Image], names: list[str]) -> pd.DataFrame:
         return self.table(self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)])))

@@ -19,7 +19,7 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.figures import score_figures
 from hybridwing.score.predictor import Predictor
-from hybridwing.score.scores import SCORE_NAMES
+from hybridwing.scores import SCORE_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,19 @@ def predict_table(predictor: Predictor, rows: pd.DataFrame, batch_size: int) -> 
     return pd.concat(frames, ignore_index=True) if frames else predictor.table(np.zeros((0, len(predictor.classes))))
 
 
+def parent_pair_accuracy(predictions: pd.DataFrame) -> dict[str, Any]:
+    """How often a hybrid's two most likely subspecies are its two parents (hybrids with both
+    parents known), and of those the model calls hybrid."""
+    known = predictions[predictions["is_hybrid"] & (predictions["parent_1"] != "") & (predictions["parent_2"] != "")]
+    right = [{a, b} == {p, q} for a, b, p, q in zip(known["subspecies"], known["top2"], known["parent_1"], known["parent_2"])]
+    called = known["call"].eq("hybrid").to_numpy() if "call" in known else np.zeros(len(known), bool)
+    return {
+        "n_hybrids_with_parents": len(known),
+        "parent_pair_accuracy": float(np.mean(right)) if len(known) else None,
+        "parent_pair_accuracy_called": float(np.mean(np.array(right)[called])) if called.any() else None,
+    }
+
+
 def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed: int) -> dict[str, Any]:
     """The challenge metrics of every score (the pipeline's first) and subspecies accuracy."""
     known = predictions[~predictions["is_hybrid"] & predictions["truth"].isin(classes[:-1])]
@@ -80,6 +93,7 @@ def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed
         "score": SCORE_NAMES[0],
         **by_score[SCORE_NAMES[0]],
         **subspecies_metrics(known["truth"], known["subspecies"]),
+        **parent_pair_accuracy(predictions),
         "alternatives": {name: metrics for name, metrics in by_score.items() if name != SCORE_NAMES[0]},
     }
 
@@ -110,7 +124,7 @@ def score_step(
     rows = scored_rows(pd.read_csv(wings_path, keep_default_na=False), read_metadata(metadata_path), splits, table)
     predicted = predict_table(predictor, rows, settings["batch_size"])
     predictions = pd.concat(
-        [rows[["image_id", "filename", "label", "is_hybrid", "part"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
+        [rows[["image_id", "filename", "label", "is_hybrid", "part", "parent_1", "parent_2"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
         axis=1,
     )
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")

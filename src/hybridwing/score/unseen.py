@@ -24,9 +24,9 @@ from sklearn.metrics import roc_auc_score
 from hybridwing.balance.balance import composable_images, training_images, write_composites
 from hybridwing.balance.crosses import HoldoutSettings, holdout_pairs, pair_key, plan_validation_crosses
 from hybridwing.data.split import HYBRID_LABEL, SPLITS
-from hybridwing.score.challenge import threshold_at
+from hybridwing.scores import threshold_at
 from hybridwing.score.predictor import Predictor
-from hybridwing.score.scores import SCORE_NAMES
+from hybridwing.scores import SCORE_NAMES
 from hybridwing.score.steps import predict_table
 from hybridwing.segment.mask_settings import MaskSettings
 

@@ -1,14 +1,31 @@
-"""Hybrid scores from class probabilities (the hybrid class is the last column)."""
+"""Hybrid scores from class probabilities (the hybrid class is the last column), and the threshold
+that calls a score a hybrid: shared by training (the model folder stores its threshold), scoring,
+prediction and the review."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
 #: The pipeline's score first; the others are written beside it for comparison.
 SCORE_NAMES = ("hybrid_score", "one_minus_max_p", "p_hybrid", "entropy", "probability_filter")
+#: The share of non-hybrids a threshold keeps at or below it (the challenge's 95%).
+NON_HYBRID_RECALL = 0.95
 #: Above this top-1 probability the probability-filtering score trusts the prediction.
 FILTER_CONFIDENT = 0.75
+
+
+def threshold_rank(n: int, recall: float = NON_HYBRID_RECALL) -> int:
+    """0-based position, in ascending order, of the threshold among n non-hybrid scores."""
+    return max(math.ceil(round(recall * n, 9)), 1) - 1
+
+
+def threshold_at(non_hybrid_scores: np.ndarray, recall: float = NON_HYBRID_RECALL) -> float:
+    """The lowest score s with at least `recall` of the non-hybrids scoring <= s."""
+    ordered = np.sort(np.asarray(non_hybrid_scores, dtype=np.float64))
+    return float(ordered[threshold_rank(len(ordered), recall)])
 
 
 def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
