@@ -103,3 +103,10 @@ def test_bootstrap_is_reproducible_and_brackets_the_estimate(fixed_table):
     low, high = first["major_recall_ci90"]
     assert low <= first["major_recall"] <= high and high - low > 0
     assert not math.isnan(first["prc_auc"]) and 0 <= first["roc_auc"] <= 1
+
+
+def test_the_probability_filter_trusts_confident_calls_and_flags_shared_mass():
+    """Issue 22 (5): 1 - top1 above a top-1 of 0.75, else top1 + top2 (the two parents' share)."""
+    probabilities = np.array([[0.9, 0.05, 0.05, 0.0], [0.45, 0.4, 0.1, 0.05], [0.3, 0.3, 0.3, 0.1]])
+    scores = hybrid_scores(probabilities)["probability_filter"].to_numpy()
+    assert np.allclose(scores, [0.1, 0.85, 0.6])
