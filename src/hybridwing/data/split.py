@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import imagehash
@@ -32,7 +32,7 @@ HYBRID_LABEL = "hybrid"
 class SplitSettings:
     """The ``split`` block of the config."""
 
-    fractions: dict[str, float]
+    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "val": 0.15, "test": 0.15})
     seed: int = 42
     hash_size: int = 16
     max_hamming: int = 8

@@ -1,0 +1,43 @@
+"""Every default is written once in effect: the config schema's defaults and the settings
+dataclasses' agree, block by block, key by key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from conftest import REPO
+
+from hybridwing.balance.augment import AugmentSettings
+from hybridwing.balance.balance import BalanceSettings
+from hybridwing.balance.crosses import CrossSettings, HoldoutSettings
+from hybridwing.data.fetch import FetchSettings
+from hybridwing.data.split import SplitSettings
+from hybridwing.finetune.train import FinetuneSettings
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.unet import UnetSettings
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+BLOCKS = {
+    ("fetch",): FetchSettings, ("split",): SplitSettings, ("unet",): UnetSettings, ("mask",): MaskSettings,
+    ("balance",): BalanceSettings, ("balance", "augment"): AugmentSettings, ("balance", "crosses"): CrossSettings,
+    ("finetune",): FinetuneSettings, ("finetune", "holdout_crosses"): HoldoutSettings,
+}
+
+
+def default_of(field: dataclasses.Field):
+    value = field.default_factory() if field.default is dataclasses.MISSING else field.default
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("path", list(BLOCKS), ids=[".".join(path) for path in BLOCKS])
+def test_the_schema_and_the_dataclass_give_the_same_defaults(path):
+    block = SCHEMA[path[0]]
+    for key in path[1:]:
+        block = block["properties"][key]
+    fields = {field.name: field for field in dataclasses.fields(BLOCKS[path])}
+    nested = {name for name, field in fields.items() if dataclasses.is_dataclass(default_of(field))}
+    assert set(block["properties"]) - nested - {"holdout_crosses"} == set(fields) - nested, "the same keys"
+    for name in set(fields) - nested:
+        assert default_of(fields[name]) == block["properties"][name]["default"], f"{'.'.join(path)}.{name}"
