@@ -9,7 +9,6 @@ hybrid recalls of the major, minor and mimic rows. Bootstrap intervals resample 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
