@@ -31,9 +31,12 @@ PROBE = {
 }
 SETTINGS = {
     "baseline": {},
+    "baseline_seed1": {"finetune": {"seed": 1}},
+    "baseline_seed2": {"finetune": {"seed": 2}},
     "crosses20": {"balance": {"crosses": {"per_pair": 20}}},
     "crosses20_parents": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "parents"}},
     "crosses20_both": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "both"}},
+    "crosses60": {"balance": {"crosses": {"per_pair": 60}}},
     "crosses20_hue10": {"balance": {"crosses": {"per_pair": 20}, "augment": {"hue": 0.1}}},
 }
 
