@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature
+from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.scores import SCORE_NAMES, hybrid_scores

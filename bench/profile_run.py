@@ -54,7 +54,8 @@ def operator_profile(config_path: Path, steps: int = 3) -> str:
     """The torch profiler's operator table for `steps` training steps of the configured fine-tune model."""
     from torch.profiler import ProfilerActivity, profile
 
-    from hybridwing.finetune.model import WingClassifier, configure_trainable, load_backbone, parameter_groups
+    from hybridwing.finetune.trainable import configure_trainable, parameter_groups
+    from hybridwing.model.backbone import WingClassifier, load_backbone
     from hybridwing.finetune.train import FinetuneSettings
 
     settings = FinetuneSettings.from_config(yaml.safe_load(config_path.read_text())["finetune"])

@@ -37,8 +37,8 @@ from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import class_labels, near_duplicate_pairs, perceptual_hashes
 from hybridwing.data.tables import Taxa, normalise_table
 from hybridwing.device import channels_last, pick_device
-from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.model_folder import write_model_folder
+from hybridwing.model.backbone import WingClassifier, load_backbone
+from hybridwing.model.folder import write_model_folder
 from hybridwing.finetune.train import FinetuneSettings, finetune
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import apply_masks

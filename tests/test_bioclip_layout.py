@@ -15,8 +15,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from hybridwing.finetune.cache import TokenFeed
-from hybridwing.finetune.model_folder import write_model_folder
-from hybridwing.finetune.preprocess import load_image
+from hybridwing.model.folder import write_model_folder
+from hybridwing.model.preprocess import load_image
 from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 from hybridwing.review.embed import embed_files, frozen_features
 from hybridwing.review.steps import frozen_backbone

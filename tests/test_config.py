@@ -75,7 +75,8 @@ def test_the_encoder_list_of_the_schema_is_the_installed_one():
 
 
 def test_more_unfrozen_blocks_than_the_model_has_names_the_key():
-    from hybridwing.finetune.model import WingClassifier, configure_trainable, load_backbone
+    from hybridwing.finetune.trainable import configure_trainable
+    from hybridwing.model.backbone import WingClassifier, load_backbone
 
     classifier = WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, 3)
     with pytest.raises(ValueError, match=r"config key finetune.unfrozen_blocks: 40, but the model has \d+ blocks"):

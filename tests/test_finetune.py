@@ -14,13 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from hybridwing.finetune.model import (
-    BackboneUnavailable,
-    WingClassifier,
-    configure_trainable,
-    load_backbone,
-    parameter_groups,
-)
+from hybridwing.finetune.trainable import configure_trainable, parameter_groups
+from hybridwing.model.backbone import BackboneUnavailable, WingClassifier, load_backbone
 from hybridwing.finetune.train import FinetuneSettings, checkpoint_key, finetune
 
 

@@ -20,9 +20,10 @@ import torch
 from PIL import Image
 
 from hybridwing.cli import main
-from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.model_folder import ModelFolderError, ensemble_probabilities, fit_temperature, write_model_folder
-from hybridwing.finetune.preprocess import image_tensor, normalise
+from hybridwing.model.backbone import WingClassifier, load_backbone
+from hybridwing.model.folder import ModelFolderError, write_model_folder
+from hybridwing.model.inference import ensemble_probabilities, fit_temperature
+from hybridwing.model.preprocess import image_tensor, normalise
 from hybridwing.finetune.train import FinetuneSettings
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import remove_background
@@ -56,12 +57,12 @@ def test_predictor_matches_the_pipeline_path(model_dir, ten_real, tmp_path):
     """Raw photograph -> Predictor equals segment_images + remove_background + the classifier."""
     predictor = Predictor.load(model_dir)
     rows = pd.DataFrame({"image_id": [p.stem for p in ten_real], "path": [str(p) for p in ten_real], "split": "dev"})
-    qc = segment_images(predictor.segmenter, predictor.segmenter_size, rows, predictor.mask, tmp_path / "masks")
+    qc = segment_images(predictor.segmenter, predictor.segmenter_size, rows, predictor.mask_settings, tmp_path / "masks")
     wings = []
     for row, mask_path in zip(rows.itertuples(), qc["mask"]):
         with Image.open(row.path) as image, Image.open(mask_path) as mask:
-            rng = np.random.default_rng([predictor.mask.seed, zlib.crc32(row.image_id.encode())])
-            wings.append(remove_background(np.asarray(image.convert("RGB")), np.asarray(mask) > 0, predictor.mask, rng))
+            rng = np.random.default_rng([predictor.mask_settings.seed, zlib.crc32(row.image_id.encode())])
+            wings.append(remove_background(np.asarray(image.convert("RGB")), np.asarray(mask) > 0, predictor.mask_settings, rng))
     pipeline = predictor.table(predictor.probabilities(wings))
     photographs = []
     for path in ten_real:
@@ -133,7 +134,7 @@ def disk_full(*args, **kwargs):
 
 
 def test_model_folder_and_export_are_written_whole_or_not_at_all(model_dir, tmp_path, monkeypatch):
-    from hybridwing.finetune import model_folder
+    from hybridwing.model import folder as model_folder
     from hybridwing.score import export
 
     before = {path.name: path.read_bytes() for path in model_dir.iterdir()}

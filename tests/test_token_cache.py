@@ -10,8 +10,8 @@ import torch
 
 from hybridwing.finetune import cache
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
-from hybridwing.finetune.model import WingClassifier, load_backbone
-from hybridwing.finetune.preprocess import load_image, normalise
+from hybridwing.model.backbone import WingClassifier, load_backbone
+from hybridwing.model.preprocess import load_image, normalise
 from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 
 

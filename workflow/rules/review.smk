@@ -45,7 +45,6 @@ rule triage:
         "benchmarks/review/triage.tsv"
     params:
         tables=EMBEDDED,
-        backbone=config["finetune"]["model"],
         settings=review_settings("triage", "zero_shot", "sheet_images"),
     threads: 2
     resources:

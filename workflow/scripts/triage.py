@@ -5,7 +5,6 @@ log_to_file(snakemake.log[0])
 triage_step(
     model_dir=snakemake.input.model,
     metadata_path=snakemake.input.metadata,
-    backbone=snakemake.params.backbone,
     inputs={kind: list(snakemake.input[kind]) for kind in ("embeddings", "probabilities")},
     outputs=table_outputs(snakemake.output, snakemake.params.tables, ("zero_shot", "triage", "bands", "misclassified")),
     settings=snakemake.params.settings,

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.digest import contents_digest
-from hybridwing.finetune.model import WingClassifier, vision_blocks
+from hybridwing.finetune.trainable import vision_blocks
+from hybridwing.model.backbone import WingClassifier
 
 log = logging.getLogger(__name__)
 

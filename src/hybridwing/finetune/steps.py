@@ -14,7 +14,8 @@ import pandas as pd
 from hybridwing.balance.crosses import without_pairs
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
-from hybridwing.finetune.model_folder import ensemble_probabilities, fit_temperature, member_logits_of_files, write_model_folder
+from hybridwing.model.folder import write_model_folder
+from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
 from hybridwing.scores import SCORE_NAMES, hybrid_scores, threshold_at

@@ -28,8 +28,9 @@ from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, pick_device
 from hybridwing.digest import contents_digest
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
-from hybridwing.finetune.model import Backbone, WingClassifier, configure_trainable, load_backbone, parameter_groups
-from hybridwing.finetune.preprocess import load_image, load_images, normalise
+from hybridwing.finetune.trainable import configure_trainable, parameter_groups
+from hybridwing.model.backbone import Backbone, WingClassifier, load_backbone
+from hybridwing.model.preprocess import load_image, load_images, normalise
 
 log = logging.getLogger(__name__)
 

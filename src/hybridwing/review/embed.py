@@ -13,8 +13,8 @@ from sklearn.metrics import normalized_mutual_info_score
 from torch import nn
 
 from hybridwing.device import autocast
-from hybridwing.finetune.model import Backbone, feature_size
-from hybridwing.finetune.preprocess import normalised_batches
+from hybridwing.model.backbone import Backbone, feature_size
+from hybridwing.model.preprocess import normalised_batches
 
 EMBEDDING_PREFIX = "e"
 FROZEN_PREFIX = "p"

@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.finetune.model import Backbone, BackboneUnavailable, load_backbone, load_clip, preprocessing, tokenizer_of
-from hybridwing.finetune.model_folder import CLASSES, CONFIG, ensemble_probabilities
+from hybridwing.model.backbone import Backbone, BackboneUnavailable, load_backbone, load_clip, preprocessing, tokenizer_of
+from hybridwing.model.folder import read_description
+from hybridwing.model.inference import ensemble_probabilities
 from hybridwing.plots import contact_sheet
 from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, frozen_features, map_2d, near_duplicates, taxa_metrics
 from hybridwing.review.figures import embedding_map, rounds_figure
@@ -58,7 +59,7 @@ def embed_step(
     order of ``outputs['tables']``."""
     torch.set_num_threads(max(1, threads))
     predictor = Predictor.load(model_dir)
-    frozen = frozen_backbone(json.loads((Path(model_dir) / CONFIG).read_text()))  # the folder was checked by the load
+    frozen = frozen_backbone(read_description(model_dir).config)
     wings = pd.read_csv(wings_path, keep_default_na=False)
     splits = pd.read_csv(splits_path, keep_default_na=False)
     metadata = read_metadata(metadata_path)
@@ -137,14 +138,15 @@ def junk_flags(judge, reason: str, photographs: pd.DataFrame, settings: dict[str
 
 
 def triage_step(
-    model_dir: str, metadata_path: str, backbone: str, inputs: dict[str, list[str]], outputs: dict[str, list[str]], settings: dict[str, Any], threads: int
+    model_dir: str, metadata_path: str, inputs: dict[str, list[str]], outputs: dict[str, list[str]], settings: dict[str, Any], threads: int
 ) -> None:
     """The triage rule: for every table, the zero-shot junk flags of its raw photographs, then
-    uncertainty, bands and the two contact sheets."""
+    uncertainty, bands and the two contact sheets; the zero-shot judge is the backbone the model
+    was fine-tuned from."""
     torch.set_num_threads(max(1, threads))
-    classes = json.loads((Path(model_dir) / CLASSES).read_text())
+    description = read_description(model_dir)
     raw_paths = read_metadata(metadata_path).set_index("image_id")["path"]
-    judge, reason = zero_shot_judge(backbone)
+    judge, reason = zero_shot_judge(description.config["backbone"])
     if reason:
         log.info("zero-shot filter skipped: %s", reason)
     kinds = ("zero_shot", "triage", "bands", "misclassified")
@@ -154,7 +156,7 @@ def triage_step(
         junk.to_csv(paths[0], index=False)
         if judge is not None:
             log.info("%s: %d of %d photographs flagged as junk by the text prompts", table, int(junk["junk"].sum()), len(junk))
-        triage_table(rows, np.load(probabilities_path), junk, classes, table, *paths[1:], settings)
+        triage_table(rows, np.load(probabilities_path), junk, description.classes, table, *paths[1:], settings)
 
 
 def triage_table(
@@ -198,7 +200,7 @@ def label_issues_step(
     pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
     per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
     frame = pd.read_parquet(embeddings_path)
-    classes = json.loads((Path(model_dir) / CLASSES).read_text())
+    classes = read_description(model_dir).classes
     frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
     features = frozen if frozen.shape[1] else embedding_matrix(frame)
     log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")

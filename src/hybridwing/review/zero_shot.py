@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hybridwing.device import autocast
-from hybridwing.finetune.preprocess import normalised_batches
+from hybridwing.model.preprocess import normalised_batches
 
 
 def why_not_zero_shot(model: nn.Module, pretrained: bool) -> str | None:

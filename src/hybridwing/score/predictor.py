@@ -17,18 +17,9 @@ from torch import nn
 
 from hybridwing.data.images import image_suffixes
 from hybridwing.device import channels_last, pick_device
-from hybridwing.finetune.model import WingClassifier, vision_tower
-from hybridwing.finetune.model_folder import (
-    SEGMENTER,
-    Inference,
-    ModelFolderError,
-    ensemble_probabilities,
-    member_logits,
-    member_logits_of_files,
-    read_model_folder,
-)
-from hybridwing.finetune.preprocess import image_tensor
-from hybridwing.scores import SCORE_NAMES, hybrid_scores, top_two
+from hybridwing.model.folder import SEGMENTER, ModelFolderError, read_model_folder
+from hybridwing.model.inference import TrainedClassifiers, load_classifiers
+from hybridwing.model.preprocess import image_tensor
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import predict_probabilities, wing_mask
@@ -40,47 +31,27 @@ from hybridwing.text import printable
 WORKING_SIDE = 1024
 
 
-@dataclass
-class Predictor:
-    """Trained classifiers (one, or the members of an ensemble) with their preprocessing: the wing
-    segmenter and mask settings they were trained with, the input size and the model's mean/std, and
-    how member probabilities are combined."""
+@dataclass(kw_only=True)
+class Predictor(TrainedClassifiers):
+    """A model folder's classifiers with the preprocessing they were trained with: the wing
+    segmenter and its mask settings, so that raw photographs can be predicted."""
 
-    classifiers: list[WingClassifier]
-    classes: list[str]
-    size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
     segmenter: nn.Module
     segmenter_size: int
-    mask: MaskSettings
-    device: torch.device
-    inference: Inference = Inference()
+    mask_settings: MaskSettings
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | None = None) -> Predictor:
         folder = read_model_folder(model_dir)
         device = device or pick_device()
-        classifiers = []
-        for name, state in zip(folder.inference.weights, folder.members):
-            classifier = WingClassifier(vision_tower(folder.config["model_cfg"]), len(folder.classes))
-            try:
-                classifier.load_state_dict(state)
-            except RuntimeError as error:
-                raise ModelFolderError(f"{folder.path / name} does not fit config.json's model: {error}") from None
-            classifiers.append(classifier.to(device).eval())
-        try:
-            with torch.inference_mode():
-                classifiers[0](torch.zeros(1, 3, folder.size, folder.size, device=device))
-        except RuntimeError as error:
-            raise ModelFolderError(f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the weights ({error})") from None
+        classifiers = load_classifiers(folder, device)
         try:
             unet, unet_settings = load_checkpoint(folder.segmenter)
         except Exception as error:  # noqa: BLE001 - a damaged segmenter fails in torch.load, json or the U-Net build
             raise ModelFolderError(f"{folder.path}: not a hybridwing model folder: {SEGMENTER} is damaged ({error.__class__.__name__}: {error})") from None
         return cls(
-            classifiers, folder.classes, folder.size, folder.mean, folder.std,
-            channels_last(unet, device).eval(), unet_settings.image_size, folder.mask, device, folder.inference,
+            classifiers, folder.classes, folder.size, folder.mean, folder.std, device, folder.inference,
+            segmenter=channels_last(unet, device).eval(), segmenter_size=unet_settings.image_size, mask_settings=folder.mask_settings,
         )
 
     def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
@@ -89,8 +60,8 @@ class Predictor:
         pictures = [np.asarray(image.convert("RGB")) for image in images]
         out = []
         for picture, probability, name in zip(pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names):
-            mask, _, _ = wing_mask(probability, self.mask)
-            out.append(remove_background(picture, mask, self.mask, background_rng(self.mask, name)))
+            mask, _, _ = wing_mask(probability, self.mask_settings)
+            out.append(remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name)))
         return out
 
     def model_input(self, photograph: Image.Image, name: str = "") -> torch.Tensor:
@@ -105,34 +76,8 @@ class Predictor:
     def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
         """Logits (members, views, images, classes) of background-removed images (or their
         `model_input` tensors); the views are the image and, with flip averaging, its mirror image."""
-        flip = self.inference.flip_average if flip_average is None else flip_average
         images = wings if isinstance(wings, torch.Tensor) else torch.stack([image_tensor(image, self.size) for image in wings])
-        return member_logits(self.classifiers, images, self.mean, self.std, flip, self.device)
-
-    def member_logits_of_files(self, paths: list[str], batch_size: int = 64, flip_average: bool | None = None) -> np.ndarray:
-        """`member_logits` of background-removed image files, read `batch_size` at a time."""
-        flip = self.inference.flip_average if flip_average is None else flip_average
-        return member_logits_of_files(self.classifiers, paths, self.size, self.mean, self.std, flip, self.device, batch_size)
-
-    def probabilities(self, wings: list[Image.Image] | torch.Tensor) -> np.ndarray:
-        """Class probabilities (hybrid last) of background-removed images (or `model_input` tensors)."""
-        return ensemble_probabilities(self.member_logits(wings), self.inference.temperature)
-
-    def table(self, probabilities: np.ndarray) -> pd.DataFrame:
-        """Predicted subspecies, the top two non-hybrid classes, and every score; with the model's
-        threshold, the call (hybrid or non-hybrid, from the pipeline's score) and, for a photograph
-        called hybrid, its two most likely parents."""
-        first, p_first, second, p_second = top_two(probabilities)
-        names = np.array(self.classes[:-1] + [""], dtype=object)
-        frame = pd.DataFrame(
-            {"subspecies": names[first], "p_top1": p_first, "top2": names[second], "p_top2": p_second}
-        )
-        scores = hybrid_scores(probabilities)
-        if self.inference.threshold is not None:
-            hybrid = scores[SCORE_NAMES[0]].to_numpy() > self.inference.threshold
-            frame["call"] = np.where(hybrid, "hybrid", "non-hybrid")
-            frame["parents"] = [" x ".join(sorted((a, b))) if called else "" for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)]
-        return pd.concat([frame, scores], axis=1)
+        return super().member_logits(images, flip_average)
 
     def predict_images(self, images: list[Image.Image], names: list[str]) -> pd.DataFrame:
         return self.table(self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)])))

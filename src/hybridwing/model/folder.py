@@ -13,16 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 import hybridwing
 from hybridwing.atomic import atomic_folder
-from hybridwing.device import autocast
-from hybridwing.finetune.preprocess import load_image, normalise
 from hybridwing.segment.mask_settings import MaskSettings
 
 WEIGHTS = "weights.safetensors"
@@ -63,46 +59,6 @@ def member_file(k: int) -> str:
     return WEIGHTS if k == 0 else f"weights_{k}.safetensors"
 
 
-def ensemble_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Mean softmax over the leading axes of `logits` (..., images, classes) at `temperature`."""
-    scaled = torch.as_tensor(logits, dtype=torch.float64) / temperature
-    probabilities = torch.softmax(scaled, dim=-1)
-    return probabilities.reshape(-1, *probabilities.shape[-2:]).mean(0).numpy()
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature (0.25-50, on a log grid of 141 points) whose ensemble probabilities give
-    `labels` the lowest mean negative log-likelihood."""
-    grid = np.geomspace(0.25, 50, 141)
-    rows = np.arange(len(labels))
-    losses = [-np.log(np.clip(ensemble_probabilities(logits, t)[rows, labels], 1e-300, None)).mean() for t in grid]
-    return float(grid[int(np.argmin(losses))])
-
-
-def member_logits(
-    classifiers: list[nn.Module], images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], flip_average: bool, device: torch.device
-) -> np.ndarray:
-    """Logits (members, views, images, classes) of uint8 images (N, 3, S, S) at the model's size;
-    the views are the image and, with flip averaging, its mirror image."""
-    batch = normalise(images.to(device), mean, std)
-    views = [batch, batch.flip(-1)] if flip_average else [batch]
-    with torch.inference_mode(), autocast(device):
-        return np.stack([np.stack([member(view).float().cpu().numpy() for view in views]) for member in classifiers])
-
-
-def member_logits_of_files(
-    classifiers: list[nn.Module], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
-    flip_average: bool, device: torch.device, batch_size: int = 64,
-) -> np.ndarray:
-    """`member_logits` of image files, read `batch_size` at a time."""
-    chunks = [
-        member_logits(classifiers, torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]), mean, std, flip_average, device)
-        for start in range(0, len(paths), batch_size)
-    ]
-    n_classes = classifiers[0].head.out_features
-    return np.concatenate(chunks, axis=2) if chunks else np.zeros((len(classifiers), 2 if flip_average else 1, 0, n_classes))
-
-
 def write_model_folder(
     folder: str | Path,
     members: list[dict[str, torch.Tensor]],
@@ -110,7 +66,7 @@ def write_model_folder(
     backbone: Any,
     settings: dict[str, Any],
     segmenter_path: str | Path,
-    mask: MaskSettings,
+    mask_settings: MaskSettings,
     temperature: float = 1.0,
     flip_average: bool = False,
     threshold: float | None = None,
@@ -121,7 +77,7 @@ def write_model_folder(
     inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average, threshold)
     with atomic_folder(folder) as partial:
         shutil.copyfile(segmenter_path, partial / SEGMENTER)
-        (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask), indent=1))
+        (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask_settings), indent=1))
         for name, state in zip(inference.weights, members):
             save_file({key: tensor.contiguous() for key, tensor in state.items()}, partial / name)
         (partial / INFERENCE).write_text(inference.to_json())
@@ -149,7 +105,7 @@ class ModelFolder:
     config: dict[str, Any]
     inference: Inference
     members: list[dict[str, torch.Tensor]]
-    mask: MaskSettings
+    mask_settings: MaskSettings
 
     @property
     def segmenter(self) -> Path:
@@ -163,7 +119,7 @@ def _read_json(path: Path) -> Any:
         raise ModelFolderError(f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})") from None
 
 
-def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mask: MaskSettings) -> list[str]:
+def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mask_settings: MaskSettings) -> list[str]:
     """What a hand-edited folder can get wrong that would give silent nonsense rather than an error:
     a temperature that is not a positive number, a std of zero, a boolean written as a string, mask
     settings out of their range."""
@@ -183,37 +139,56 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
         found.append(f"{INFERENCE}: threshold must be a finite number or null, not {inference['threshold']!r}")
     if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
         found.append(f"{INFERENCE}: flip_average must be true or false, not {inference['flip_average']!r}")
-    found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask.problems()]
+    found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask_settings.problems()]
     return found
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What a model folder says about its model without its weights: the classes (hybrid last) and
+    config.json (the training settings, the backbone it started from, whether that was pretrained)."""
+
+    classes: list[str]
+    config: dict[str, Any]
+
+
+def read_description(folder: str | Path) -> ModelDescription:
+    """The classes and config of a model folder, checked; a ModelFolderError names what is wrong."""
+    folder = Path(folder)
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
+    classes = _read_json(folder / CLASSES)
+    config = _read_json(folder / CONFIG)
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CLASSES} must list at least two class names")
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CONFIG} must be a JSON object")
+    return ModelDescription(classes, config)
 
 
 def read_model_folder(folder: str | Path) -> ModelFolder:
     """Read and check a model folder; every problem is a ModelFolderError naming the folder and file."""
     folder = Path(folder)
-    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
-    if missing:
-        raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
+    description = read_description(folder)
+    classes, config = description.classes, description.config
     problem = f"{folder}: not a hybridwing model folder:"
-    classes = _read_json(folder / CLASSES)
     preprocess = _read_json(folder / PREPROCESS)
-    config = _read_json(folder / CONFIG)
     mask_block = _read_json(folder / MASK_SETTINGS)
     inference_block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else None
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
-        raise ModelFolderError(f"{problem} {CLASSES} must list at least two class names")
     try:
         size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
         inference = Inference() if inference_block is None else Inference(
             tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"]),
             inference_block.get("threshold"),
         )
-        mask = MaskSettings.from_config(mask_block)
+        mask_settings = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFolderError(f"{problem} a setting is missing or malformed ({error.__class__.__name__}: {error})") from None
     if len(mean) != 3 or len(std) != 3 or not inference.weights or not isinstance(vision_cfg, dict):
         raise ModelFolderError(f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file")
-    wrong = settings_problems(preprocess, inference_block or {}, mask)
+    wrong = settings_problems(preprocess, inference_block or {}, mask_settings)
     if wrong:
         raise ModelFolderError(f"{problem} " + "; ".join(wrong))
     members = []
@@ -224,5 +199,5 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
             members.append(load_file(folder / name))
         except (SafetensorError, OSError, ValueError) as error:
             raise ModelFolderError(f"{problem} {name} is not a readable safetensors file ({error})") from None
-    return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask)
+    return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask_settings)
 
