@@ -13,7 +13,7 @@ rule augment:
         "benchmarks/balance/augment/{scatteritem}.tsv"
     params:
         settings=config["balance"],
-        mask=mask_settings("background"),
+        mask_settings=mask_settings("background"),
     threads: 2
     resources:
         mem_mb=4000,

@@ -79,7 +79,7 @@ rule unseen_cross:
         "benchmarks/score/unseen_cross.tsv"
     params:
         settings=config["finetune"]["holdout_crosses"],
-        mask=mask_settings("background"),
+        mask_settings=mask_settings("background"),
         seed=config["balance"]["seed"],
         batch_size=config["score"]["batch_size"],
     threads: 2

@@ -83,7 +83,7 @@ rule segment:
     benchmark:
         "benchmarks/segment/segment/{scatteritem}.tsv"
     params:
-        mask=mask_settings("segmentation"),
+        mask_settings=mask_settings("segmentation"),
     threads: 2
     resources:
         mem_mb=4000,
@@ -163,7 +163,7 @@ rule apply_masks:
     benchmark:
         "benchmarks/segment/apply_masks/{scatteritem}.tsv"
     params:
-        mask=mask_settings("background"),
+        mask_settings=mask_settings("background"),
     threads: 1
     resources:
         mem_mb=2000,

@@ -7,5 +7,5 @@ apply_step(
     metadata_path=snakemake.input.metadata,
     out_dir=snakemake.output.wings,
     wings_path=snakemake.output.table,
-    mask=snakemake.params.mask,
+    mask_settings=snakemake.params.mask_settings,
 )

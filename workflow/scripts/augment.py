@@ -11,6 +11,6 @@ augment_step(
     out_dir=snakemake.output.images,
     copies_path=snakemake.output.copies,
     settings=snakemake.params.settings,
-    mask=snakemake.params.mask,
+    mask_settings=snakemake.params.mask_settings,
     threads=snakemake.threads,
 )

@@ -9,6 +9,6 @@ segment_step(
     shard=snakemake.wildcards.scatteritem,
     out_dir=snakemake.output.masks,
     qc_path=snakemake.output.qc,
-    mask=snakemake.params.mask,
+    mask_settings=snakemake.params.mask_settings,
     threads=snakemake.threads,
 )

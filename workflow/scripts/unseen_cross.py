@@ -13,7 +13,7 @@ unseen_cross_step(
     predictions_path=snakemake.output.predictions,
     metrics_path=snakemake.output.metrics,
     settings=snakemake.params.settings,
-    mask=snakemake.params.mask,
+    mask_settings=snakemake.params.mask_settings,
     seed=snakemake.params.seed,
     batch_size=snakemake.params.batch_size,
 )

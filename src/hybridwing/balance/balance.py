@@ -120,12 +120,12 @@ def plan_balance(train: pd.DataFrame, settings: BalanceSettings) -> pd.DataFrame
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(augment: AugmentSettings, mask: MaskSettings) -> None:
+def _start_worker(augment: AugmentSettings, mask_settings: MaskSettings) -> None:
     import torch
 
     torch.set_num_threads(1)
     _worker["augmenter"] = Augmenter(augment)
-    _worker["mask"] = mask
+    _worker["mask_settings"] = mask_settings
 
 
 def _read_photo(photo: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +151,7 @@ def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str] | None]) -
     if cross:
         recipe = json.dumps({"cross": cross} | json.loads(recipe))
     rng = np.random.default_rng(seed)
-    result = remove_background(moved_rgb, moved_mask > 0, _worker["mask"], rng)
+    result = remove_background(moved_rgb, moved_mask > 0, _worker["mask_settings"], rng)
     if target.endswith(".jpg"):
         result.save(target, quality=95)
     else:

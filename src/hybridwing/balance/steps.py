@@ -26,14 +26,14 @@ log = logging.getLogger(__name__)
 
 def augment_step(
     metadata_path: str, splits_path: str, qc_path: str, wings_path: str, shard: str, out_dir: str, copies_path: str,
-    settings: dict[str, Any], mask: dict[str, Any], threads: int,
+    settings: dict[str, Any], mask_settings: dict[str, Any], threads: int,
 ) -> None:
     """One shard of the augmented copies that bring every TRAIN class to at least min_per_class, and
     of the synthetic crosses."""
     train = training_images(metadata_path, splits_path, qc_path, wings_path)
     balance_settings = BalanceSettings.from_config(settings)
     plan = shard_rows(plan_balance(train, balance_settings), shard)
-    copies = augment_copies(train, plan, balance_settings, MaskSettings.from_config(mask), out_dir, threads)
+    copies = augment_copies(train, plan, balance_settings, MaskSettings.from_config(mask_settings), out_dir, threads)
     copies.to_csv(copies_path, index=False)
     log.info("shard %s: %d augmented copies (%d synthetic crosses)", shard, len(copies), int((plan["partner"] != "").sum()))
 

@@ -37,25 +37,25 @@ def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     )
 
 
-def background_rng(settings: MaskSettings, image_id: str) -> np.random.Generator:
+def background_rng(mask_settings: MaskSettings, image_id: str) -> np.random.Generator:
     """The generator of an image's textured background, from the mask seed and the image id, so the
     pipeline and prediction draw the same background for the same image (any bytes in the id)."""
-    return np.random.default_rng([settings.seed, zlib.crc32(image_id.encode("utf-8", "surrogateescape"))])
+    return np.random.default_rng([mask_settings.seed, zlib.crc32(image_id.encode("utf-8", "surrogateescape"))])
 
 
-def remove_background(rgb: np.ndarray, mask: np.ndarray, settings: MaskSettings, rng: np.random.Generator) -> Image.Image:
+def remove_background(rgb: np.ndarray, mask: np.ndarray, mask_settings: MaskSettings, rng: np.random.Generator) -> Image.Image:
     """The wings on the configured background (RGBA when transparent), cropped if asked."""
     keep = mask.astype(bool)[..., None]
-    if settings.background == "transparent":
+    if mask_settings.background == "transparent":
         result = Image.fromarray(np.dstack([rgb, mask.astype(np.uint8) * 255]), mode="RGBA")
     else:
-        fill = {"white": 255, "black": 0}.get(settings.background)
-        back = texture(mask.shape, rng) if settings.background == "texture" else np.full_like(rgb, fill)
+        fill = {"white": 255, "black": 0}.get(mask_settings.background)
+        back = texture(mask.shape, rng) if mask_settings.background == "texture" else np.full_like(rgb, fill)
         result = Image.fromarray(np.where(keep, rgb, back))
-    return result.crop(crop_box(mask, settings.crop_margin)) if settings.crop else result
+    return result.crop(crop_box(mask, mask_settings.crop_margin)) if mask_settings.crop else result
 
 
-def apply_masks(qc: pd.DataFrame, metadata: pd.DataFrame, settings: MaskSettings, out_dir: str | Path) -> pd.DataFrame:
+def apply_masks(qc: pd.DataFrame, metadata: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path) -> pd.DataFrame:
     """Write ``<out_dir>/<image_id>.png`` for every segmented image; returns image_id, split, path, flag."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def apply_masks(qc: pd.DataFrame, metadata: pd.DataFrame, settings: MaskSettings
         with Image.open(sources[row.image_id]) as image, Image.open(row.mask) as mask:
             rgb, binary = np.asarray(image.convert("RGB")), np.asarray(mask) > 0
         target = out_dir / f"{row.image_id}.png"
-        remove_background(rgb, binary, settings, background_rng(settings, row.image_id)).save(target)
+        remove_background(rgb, binary, mask_settings, background_rng(mask_settings, row.image_id)).save(target)
         paths.append(str(target))
     wings = qc[["image_id", "split", "flag"]].copy()
     wings["path"] = paths

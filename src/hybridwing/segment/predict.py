@@ -44,17 +44,17 @@ def predict_probabilities(model: nn.Module, images: list[np.ndarray], size: int,
     ]
 
 
-def wing_mask(probability: np.ndarray, settings: MaskSettings) -> tuple[np.ndarray, int, str]:
+def wing_mask(probability: np.ndarray, mask_settings: MaskSettings) -> tuple[np.ndarray, int, str]:
     """The 0/1 wing mask of a probability map, its component count, and a QC flag: ``no_wing``
     (nothing found: the whole frame is kept), ``fragmented`` (more than 8 pieces) or empty."""
-    mask, components = keep_wing_components(probability > settings.threshold, settings.min_component_fraction)
+    mask, components = keep_wing_components(probability > mask_settings.threshold, mask_settings.min_component_fraction)
     if components == 0:
         return np.ones_like(mask), 0, "no_wing"
     return mask, components, "fragmented" if components > 8 else ""
 
 
 def segment_images(
-    model: nn.Module, image_size: int, images: pd.DataFrame, settings: MaskSettings, out_dir: str | Path, threads: int = 1
+    model: nn.Module, image_size: int, images: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path, threads: int = 1
 ) -> pd.DataFrame:
     """Write a 0/255 mask per image (rows: image_id, path, split) and return the QC table.
 
@@ -68,14 +68,14 @@ def segment_images(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     bar = tqdm(total=len(images), desc="segment", unit="img")
-    for start in range(0, len(images), settings.batch_size):
-        chunk = images.iloc[start : start + settings.batch_size]
+    for start in range(0, len(images), mask_settings.batch_size):
+        chunk = images.iloc[start : start + mask_settings.batch_size]
         pictures = []
         for path in chunk["path"]:
             with Image.open(path) as image:
                 pictures.append(np.asarray(image.convert("RGB")))
         for row, probability in zip(chunk.itertuples(), predict_probabilities(model, pictures, image_size, device)):
-            mask, components, flag = wing_mask(probability, settings)
+            mask, components, flag = wing_mask(probability, mask_settings)
             target = out_dir / f"{row.image_id}.png"
             Image.fromarray(mask * 255).save(target)
             rows.append([row.image_id, row.split, str(target), float(mask.mean()), components, flag])

@@ -56,7 +56,7 @@ def train_step(
 
 
 def segment_step(
-    model_path: str, metadata_path: str, splits_path: str, shard: str, out_dir: str, qc_path: str, mask: dict[str, Any], threads: int
+    model_path: str, metadata_path: str, splits_path: str, shard: str, out_dir: str, qc_path: str, mask_settings: dict[str, Any], threads: int
 ) -> None:
     """Masks for one shard of every image (every split and evaluation table), and its QC table."""
     from hybridwing.segment.predict import segment_images
@@ -64,7 +64,7 @@ def segment_step(
 
     model, unet_settings = load_checkpoint(model_path)
     images = shard_rows(images_with_splits(metadata_path, splits_path), shard)
-    qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(mask), out_dir, threads)
+    qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(mask_settings), out_dir, threads)
     qc.to_csv(qc_path, index=False)
 
 
@@ -92,10 +92,10 @@ def coverage_figures_step(qc_path: str, metadata_path: str, pattern_dir: str, hi
     worst_sheet(table, metadata["path"], metadata["camid"], pattern_dir, sheet_path)
 
 
-def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, mask: dict[str, Any]) -> None:
+def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, mask_settings: dict[str, Any]) -> None:
     """Background-removed images for one shard's masks."""
     qc = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False)
-    apply_masks(qc, read_metadata(metadata_path), MaskSettings.from_config(mask), out_dir).to_csv(wings_path, index=False)
+    apply_masks(qc, read_metadata(metadata_path), MaskSettings.from_config(mask_settings), out_dir).to_csv(wings_path, index=False)
 
 
 def wings_step(wings_paths: list[str], qc_path: str, metadata_path: str, wings_path: str, sheet_path: str) -> None:
