@@ -15,15 +15,27 @@ from hybridwing.balance.crosses import CrossSettings, HoldoutSettings
 from hybridwing.data.fetch import FetchSettings
 from hybridwing.data.split import SplitSettings
 from hybridwing.finetune.train import FinetuneSettings
+from hybridwing.review.settings import LabelIssueSettings, ReviewSettings, ZeroShotSettings
+from hybridwing.review.triage import TriageSettings
+from hybridwing.score.settings import ScoreSettings
+from hybridwing.segment.classical import ClassicalSettings
 from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.teacher import TeacherSettings
 from hybridwing.segment.unet import UnetSettings
+from hybridwing.segment.yolo_sam import YoloSamSettings
+from hybridwing.synthetic.collection import SyntheticSettings
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
 BLOCKS = {
     ("fetch",): FetchSettings, ("split",): SplitSettings, ("unet",): UnetSettings, ("mask",): MaskSettings,
     ("balance",): BalanceSettings, ("balance", "augment"): AugmentSettings, ("balance", "crosses"): CrossSettings,
-    ("finetune",): FinetuneSettings, ("finetune", "holdout_crosses"): HoldoutSettings,
+    ("finetune",): FinetuneSettings, ("finetune", "holdout_crosses"): HoldoutSettings, ("score",): ScoreSettings,
+    ("review",): ReviewSettings, ("review", "triage"): TriageSettings, ("review", "label_issues"): LabelIssueSettings,
+    ("review", "zero_shot"): ZeroShotSettings, ("teacher",): TeacherSettings, ("teacher", "classical"): ClassicalSettings,
+    ("dataset", "synthetic"): SyntheticSettings, ("teacher", "yolo_sam"): YoloSamSettings,
 }
+#: Keys the schema leaves without a default (optional paths): the dataclass says "not given".
+NOT_GIVEN = ("", None)
 
 
 def default_of(field: dataclasses.Field):
@@ -40,4 +52,8 @@ def test_the_schema_and_the_dataclass_give_the_same_defaults(path):
     nested = {name for name, field in fields.items() if dataclasses.is_dataclass(default_of(field))}
     assert set(block["properties"]) - nested - {"holdout_crosses"} == set(fields) - nested, "the same keys"
     for name in set(fields) - nested:
-        assert default_of(fields[name]) == block["properties"][name]["default"], f"{'.'.join(path)}.{name}"
+        schema = block["properties"][name]
+        if "default" in schema:
+            assert default_of(fields[name]) == schema["default"], f"{'.'.join(path)}.{name}"
+        else:
+            assert default_of(fields[name]) in NOT_GIVEN, f"{'.'.join(path)}.{name} has no default in the schema"

@@ -15,6 +15,7 @@ from hybridwing.data.tables import TableError, normalise_table, read_csv_table
 from hybridwing.review.batch import review_batch
 from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, cluster_scores, embedding_frame, knn_accuracy, near_duplicates, taxa_metrics
 from hybridwing.review.label_issues import label_issues
+from hybridwing.review.settings import ZeroShotSettings
 from hybridwing.review.steps import junk_flags, label_issues_step, zero_shot_judge
 from hybridwing.review.triage import TriageSettings, assign_bands, next_batch, uncertainty
 
@@ -165,18 +166,18 @@ def test_zero_shot_needs_a_pretrained_text_tower(bioclip_folder, heliconius):
     judge, reason = zero_shot_judge("hybridwing-vit-tiny")
     assert judge is None and "no pretrained text tower" in reason
     photographs = pd.DataFrame({"image_id": ["x", "y"], "path": sorted(str(p) for p in (heliconius / "images").glob("*.jpg"))[:2]})
-    settings = {"prompts": ["a photo of a butterfly wing", "a photo of a ruler", "a photo of an empty tray"], "threshold": 0.5}
+    settings = ZeroShotSettings(prompts=("a photo of a butterfly wing", "a photo of a ruler", "a photo of an empty tray"), threshold=0.5)
     skipped = junk_flags(judge, reason, photographs, settings)
     assert not skipped["junk"].any() and skipped["reason"].str.contains("no pretrained text tower").all()
 
     judge, reason = zero_shot_judge(str(bioclip_folder))
     assert judge is not None and reason == ""
-    probabilities = judge(photographs["path"].tolist(), settings["prompts"])
+    probabilities = judge(photographs["path"].tolist(), list(settings.prompts))
     assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(1), 1)
     flags = junk_flags(judge, reason, photographs, settings)
     assert flags["p_junk"].tolist() == pytest.approx((1 - probabilities[:, 0]).round(4).tolist(), abs=1e-4)
     assert flags["junk"].tolist() == (1 - probabilities[:, 0] >= 0.5).tolist()
-    assert set(flags["likeliest_junk"]) <= set(settings["prompts"][1:])
+    assert set(flags["likeliest_junk"]) <= set(settings.prompts[1:])
 
 
 
@@ -193,10 +194,11 @@ def test_label_issues_use_the_frozen_pretrained_embedding_when_there_is_one(tmp_
     embedding_frame(embedding_frame(rows, noise), features, FROZEN_PREFIX).to_parquet(tmp_path / "train.parquet")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "classes.json").write_text(json.dumps(classes))
+    (tmp_path / "model" / "config.json").write_text("{}")
     pd.DataFrame({"path": "", "class": "c0", "source_image": ["i0"], "mean_loss": [1.0], "flagged": [False]}).to_csv(tmp_path / "losses.csv", index=False)
     with caplog.at_level("INFO"):
         label_issues_step(str(tmp_path / "train.parquet"), str(tmp_path / "model"), str(tmp_path / "losses.csv"), str(tmp_path / "issues.csv"),
-                          str(tmp_path / "sheet.png"), {"folds": 5, "seed": 0}, sheet_images=0)
+                          str(tmp_path / "sheet.png"), {"label_issues": {"folds": 5}, "seed": 0, "sheet_images": 0})
     assert "a probe on the frozen pretrained embedding" in caplog.text
     issues = pd.read_csv(tmp_path / "issues.csv")
     assert set(issues.head(3)["image_id"]) == {"i3", "i40", "i77"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hybridwing.segment.teacher import TeacherSettings, write_teacher_masks
-from hybridwing.segment.yolo_sam import TeacherUnavailable, YoloSamTeacher
+from hybridwing.segment.yolo_sam import TeacherUnavailable, YoloSamSettings, YoloSamTeacher
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("segment_anything") is None,
@@ -49,7 +49,7 @@ def monkeypatch_module():
 def test_boxes_prompt_sam_and_masks_are_united(weights, heliconius):
     from PIL import Image
 
-    teacher = YoloSamTeacher.load(weights)
+    teacher = YoloSamTeacher.load(YoloSamSettings.from_config(weights))
     rgb = np.asarray(Image.open(heliconius / "images" / "40303_CAM041834_d.JPG").convert("RGB"))
     boxes = teacher.wing_boxes(rgb)
     assert boxes.shape == (1, 4), "one box per wing class"
@@ -63,7 +63,7 @@ def test_boxes_prompt_sam_and_masks_are_united(weights, heliconius):
 
 
 def test_no_wing_box_gives_an_empty_mask(weights):
-    teacher = YoloSamTeacher.load({**weights, "wing_classes": [79], "confidence": 0.99})
+    teacher = YoloSamTeacher.load(YoloSamSettings.from_config({**weights, "wing_classes": [79], "confidence": 0.99}))
     assert teacher.mask(np.full((64, 64, 3), 128, np.uint8)).sum() == 0
 
 
@@ -80,10 +80,10 @@ def test_teacher_rule_path_runs_with_the_stand_ins(weights, heliconius, tmp_path
 
 def test_missing_weight_file_is_named(weights, tmp_path):
     with pytest.raises(TeacherUnavailable, match=r"teacher.yolo_sam.sam_weights: weight file not found: .*nowhere.pth"):
-        YoloSamTeacher.load({**weights, "sam_weights": str(tmp_path / "nowhere.pth")})
+        YoloSamTeacher.load(YoloSamSettings.from_config({**weights, "sam_weights": str(tmp_path / "nowhere.pth")}))
 
 
 def test_missing_package_is_named(weights, monkeypatch):
     monkeypatch.setitem(sys.modules, "segment_anything", None)
     with pytest.raises(TeacherUnavailable, match="needs the Python package\\(s\\) segment-anything"):
-        YoloSamTeacher.load(weights)
+        YoloSamTeacher.load(YoloSamSettings.from_config(weights))

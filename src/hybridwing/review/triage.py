@@ -29,8 +29,8 @@ class TriageSettings:
     label_ruled_out: float = 0.02
 
     @classmethod
-    def of(cls, settings: dict[str, Any]) -> TriageSettings:
-        return cls(**{key: float(settings[key]) for key in ("confident", "disagreement", "label_ruled_out")})
+    def from_config(cls, block: dict[str, Any]) -> TriageSettings:
+        return cls(**{key: float(block[key]) for key in ("confident", "disagreement", "label_ruled_out")})
 
 
 def _entropy(probabilities: np.ndarray) -> np.ndarray:

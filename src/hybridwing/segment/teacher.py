@@ -14,6 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.segment.classical import ClassicalSettings, classical_mask
+from hybridwing.segment.yolo_sam import YoloSamSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class TeacherSettings:
     method: str = "classical"
     masks_dir: str = ""
     classical: ClassicalSettings = field(default_factory=ClassicalSettings)
-    yolo_sam: dict[str, Any] = field(default_factory=dict)
+    yolo_sam: YoloSamSettings = field(default_factory=YoloSamSettings)
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> TeacherSettings:
@@ -36,7 +37,7 @@ class TeacherSettings:
             method=block["method"],
             masks_dir=block.get("masks_dir", ""),
             classical=ClassicalSettings.from_config(block.get("classical", {})),
-            yolo_sam=dict(block.get("yolo_sam", {})),
+            yolo_sam=YoloSamSettings.from_config(block.get("yolo_sam", {})),
         )
 
 

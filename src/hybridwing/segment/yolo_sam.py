@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 PACKAGES = {"ultralytics": "ultralytics", "segment_anything": "segment-anything"}
+
+
+@dataclass(frozen=True)
+class YoloSamSettings:
+    """The ``teacher.yolo_sam`` block: the two weight files, SAM's size, YOLO's least box
+    confidence and the YOLO classes that are wings."""
+
+    yolo_weights: str = "resources/weights/yolo_wings.pt"
+    sam_weights: str = "resources/weights/sam_vit_b.pth"
+    sam_model: str = "vit_b"
+    confidence: float = 0.25
+    wing_classes: tuple[int, ...] = field(default=(1, 2, 3, 4))
+
+    @classmethod
+    def from_config(cls, block: dict[str, Any]) -> YoloSamSettings:
+        values = dict(block)
+        if "wing_classes" in values:
+            values["wing_classes"] = tuple(int(k) for k in values["wing_classes"])
+        return cls(**values)
 
 
 class TeacherUnavailable(RuntimeError):
@@ -61,19 +80,19 @@ class YoloSamTeacher:
     wing_classes: tuple[int, ...]
 
     @classmethod
-    def load(cls, settings: dict[str, Any]) -> YoloSamTeacher:
+    def load(cls, settings: YoloSamSettings) -> YoloSamTeacher:
         """Check packages and weight files first, then build both models on the CPU or GPU."""
         modules = require_packages()
-        yolo_path = require_file("yolo_weights", settings["yolo_weights"])
-        sam_path = require_file("sam_weights", settings["sam_weights"])
+        yolo_path = require_file("yolo_weights", settings.yolo_weights)
+        sam_path = require_file("sam_weights", settings.sam_weights)
         detector = modules["ultralytics"].YOLO(str(yolo_path))
         segment_anything = modules["segment_anything"]
-        sam = segment_anything.sam_model_registry[settings["sam_model"]](checkpoint=str(sam_path))
+        sam = segment_anything.sam_model_registry[settings.sam_model](checkpoint=str(sam_path))
         return cls(
             detector=detector,
             predictor=segment_anything.SamPredictor(sam),
-            confidence=float(settings["confidence"]),
-            wing_classes=tuple(settings["wing_classes"]),
+            confidence=float(settings.confidence),
+            wing_classes=settings.wing_classes,
         )
 
     def wing_boxes(self, rgb: np.ndarray) -> np.ndarray:
