@@ -24,6 +24,7 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/balance.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/embed.smk"
 include: "workflow/rules/review.smk"
 
 

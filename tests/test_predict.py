@@ -294,8 +294,9 @@ def edit_json(name: str, **changes):
         (lambda folder: (folder / "mask.json").write_text('{"threshold": "high"'), "mask.json is not valid JSON"),
         (edit_json("mask.json", background="purple", threshold=3), "mask.json: threshold 3 is not allowed; mask.json: background 'purple' is not allowed"),
         (lambda folder: (folder / "mask.json").write_text('["white"]'), "a setting is missing or malformed"),
+        (edit_json("inference.json", score="margin"), "inference.json: score must be one of hybrid_score, one_minus_max_p, p_hybrid"),
     ],
-    ids=["temperature-0", "temperature-negative", "temperature-nan", "flip-as-string", "std-zero", "size-off-weights", "mask-truncated", "mask-out-of-range", "mask-a-list"],
+    ids=["temperature-0", "temperature-negative", "temperature-nan", "flip-as-string", "std-zero", "size-off-weights", "mask-truncated", "mask-out-of-range", "mask-a-list", "score-unknown"],
 )
 def test_a_hand_edited_model_folder_is_refused_not_used(model_dir, tmp_path, capsys, damage, expected):
     """Issue 20 (8): every edit that would give silent nonsense is one line naming the file, exit 1."""
@@ -419,6 +420,12 @@ def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(mode
     hybrids = called[called["call"] == "hybrid"]
     assert len(hybrids) and (hybrids["parents"] == [" x ".join(sorted(pair)) for pair in zip(hybrids["subspecies"], hybrids["top2"])]).all()
     assert (called.loc[called["call"] == "non-hybrid", "parents"] == "").all()
+    # score.method: a folder that calls with another score thresholds that score, not the default
+    low = float(called["p_hybrid"].median())
+    edit_json("inference.json", threshold=low, score="p_hybrid")(folder)
+    assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
+    by_p_hybrid = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert (by_p_hybrid["call"] == np.where(by_p_hybrid["p_hybrid"] > low, "hybrid", "non-hybrid")).all()
     edit_json("inference.json", threshold="high")(folder)
     assert main(["predict", str(folder), str(ten_real[0])]) == 1
     assert "threshold must be a finite number or null, not 'high'" in capsys.readouterr().err

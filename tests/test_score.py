@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from hybridwing.score.challenge import hybrid_metrics
-from hybridwing.scores import threshold_at
-from hybridwing.scores import hybrid_scores
+from hybridwing.scores import hybrid_scores, threshold_at
 
 
 @pytest.mark.parametrize(
@@ -110,3 +109,23 @@ def test_the_probability_filter_trusts_confident_calls_and_flags_shared_mass():
     probabilities = np.array([[0.9, 0.05, 0.05, 0.0], [0.45, 0.4, 0.1, 0.05], [0.3, 0.3, 0.3, 0.1]])
     scores = hybrid_scores(probabilities)["probability_filter"].to_numpy()
     assert np.allclose(scores, [0.1, 0.85, 0.6])
+
+
+def test_every_score_is_named_once_in_the_registry_and_the_schema():
+    """Issue 21: choosing another score is one config key. The schema's ``score.method`` offers the
+    registry's names, and no module but the registry spells the default score's name."""
+    import yaml
+    from conftest import REPO
+
+    from hybridwing.scores import DEFAULT_SCORE, SCORE_NAMES, check_score
+
+    method = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["score"]["properties"]["method"]
+    assert method["enum"] == list(SCORE_NAMES) and method["default"] == DEFAULT_SCORE
+    spelled = [
+        str(path.relative_to(REPO)) for folder in ("src", "workflow") for path in (REPO / folder).rglob("*")
+        if path.suffix in {".py", ".smk"} and path.name != "scores.py" and f'"{DEFAULT_SCORE}"' in path.read_text()
+    ]
+    assert spelled == []
+    assert list(hybrid_scores(np.array([[0.5, 0.3, 0.2]])).columns) == list(SCORE_NAMES)
+    with pytest.raises(ValueError, match="unknown hybrid score 'margin': one of hybrid_score, one_minus_max_p"):
+        check_score("margin")

@@ -28,7 +28,7 @@ def check_table(table: Path, taxa_path: Path) -> int:
 
 
 def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
-    """Print ``path,subspecies,hybrid_score,...`` for each image (the header always); images that
+    """Print ``path,subspecies,...`` and every hybrid score for each image (the header always); images that
     cannot be read or are no photograph are reported on stderr and skipped (exit status 2), and so
     is a folder with no image at all."""
     import numpy as np
@@ -85,16 +85,16 @@ def export_submission(model_dir: Path, out: Path) -> int:
 
 
 def show_scores(summary: Path) -> int:
-    """Print the challenge score of every scored table (the pipeline's hybrid score)."""
+    """Print the challenge score of every scored table (of the hybrid score the model calls with)."""
     import pandas as pd
 
     if not summary.is_file():
         print(f"{summary}: not found; run the pipeline first", file=sys.stderr)
         return 1
     table = pd.read_csv(summary, keep_default_na=False)
-    main_rows = table[table["score"] == "hybrid_score"]
-    columns = ["table", "n_images", "n_hybrids", "challenge_score", "challenge_score_ci90", "major_recall", "minor_recall", "mimic_recall", "roc_auc"]
-    print("challenge score (top-2 hybrid score) by table; intervals are bootstrap 90%:")
+    main_rows = table[table["chosen"]]
+    columns = ["table", "score", "n_images", "n_hybrids", "challenge_score", "challenge_score_ci90", "major_recall", "minor_recall", "mimic_recall", "roc_auc"]
+    print("challenge score (of the score the model calls with, score.method) by table; intervals are bootstrap 90%:")
     print(main_rows[columns].to_string(index=False))
     return 0
 

@@ -5,12 +5,12 @@ prediction and the review."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-#: The pipeline's score first; the others are written beside it for comparison.
-SCORE_NAMES = ("hybrid_score", "one_minus_max_p", "p_hybrid", "entropy", "probability_filter")
 #: The share of non-hybrids a threshold keeps at or below it (the challenge's 95%).
 NON_HYBRID_RECALL = 0.95
 #: Above this top-1 probability the probability-filtering score trusts the prediction.
@@ -40,24 +40,53 @@ def top_two(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return order[:, 0], subspecies[rows, order[:, 0]], order[:, 1], subspecies[rows, order[:, 1]]
 
 
+@dataclass(frozen=True)
+class Probabilities:
+    """What every score is made of, per row: the hybrid class's probability, the two most likely
+    non-hybrid classes' probabilities, and the normalised entropy of the whole distribution."""
+
+    p_hybrid: np.ndarray
+    top1: np.ndarray
+    top2: np.ndarray
+    entropy: np.ndarray
+
+
+#: The hybrid scores, each named once: ``score.method`` chooses the one that calls, thresholds and
+#: is submitted; the others are written beside it for comparison.
+SCORES: dict[str, Callable[[Probabilities], np.ndarray]] = {
+    # The design's top-2 score: a hybrid either has its own class or splits its mass over two parents.
+    "hybrid_score": lambda q: np.maximum(q.p_hybrid, 1.0 - (q.top1 - q.top2)),
+    "one_minus_max_p": lambda q: 1.0 - q.top1,
+    "p_hybrid": lambda q: q.p_hybrid,
+    "entropy": lambda q: q.entropy,
+    # A confident call is not a hybrid, and mass shared by two parents is.
+    "probability_filter": lambda q: np.where(q.top1 > FILTER_CONFIDENT, 1.0 - q.top1, q.top1 + q.top2),
+}
+SCORE_NAMES = tuple(SCORES)
+#: ``score.method``'s default, and the score of a model folder that names none.
+DEFAULT_SCORE = SCORE_NAMES[0]
+
+
+def check_score(name: str) -> str:
+    """`name` if it is a hybrid score, else a ValueError listing them."""
+    if name not in SCORES:
+        raise ValueError(f"unknown hybrid score {name!r}: one of {', '.join(SCORE_NAMES)}")
+    return name
+
+
+def comparison_score(method: str) -> str:
+    """The score drawn beside `method` in the figures: 1 - max p, or the default when that is `method`."""
+    return "one_minus_max_p" if method != "one_minus_max_p" else DEFAULT_SCORE
+
+
 def hybrid_scores(probabilities: np.ndarray) -> pd.DataFrame:
-    """Per row: ``hybrid_score = max(p_hybrid, 1 - (top1 - top2))`` with top1/top2 over the
-    non-hybrid classes; ``one_minus_max_p`` (1 - top1), ``p_hybrid``, the normalised entropy of
-    the whole distribution, and ``probability_filter`` (1 - top1 when top1 > 0.75, else
-    top1 + top2: a confident call is not a hybrid, and mass shared by two parents is)."""
+    """Every score of `SCORES`, one column each, per row of class probabilities (hybrid last); top1
+    and top2 are over the non-hybrid classes."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] < 2:
         raise ValueError("probabilities need a column per class, the hybrid class last, and at least one other class")
     _, top1, _, top2 = top_two(probabilities)
-    p_hybrid = probabilities[:, -1]
     safe = np.clip(probabilities, 1e-12, 1.0)
     entropy = -(probabilities * np.log(safe)).sum(axis=1) / np.log(probabilities.shape[1])
-    return pd.DataFrame(
-        {
-            "hybrid_score": np.maximum(p_hybrid, 1.0 - (top1 - top2)),
-            "one_minus_max_p": 1.0 - top1,
-            "p_hybrid": p_hybrid,
-            "entropy": entropy,
-            "probability_filter": np.where(top1 > FILTER_CONFIDENT, 1.0 - top1, top1 + top2),
-        }
-    )
+    parts = Probabilities(probabilities[:, -1], top1, top2, entropy)
+    return pd.DataFrame({name: score(parts) for name, score in SCORES.items()})

@@ -40,6 +40,12 @@ def finetune_settings():
     return {key: value for key, value in config["finetune"].items() if key != "holdout_crosses"}
 
 
+def training_state(name):
+    """What training rule `name` keeps across interruptions, outside results/ (Snakemake deletes a
+    failed job's outputs, never these): its checkpoint and its token cache, as the rule's params."""
+    return {"checkpoint": f"resources/checkpoints/{name}.pt", "token_cache": f"resources/cache/{name}"}
+
+
 def unseen_cross_outputs():
     """The unseen-cross validation (a second, held-out model), when finetune.holdout_crosses asks for it."""
     return rules.unseen_cross.output if config["finetune"]["holdout_crosses"]["pairs"] else []
@@ -97,11 +103,6 @@ def exclude_input(wildcards):
 def reviewed_labels_input(wildcards):
     """The fetched reviewed labels, when configured: the rounds rule counts them."""
     return [rules.fetch.output.manifest.format(table="extra_labels")] if "extra_labels" in TABLES else []
-
-
-def earlier_rounds(wildcards):
-    """The records of the active-learning rounds before this one."""
-    return sorted(str(path) for path in Path("results/review/rounds").glob("round-*.json") if path.stem != ROUND)
 
 
 def per_table_figures(pattern, caption, subcategory, figure):

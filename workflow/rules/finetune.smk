@@ -32,9 +32,9 @@ rule finetune:
         "benchmarks/finetune.tsv"
     params:
         settings=finetune_settings(),
-        mask=mask_settings("all"),
-        checkpoint="resources/checkpoints/finetune.pt",
-        token_cache="resources/cache/finetune",
+        mask_settings=mask_settings("all"),
+        score_method=config["score"]["method"],
+        **training_state("finetune"),
     threads: 2
     resources:
         mem_mb=12000,
@@ -90,6 +90,6 @@ use rule finetune as finetune_holdout with:
         "benchmarks/finetune_holdout.tsv"
     params:
         settings=finetune_settings(),
-        mask=mask_settings("all"),
-        checkpoint="resources/checkpoints/finetune_holdout.pt",
-        token_cache="resources/cache/finetune_holdout",
+        mask_settings=mask_settings("all"),
+        score_method=config["score"]["method"],
+        **training_state("finetune_holdout"),

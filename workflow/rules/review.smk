@@ -1,33 +1,3 @@
-rule embed:
-    input:
-        model=rules.finetune.output.model,
-        wings=rules.wings.output.table,
-        metadata=rules.metadata.output.metadata,
-        splits=rules.split.output.splits,
-        phash_pairs=rules.split.output.duplicates,
-    output:
-        embeddings=expand("results/embed/{table}/embeddings.parquet", table=EMBEDDED),
-        probabilities=expand("results/embed/{table}/member_probabilities.npy", table=EMBEDDED),
-        metrics=expand("results/embed/{table}/metrics.json", table=EMBEDDED),
-        duplicates=expand("results/embed/{table}/near_duplicates.csv", table=EMBEDDED),
-        **per_table_figures("results/embed/{table}/map.png", "../report/embedding_map.rst", "embeddings", "embedding map"),
-    log:
-        "logs/review/embed.log",
-    benchmark:
-        "benchmarks/review/embed.tsv"
-    params:
-        tables=EMBEDDED,
-        settings=review_settings("batch_size", "seed", "duplicate_cosine"),
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-    conda:
-        "../../envs/hybridwing.yaml"
-    script:
-        "../scripts/embed.py"
-
-
 rule triage:
     input:
         model=rules.finetune.output.model,
@@ -58,7 +28,7 @@ rule triage:
 
 rule label_issues:
     input:
-        embeddings="results/embed/train/embeddings.parquet",
+        embeddings=rules.embed.output.embeddings[EMBEDDED.index("train")],
         model=rules.finetune.output.model,
         losses=rules.finetune.output.losses,
     output:
@@ -73,7 +43,7 @@ rule label_issues:
     log:
         "logs/review/label_issues.log",
     params:
-        settings=review_settings("seed") | config["review"]["label_issues"],
+        settings=review_settings("seed", "label_issues", "sheet_images"),
     resources:
         mem_mb=4000,
         runtime=30,
@@ -90,7 +60,6 @@ rule rounds:
         triage=rules.triage.output.triage,
         extra_labels=reviewed_labels_input,
         exclude=exclude_input,
-        earlier=earlier_rounds,
     output:
         record=f"results/review/rounds/{ROUND}.json",
         table="results/review/rounds.csv",

@@ -21,7 +21,8 @@ finetune_step(
     checkpoint_path=snakemake.params.checkpoint,
     cache_dir=snakemake.params.token_cache,
     settings=snakemake.params.settings,
-    mask=snakemake.params.mask,
+    mask_settings=snakemake.params.mask_settings,
+    score_method=snakemake.params.score_method,
     threads=snakemake.threads,
     without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,
 )

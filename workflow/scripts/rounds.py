@@ -9,7 +9,6 @@ rounds_step(
     triage_paths=list(snakemake.input.triage),
     extra_labels_path=snakemake.input.extra_labels[0] if snakemake.input.extra_labels else None,
     exclude_path=snakemake.input.exclude[0] if snakemake.input.exclude else None,
-    earlier_rounds=list(snakemake.input.earlier),
     record_path=snakemake.output.record,
     table_path=snakemake.output.table,
     figure_path=snakemake.output.figure,

@@ -18,7 +18,7 @@ from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
-from hybridwing.scores import SCORE_NAMES, hybrid_scores, threshold_at
+from hybridwing.scores import hybrid_scores, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,13 @@ def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classe
     return table.assign(**{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]})
 
 
-def call_threshold(probabilities: np.ndarray, non_hybrid: np.ndarray) -> float | None:
-    """The pipeline's hybrid score that keeps 95% of the validation non-hybrids at or below it (None
+def call_threshold(probabilities: np.ndarray, non_hybrid: np.ndarray, score: str) -> float | None:
+    """The value of hybrid score `score` that keeps 95% of the validation non-hybrids at or below it (None
     without validation non-hybrids)."""
     if not non_hybrid.any():
         log.warning("no validation non-hybrids: the model folder stores no call threshold")
         return None
-    return threshold_at(hybrid_scores(probabilities)[SCORE_NAMES[0]].to_numpy()[non_hybrid])
+    return threshold_at(hybrid_scores(probabilities)[score].to_numpy()[non_hybrid])
 
 
 def finetune_step(
@@ -64,12 +64,13 @@ def finetune_step(
     checkpoint_path: str,
     cache_dir: str,
     settings: dict[str, Any],
-    mask: dict[str, Any],
+    mask_settings: dict[str, Any],
+    score_method: str,
     threads: int,
     without_crosses_path: str | None = None,
 ) -> None:
-    """Train (an ensemble of) classifiers on the balanced set and write the model folder and the
-    validation reports; with `without_crosses_path` (a holdout_pairs table), on the balanced set less
+    """Train (an ensemble of) classifiers on the balanced set and write the model folder (calling
+    with hybrid score `score_method`) and the validation reports; with `without_crosses_path` (a holdout_pairs table), on the balanced set less
     every hybrid of those crosses (the held-out model of the unseen-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
@@ -105,10 +106,10 @@ def finetune_step(
         temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
         log.info("temperature fitted on the validation split: %.3g", temperature)
     probabilities = ensemble_probabilities(val_logits, float(temperature))
-    threshold = call_threshold(probabilities, val["class_index"].to_numpy() != len(classes) - 1)
+    threshold = call_threshold(probabilities, val["class_index"].to_numpy() != len(classes) - 1, score_method)
     write_model_folder(
         model_dir, [member["model"].state_dict() for member in members], classes, backbone, asdict(finetune_settings),
-        segmenter_path, MaskSettings.from_config(mask), float(temperature), finetune_settings.flip_average, threshold,
+        segmenter_path, MaskSettings.from_config(mask_settings), float(temperature), finetune_settings.flip_average, threshold, score_method,
     )
     report = reports(probabilities, val, classes)
     report["per_class"].to_csv(per_class_path, index=False)

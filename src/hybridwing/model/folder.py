@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 import hybridwing
 from hybridwing.atomic import atomic_folder
+from hybridwing.scores import DEFAULT_SCORE, SCORES, check_score
 from hybridwing.segment.mask_settings import MaskSettings
 
 WEIGHTS = "weights.safetensors"
@@ -42,15 +43,20 @@ class Inference:
     """How class probabilities are made from the trained members: each member's softmax of its
     logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
     image and its mirror image. `threshold` is the hybrid score above which a photograph is called a
-    hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it."""
+    hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it. `score`
+    names the hybrid score (``score.method``) that calls, thresholds and is exported."""
 
     weights: tuple[str, ...] = (WEIGHTS,)
     temperature: float = 1.0
     flip_average: bool = False
     threshold: float | None = None
+    score: str = DEFAULT_SCORE
 
     def to_json(self) -> str:
-        values = {"weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average, "threshold": self.threshold}
+        values = {
+            "weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average, "threshold": self.threshold,
+            "score": self.score,
+        }
         return json.dumps(values, indent=1)
 
 
@@ -70,11 +76,12 @@ def write_model_folder(
     temperature: float = 1.0,
     flip_average: bool = False,
     threshold: float | None = None,
+    score: str = DEFAULT_SCORE,
 ) -> None:
     """Weights (safetensors, one file per ensemble member), how members combine, the class list,
     preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
     prediction from raw photographs needs. The folder replaces any earlier one only once complete."""
-    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average, threshold)
+    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average, threshold, check_score(score))
     with atomic_folder(folder) as partial:
         shutil.copyfile(segmenter_path, partial / SEGMENTER)
         (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask_settings), indent=1))
@@ -137,6 +144,8 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
         found.append(f"{INFERENCE}: temperature must be a positive finite number, not {inference['temperature']!r}")
     if inference.get("threshold") is not None and not number(inference["threshold"]):
         found.append(f"{INFERENCE}: threshold must be a finite number or null, not {inference['threshold']!r}")
+    if "score" in inference and inference["score"] not in SCORES:
+        found.append(f"{INFERENCE}: score must be one of {', '.join(SCORES)}, not {inference['score']!r}")
     if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
         found.append(f"{INFERENCE}: flip_average must be true or false, not {inference['flip_average']!r}")
     found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask_settings.problems()]
@@ -146,16 +155,18 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
 @dataclass(frozen=True)
 class ModelDescription:
     """What a model folder says about its model without its weights: the classes (hybrid last) and
-    config.json (the training settings, the backbone it started from, whether that was pretrained)."""
+    config.json (the training settings, the backbone it started from, whether that was pretrained),
+    and the hybrid score it calls with."""
 
     classes: list[str]
     config: dict[str, Any]
+    score: str = DEFAULT_SCORE
 
 
 def read_description(folder: str | Path) -> ModelDescription:
     """The classes and config of a model folder, checked; a ModelFolderError names what is wrong."""
     folder = Path(folder)
-    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    missing = [name for name in (CLASSES, CONFIG) if not (folder / name).is_file()]
     if missing:
         raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
     classes = _read_json(folder / CLASSES)
@@ -164,12 +175,19 @@ def read_description(folder: str | Path) -> ModelDescription:
         raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CLASSES} must list at least two class names")
     if not isinstance(config, dict):
         raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CONFIG} must be a JSON object")
-    return ModelDescription(classes, config)
+    inference = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else {}
+    score = inference.get("score", DEFAULT_SCORE) if isinstance(inference, dict) else None
+    if score not in SCORES:
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {INFERENCE}: score must be one of {', '.join(SCORES)}, not {score!r}")
+    return ModelDescription(classes, config, score)
 
 
 def read_model_folder(folder: str | Path) -> ModelFolder:
     """Read and check a model folder; every problem is a ModelFolderError naming the folder and file."""
     folder = Path(folder)
+    missing = [name for name in MODEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
     description = read_description(folder)
     classes, config = description.classes, description.config
     problem = f"{folder}: not a hybridwing model folder:"
@@ -180,7 +198,7 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
         size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
         inference = Inference() if inference_block is None else Inference(
             tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"]),
-            inference_block.get("threshold"),
+            inference_block.get("threshold"), inference_block.get("score", DEFAULT_SCORE),
         )
         mask_settings = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]

@@ -13,7 +13,7 @@ from hybridwing.device import autocast
 from hybridwing.model.backbone import WingClassifier, vision_tower
 from hybridwing.model.folder import Inference, ModelFolder, ModelFolderError
 from hybridwing.model.preprocess import load_image, normalise
-from hybridwing.scores import SCORE_NAMES, hybrid_scores, top_two
+from hybridwing.scores import hybrid_scores, top_two
 
 
 def ensemble_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -113,7 +113,7 @@ class TrainedClassifiers:
         )
         scores = hybrid_scores(probabilities)
         if self.inference.threshold is not None:
-            hybrid = scores[SCORE_NAMES[0]].to_numpy() > self.inference.threshold
+            hybrid = scores[self.inference.score].to_numpy() > self.inference.threshold
             frame["call"] = np.where(hybrid, "hybrid", "non-hybrid")
             frame["parents"] = [" x ".join(sorted((a, b))) if called else "" for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)]
         return pd.concat([frame, scores], axis=1)

@@ -21,7 +21,8 @@ from hybridwing.plots import contact_sheet
 from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, frozen_features, map_2d, near_duplicates, taxa_metrics
 from hybridwing.review.figures import embedding_map, rounds_figure
 from hybridwing.review.label_issues import label_issues, with_training_loss
-from hybridwing.review.triage import BANDS, TriageSettings, assign_bands, uncertainty
+from hybridwing.review.settings import ReviewSettings, ZeroShotSettings
+from hybridwing.review.triage import BANDS, assign_bands, uncertainty
 from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
 from hybridwing.score.predictor import Predictor
 from hybridwing.scores import hybrid_scores
@@ -58,6 +59,7 @@ def embed_step(
     (beside the perceptual-hash pairs) and map; `outputs` holds one list of paths per kind, in the
     order of ``outputs['tables']``."""
     torch.set_num_threads(max(1, threads))
+    settings = ReviewSettings.from_config(settings)
     predictor = Predictor.load(model_dir)
     frozen = frozen_backbone(read_description(model_dir).config)
     wings = pd.read_csv(wings_path, keep_default_na=False)
@@ -83,29 +85,29 @@ def frozen_backbone(model_config: dict[str, Any]) -> Backbone | None:
 
 def embed_table(
     predictor: Predictor, frozen: Backbone | None, rows: pd.DataFrame, table: str, phash_pairs: pd.DataFrame, embeddings_path: str,
-    probabilities_path: str, metrics_path: str, duplicates_path: str, map_path: str, settings: dict[str, Any],
+    probabilities_path: str, metrics_path: str, duplicates_path: str, map_path: str, settings: ReviewSettings,
 ) -> None:
     """One table: the trained model's embedding (e columns) and, with a pretrained backbone, the
     frozen one's (p columns, metrics under ``frozen_pretrained``)."""
     paths = rows["path"].tolist()
-    features, logits = embed_files(predictor.classifiers, paths, predictor.size, predictor.mean, predictor.std, predictor.device, settings["batch_size"])
+    features, logits = embed_files(predictor.classifiers, paths, predictor.size, predictor.mean, predictor.std, predictor.device, settings.batch_size)
     frame = embedding_frame(rows, features)
-    metrics = {"table": table, **taxa_metrics(frame, settings["seed"]), "frozen_pretrained": None}
+    metrics = {"table": table, **taxa_metrics(frame, settings.seed), "frozen_pretrained": None}
     if frozen is not None:
-        frame = embedding_frame(frame, frozen_features(frozen, paths, predictor.device, settings["batch_size"]), FROZEN_PREFIX)
-        metrics["frozen_pretrained"] = {"backbone": frozen.source, **taxa_metrics(frame, settings["seed"], FROZEN_PREFIX)}
+        frame = embedding_frame(frame, frozen_features(frozen, paths, predictor.device, settings.batch_size), FROZEN_PREFIX)
+        metrics["frozen_pretrained"] = {"backbone": frozen.source, **taxa_metrics(frame, settings.seed, FROZEN_PREFIX)}
     frame.to_parquet(embeddings_path, index=False)
     probabilities = np.stack([ensemble_probabilities(member[None], predictor.inference.temperature) for member in logits])
     np.save(probabilities_path, probabilities.astype(np.float32))
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
-    duplicates = beside_phash_pairs(near_duplicates(frame, settings["duplicate_cosine"]), phash_pairs)
+    duplicates = beside_phash_pairs(near_duplicates(frame, settings.duplicate_cosine), phash_pairs)
     duplicates.to_csv(duplicates_path, index=False)
-    coordinates, method = map_2d(embedding_matrix(frame), settings["seed"])
+    coordinates, method = map_2d(embedding_matrix(frame), settings.seed)
     embedding_map(frame, coordinates, method, f"{table}: {len(frame)} images", map_path)
     log.info(
         "%s: %d images, %d dimensions; 1-NN cosine accuracy %s (subspecies), %s (species); %d embedding near-duplicate pairs (cosine >= %s)",
         table, len(frame), features.shape[1], format_metric(metrics["knn1_cosine_subspecies"]), format_metric(metrics["knn1_cosine_species"]),
-        len(duplicates), settings["duplicate_cosine"],
+        len(duplicates), settings.duplicate_cosine,
     )
 
 
@@ -128,13 +130,13 @@ def zero_shot_judge(backbone: str) -> tuple[Any, str]:
     return judge, ""
 
 
-def junk_flags(judge, reason: str, photographs: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
+def junk_flags(judge, reason: str, photographs: pd.DataFrame, settings: ZeroShotSettings) -> pd.DataFrame:
     """The zero-shot table of `photographs` (image_id, path of the raw photograph); without a judge
     it says why in its ``reason`` column and flags nothing."""
     if judge is None:
         return photographs[["image_id"]].assign(p_wing=np.nan, likeliest_junk="", p_junk=np.nan, junk=False, reason=reason)
-    prompts = list(settings["prompts"])
-    return junk_table(photographs, judge(photographs["path"].tolist(), prompts), prompts, settings["threshold"]).assign(reason="")
+    prompts = list(settings.prompts)
+    return junk_table(photographs, judge(photographs["path"].tolist(), prompts), prompts, settings.threshold).assign(reason="")
 
 
 def triage_step(
@@ -144,6 +146,7 @@ def triage_step(
     uncertainty, bands and the two contact sheets; the zero-shot judge is the backbone the model
     was fine-tuned from."""
     torch.set_num_threads(max(1, threads))
+    settings = ReviewSettings.from_config(settings)
     description = read_description(model_dir)
     raw_paths = read_metadata(metadata_path).set_index("image_id")["path"]
     judge, reason = zero_shot_judge(description.config["backbone"])
@@ -152,30 +155,30 @@ def triage_step(
     kinds = ("zero_shot", "triage", "bands", "misclassified")
     for table, embeddings_path, probabilities_path, *paths in zip(outputs["tables"], inputs["embeddings"], inputs["probabilities"], *(outputs[k] for k in kinds)):
         rows = pd.read_parquet(embeddings_path, columns=ROW_COLUMNS)
-        junk = junk_flags(judge, reason, rows[["image_id"]].assign(path=rows["image_id"].map(raw_paths)), settings["zero_shot"])
+        junk = junk_flags(judge, reason, rows[["image_id"]].assign(path=rows["image_id"].map(raw_paths)), settings.zero_shot)
         junk.to_csv(paths[0], index=False)
         if judge is not None:
             log.info("%s: %d of %d photographs flagged as junk by the text prompts", table, int(junk["junk"].sum()), len(junk))
-        triage_table(rows, np.load(probabilities_path), junk, description.classes, table, *paths[1:], settings)
+        triage_table(rows, np.load(probabilities_path), junk, description.classes, description.score, table, *paths[1:], settings)
 
 
 def triage_table(
-    rows: pd.DataFrame, member_probabilities: np.ndarray, junk: pd.DataFrame, classes: list[str], table: str,
-    triage_path: str, bands_path: str, misclassified_path: str, settings: dict[str, Any],
+    rows: pd.DataFrame, member_probabilities: np.ndarray, junk: pd.DataFrame, classes: list[str], score: str, table: str,
+    triage_path: str, bands_path: str, misclassified_path: str, settings: ReviewSettings,
 ) -> None:
     measures = uncertainty(member_probabilities)
     mean = member_probabilities.mean(0)
     label_index = rows["label"].map({name: i for i, name in enumerate(classes)})
     p_label = [mean[i, int(k)] if pd.notna(k) else np.nan for i, k in enumerate(label_index)]
     triage = pd.concat([rows, measures.drop(columns="top_class")], axis=1).assign(
-        predicted=[classes[i] for i in measures["top_class"]], p_label=p_label, hybrid_score=hybrid_scores(mean)["hybrid_score"]
+        predicted=[classes[i] for i in measures["top_class"]], p_label=p_label, **{score: hybrid_scores(mean)[score]}
     )
     triage = triage.merge(junk[["image_id", "junk", "likeliest_junk"]], on="image_id", how="left")
-    triage["band"] = assign_bands(triage, TriageSettings.of(settings["triage"]))
+    triage["band"] = assign_bands(triage, settings.triage)
     triage.round(5).to_csv(triage_path, index=False)
     counts = triage["band"].value_counts().reindex(list(BANDS), fill_value=0)
     log.info("%s: triage bands %s", table, ", ".join(f"{band} {count} ({BANDS[band]})" for band, count in counts.items()))
-    per_band = settings["sheet_images"]
+    per_band = settings.sheet_images
     sections = []
     for band, meaning in BANDS.items():
         shown = triage[triage["band"] == band].sort_values("entropy", ascending=False).head(per_band)
@@ -193,21 +196,20 @@ def triage_table(
     )
 
 
-def label_issues_step(
-    embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any], sheet_images: int = 32
-) -> None:
+def label_issues_step(embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any]) -> None:
     """The label_issues rule: confident learning on the training images' embeddings (the frozen
     pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
-    per-image loss, and the `sheet_images` lowest label qualities as a contact sheet."""
+    per-image loss, and the ``review.sheet_images`` lowest label qualities as a contact sheet."""
+    settings = ReviewSettings.from_config(settings)
     frame = pd.read_parquet(embeddings_path)
     classes = read_description(model_dir).classes
     frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
     features = frozen if frozen.shape[1] else embedding_matrix(frame)
     log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")
-    issues = label_issues(frame, features, classes, settings["folds"], settings["seed"])
+    issues = label_issues(frame, features, classes, settings.label_issues.folds, settings.seed)
     issues = with_training_loss(issues, pd.read_csv(losses_path))
     issues.to_csv(issues_path, index=False)
-    worst = issues.head(sheet_images).merge(frame[["image_id", "path"]], on="image_id")
+    worst = issues.head(settings.sheet_images).merge(frame[["image_id", "path"]], on="image_id")
     captions = [f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])]
     contact_sheet(
         [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)], sheet_path,
@@ -219,11 +221,11 @@ def label_issues_step(
 
 def rounds_step(
     round_name: str, score_paths: list[str], embed_paths: list[str], triage_paths: list[str], extra_labels_path: str | None,
-    exclude_path: str | None, earlier_rounds: list[str], record_path: str, table_path: str, figure_path: str,
+    exclude_path: str | None, record_path: str, table_path: str, figure_path: str,
 ) -> None:
     """This active-learning round's record (its reviewed and excluded counts, the scores it reached,
-    the 1-NN accuracy and band C's size), then every round recorded so far, oldest first, as a long
-    table and a figure of each score across rounds."""
+    the 1-NN accuracy and band C's size), then every round recorded so far (the records beside this
+    one's, read when the job runs), oldest first, as a long table and a figure of each score across rounds."""
     metrics: dict[str, dict[str, Any]] = {}
     for path in score_paths:
         scored = json.loads(Path(path).read_text())
@@ -240,7 +242,8 @@ def rounds_step(
         "band_C": {Path(p).parent.name: int((pd.read_csv(p)["band"] == "C").sum()) for p in triage_paths},
     }
     Path(record_path).write_text(json.dumps(record, indent=2))
-    records = sorted((json.loads(Path(p).read_text()) for p in [*earlier_rounds, record_path]), key=lambda r: r["finished"])
+    earlier = [path for path in Path(record_path).parent.glob("round-*.json") if path.name != Path(record_path).name]
+    records = sorted((json.loads(path.read_text()) for path in [*earlier, Path(record_path)]), key=lambda r: r["finished"])
     rows = [
         {"round": r["round"], "finished": r["finished"], "extra_labels": r["extra_labels"], "excluded": r["excluded"], "table": table, "metric": metric, "value": value}
         for r in records

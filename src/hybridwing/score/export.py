@@ -40,7 +40,7 @@ class Model:
         self.predictor = Predictor.load(HERE / "model")
 
     def predict(self, datapoint):
-        return float(self.predictor.predict(datapoint.convert("RGB"))["hybrid_score"])
+        return float(self.predictor.predict(datapoint.convert("RGB"))[self.predictor.inference.score])
 '''
 
 

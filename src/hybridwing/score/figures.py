@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hybridwing.score.challenge import GROUPS
+from hybridwing.scores import comparison_score
 
 PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
 GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
@@ -15,9 +16,12 @@ GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
 
 def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path) -> None:
     """ROC and precision-recall curves per part (each part's hybrids against its group's
-    non-hybrids; the top-2 hybrid score solid, ``1 - max p`` dashed), and score histograms of
-    hybrids and non-hybrids per group with the challenge threshold."""
+    non-hybrids; the metrics' score solid, its comparison dashed), and score histograms of hybrids
+    and non-hybrids per group with the challenge threshold."""
     from sklearn.metrics import precision_recall_curve, roc_curve
+
+    method = metrics["score"]
+    comparison = comparison_score(method)
 
     figure = Figure(figsize=(9, 3.8))
     roc_axis, pr_axis = figure.subplots(1, 2)
@@ -26,15 +30,15 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
         rows = predictions[(predictions["part"] == part) & predictions["is_hybrid"] | predictions["part"].isin(group) & ~predictions["is_hybrid"]]
         if rows["is_hybrid"].nunique() < 2:
             continue
-        for score, style in (("hybrid_score", "-"), ("one_minus_max_p", "--")):
+        for score, style in ((method, "-"), (comparison, "--")):
             fpr, tpr, _ = roc_curve(rows["is_hybrid"], rows[score])
             precision, recall, _ = precision_recall_curve(rows["is_hybrid"], rows[score])
             label = f"{part} ({score})" if style == "-" else None
             roc_axis.plot(fpr, tpr, style, color=colour, label=label)
             pr_axis.plot(recall, precision, style, color=colour, label=label)
     roc_axis.plot([0, 1], [0, 1], ":", color="grey")
-    roc_axis.set(xlabel="false positive rate", ylabel="hybrid recall", title="ROC (dashed: 1 - max p)")
-    pr_axis.set(xlabel="hybrid recall", ylabel="precision", title="precision-recall (dashed: 1 - max p)")
+    roc_axis.set(xlabel="false positive rate", ylabel="hybrid recall", title=f"ROC (dashed: {comparison})")
+    pr_axis.set(xlabel="hybrid recall", ylabel="precision", title=f"precision-recall (dashed: {comparison})")
     roc_axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(curves_path, dpi=110)
@@ -45,12 +49,12 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
     for axis, (group, parts) in zip(axes, groups):
         rows = predictions[predictions["part"].isin(parts)]
         bins = [k / 25 for k in range(26)]
-        axis.hist(rows.loc[~rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:green", label="non-hybrid")
-        axis.hist(rows.loc[rows["is_hybrid"], "hybrid_score"], bins=bins, alpha=0.6, color="tab:red", label="hybrid")
+        axis.hist(rows.loc[~rows["is_hybrid"], method], bins=bins, alpha=0.6, color="tab:green", label="non-hybrid")
+        axis.hist(rows.loc[rows["is_hybrid"], method], bins=bins, alpha=0.6, color="tab:red", label="hybrid")
         threshold = metrics.get(f"threshold_{group}")
         if threshold is not None:
             axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
-        axis.set(xlabel="hybrid score", ylabel="images", title=GROUP_TITLES[group])
+        axis.set(xlabel=f"hybrid score ({method})", ylabel="images", title=GROUP_TITLES[group])
         axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)  # below the axes, off the bars
     figure.tight_layout()
     figure.savefig(histogram_path, dpi=110, bbox_inches="tight")

@@ -19,6 +19,7 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.figures import score_figures
 from hybridwing.score.predictor import Predictor
+from hybridwing.score.settings import ScoreSettings
 from hybridwing.scores import SCORE_NAMES
 
 log = logging.getLogger(__name__)
@@ -83,24 +84,24 @@ def parent_pair_accuracy(predictions: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed: int) -> dict[str, Any]:
-    """The challenge metrics of every score (the pipeline's first) and subspecies accuracy."""
+def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed: int, method: str) -> dict[str, Any]:
+    """The challenge metrics of every score (`method`, the one that calls, first) and subspecies accuracy."""
     known = predictions[~predictions["is_hybrid"] & predictions["truth"].isin(classes[:-1])]
     by_score = {
         name: hybrid_metrics(predictions[name], predictions["is_hybrid"], predictions["part"], bootstrap, seed) for name in SCORE_NAMES
     }
     return {
-        "score": SCORE_NAMES[0],
-        **by_score[SCORE_NAMES[0]],
+        "score": method,
+        **by_score[method],
         **subspecies_metrics(known["truth"], known["subspecies"]),
         **parent_pair_accuracy(predictions),
-        "alternatives": {name: metrics for name, metrics in by_score.items() if name != SCORE_NAMES[0]},
+        "alternatives": {name: metrics for name, metrics in by_score.items() if name != method},
     }
 
 
-def write_submission(predictions: pd.DataFrame, path: str | Path) -> None:
-    """``filename,score`` lines, scores to 4 decimals, as the challenge's ingestion program writes them."""
-    lines = [f"{name},{round(float(score), 4)}" for name, score in zip(predictions["filename"], predictions["hybrid_score"])]
+def write_submission(predictions: pd.DataFrame, path: str | Path, method: str) -> None:
+    """``filename,score`` lines of score `method`, to 4 decimals, as the challenge's ingestion program writes them."""
+    lines = [f"{name},{round(float(score), 4)}" for name, score in zip(predictions["filename"], predictions[method])]
     Path(path).write_text("\n".join(lines))
 
 
@@ -119,19 +120,22 @@ def score_step(
     threads: int,
 ) -> None:
     torch.set_num_threads(max(1, threads))
+    score_settings = ScoreSettings.from_config(settings)
     predictor = Predictor.load(model_dir)
+    if predictor.inference.score != score_settings.method:
+        raise ValueError(f"{model_dir} calls with {predictor.inference.score}, but score.method is {score_settings.method}: rerun the finetune rule")
     splits = pd.read_csv(splits_path, keep_default_na=False)
     rows = scored_rows(pd.read_csv(wings_path, keep_default_na=False), read_metadata(metadata_path), splits, table)
-    predicted = predict_table(predictor, rows, settings["batch_size"])
+    predicted = predict_table(predictor, rows, score_settings.batch_size)
     predictions = pd.concat(
         [rows[["image_id", "filename", "label", "is_hybrid", "part", "parent_1", "parent_2"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
         axis=1,
     )
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
-    metrics = evaluate(predictions, predictor.classes, settings["bootstrap"], settings["seed"])
+    metrics = evaluate(predictions, predictor.classes, score_settings.bootstrap, score_settings.seed, score_settings.method)
     metrics["table"] = table
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
-    write_submission(predictions, submission_path)
+    write_submission(predictions, submission_path, score_settings.method)
     score_figures(predictions, metrics, curves_path, histogram_path)
     log.info(
         "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
@@ -157,13 +161,12 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for table, metrics in metrics_by_table.items():
         for score, values in {metrics["score"]: metrics, **metrics["alternatives"]}.items():
-            row = {"table": table, "score": score, "n_images": values["n_images"], "n_hybrids": values["n_hybrids"]}
+            row = {"table": table, "score": score, "chosen": score == metrics["score"], "n_images": values["n_images"], "n_hybrids": values["n_hybrids"]}
             for column in SUMMARY_COLUMNS:
                 value = values.get(column)
                 row[column] = "" if value is None else (f"{value[0]:.3f}-{value[1]:.3f}" if isinstance(value, list) else round(value, 4))
-            is_main = score == metrics["score"]
-            row["subspecies_accuracy"] = metrics["subspecies_accuracy"] if is_main else None
-            row["subspecies_macro_f1"] = metrics["subspecies_macro_f1"] if is_main else None
+            row["subspecies_accuracy"] = metrics["subspecies_accuracy"] if row["chosen"] else None
+            row["subspecies_macro_f1"] = metrics["subspecies_macro_f1"] if row["chosen"] else None
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -194,5 +197,5 @@ def summary_step(metrics_paths: list[str], finetune_metrics_path: str, duplicate
         + shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.3f}")
         + "</body></html>"
     )
-    for row in table[table["score"] == "hybrid_score"].itertuples():
+    for row in table[table["chosen"]].itertuples():
         log.info("%s: challenge score %s (90%% interval %s)", row.table, row.challenge_score, row.challenge_score_ci90)

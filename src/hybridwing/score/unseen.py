@@ -101,17 +101,20 @@ def cross_metrics(predictions: pd.DataFrame, score: str) -> dict[str, Any]:
 
 def unseen_cross_step(
     model_dir: str, metadata_path: str, splits_path: str, qc_path: str, wings_path: str, pairs_path: str, images_dir: str,
-    predictions_path: str, metrics_path: str, settings: dict[str, Any], mask: dict[str, Any], seed: int, batch_size: int,
+    predictions_path: str, metrics_path: str, settings: dict[str, Any], mask_settings: dict[str, Any], seed: int, batch_size: int,
 ) -> None:
     """The unseen_cross rule: compose the held-out pairs' validation crosses, score them and the real
-    crosses with the held-out model, and write the metrics of every hybrid score."""
+    crosses with the held-out model, and write the metrics of every hybrid score (the model's
+    ``score.method`` first)."""
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     pairs = pd.read_csv(pairs_path, keep_default_na=False)
-    rows = unseen_cross_rows(images, pairs, HoldoutSettings.from_config(settings), MaskSettings.from_config(mask), seed, images_dir)
-    predictions = pd.concat([rows, predict_table(Predictor.load(model_dir), rows, batch_size)], axis=1)
+    rows = unseen_cross_rows(images, pairs, HoldoutSettings.from_config(settings), MaskSettings.from_config(mask_settings), seed, images_dir)
+    predictor = Predictor.load(model_dir)
+    predictions = pd.concat([rows, predict_table(predictor, rows, batch_size)], axis=1)
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
     by_score = {name: cross_metrics(predictions, name) for name in SCORE_NAMES}
-    metrics = {"score": SCORE_NAMES[0], **by_score[SCORE_NAMES[0]], "alternatives": {k: v for k, v in by_score.items() if k != SCORE_NAMES[0]}}
+    method = predictor.inference.score
+    metrics = {"score": method, **by_score[method], "alternatives": {k: v for k, v in by_score.items() if k != method}}
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     for cross, values in metrics["crosses"].items():
         log.info("%s (%s, %d images): recall %s, ROC-AUC %.3f, top two are the parents %.2f", cross, values["kind"], values["n_images"],
