@@ -87,3 +87,16 @@ def test_the_shipped_configs_pass_the_checks():
     for name in ("config.yaml", "heliconius.yaml"):
         result = run_snakemake(REPO, "-n", "--configfile", str(REPO / "config" / name))
         assert result.returncode == 0, result.stdout[-2000:]
+
+
+def test_the_shipped_taxa_table_resolves_from_the_checkout_elsewhere(tmp_path, monkeypatch):
+    """Issue 21: run as a module from another working directory, the default dataset.taxa names the
+    checkout's table; a file of that name in the working directory, or any other path, is kept."""
+    from hybridwing.config import from_checkout
+
+    monkeypatch.chdir(tmp_path)
+    assert from_checkout("config/heliconius_taxa.csv", REPO) == str(REPO / "config/heliconius_taxa.csv")
+    assert from_checkout("config/missing.csv", REPO) == "config/missing.csv"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/heliconius_taxa.csv").write_text("code,subspecies,species\n")
+    assert from_checkout("config/heliconius_taxa.csv", REPO) == "config/heliconius_taxa.csv"

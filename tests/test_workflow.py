@@ -306,6 +306,51 @@ def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path
     assert len(composed) and set(splits[sources]) <= {"val", "test"}, "validation composites never use a TRAIN photograph"
 
 
+#: The outer workflow of a lab that runs hybridwing inside its own (the README's snippet).
+MODULE_SNAKEFILE = """configfile: "outer.yaml"
+
+
+module hybridwing:
+    snakefile:
+        "{snakefile}"
+    config:
+        config["hybridwing"]
+
+
+use rule * from hybridwing as hw_*
+"""
+
+
+def test_another_workflow_imports_hybridwing_as_a_module(tiny_run, tmp_path):
+    """Issue 21: an outer workflow with its own working directory and config imports the Snakefile
+    with `module` and `use rule * from hybridwing as hw_*`. Its config is the tiny run's, so the
+    tiny run's results are up to date under the prefixed rules, and the rules it reruns through the
+    module (the balanced set) write the same images as the workflow run directly."""
+    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
+    # the tiny run's config exactly as its --configfile gave it (key order is part of a rule's params)
+    tiny = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    (tmp_path / "outer.yaml").write_text(yaml.safe_dump({"hybridwing": tiny}, sort_keys=False))
+    (tmp_path / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=REPO / "Snakefile"))
+    outer = [SNAKEMAKE[0], "-m", "snakemake", "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*outer, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+
+    dry = run("-n")
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
+    manifest = tmp_path / "results/balance/manifest.csv"
+    before = pd.read_csv(manifest)
+    pixels = {path: np.asarray(Image.open(tmp_path / path)) for path in before["path"].iloc[::25]}
+    shutil.rmtree(tmp_path / "results/balance")
+    (tmp_path / "logs/balance/balance.log").unlink()
+    result = run("--cores", "2", str(manifest.relative_to(tmp_path)))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "rule hw_balance:" in result.stdout and "rule hw_augment:" in result.stdout
+    assert "balanced" in (tmp_path / "logs/balance/balance.log").read_text(), "the module's rules log into the outer working directory"
+    pd.testing.assert_frame_equal(pd.read_csv(manifest), before)
+    assert all(np.array_equal(np.asarray(Image.open(tmp_path / path)), picture) for path, picture in pixels.items())
+
+
 def test_real_config_overrides_the_synthetic_default(tmp_path):
     """--configfile extends config/config.yaml: the real-data config must replace what matters."""
     result = subprocess.run(

@@ -58,6 +58,15 @@ def scored_tables(config: dict[str, Any]) -> list[str]:
     return [*(split for split in SPLITS if split != TRAIN_TABLE), *(name for name in dataset_tables(config) if name != TRAIN_TABLE)]
 
 
+def from_checkout(path: str, checkout: Path) -> str:
+    """A relative path missing from the working directory but shipped in the checkout (the taxa
+    table, when another workflow imports this one as a module and runs elsewhere) names the shipped
+    file; anything else is left as it is."""
+    if is_url(path) or Path(path).is_absolute() or Path(path).exists() or not (checkout / path).is_file():
+        return path
+    return str(checkout / path)
+
+
 def dataset_taxa(config: dict[str, Any]) -> str:
     """The code,subspecies,species table: the generated one for the synthetic collection."""
     return f"{SYNTHETIC_DIR}/taxa.csv" if is_synthetic(config) else config["dataset"]["taxa"]

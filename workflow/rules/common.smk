@@ -7,6 +7,7 @@ from hybridwing.config import (
     check_settings,
     dataset_taxa,
     fetched_tables,
+    from_checkout,
     is_synthetic,
     review_round,
     scored_tables,
@@ -15,9 +16,13 @@ from hybridwing.data.fetch import is_url
 from hybridwing.segment.mask_settings import MaskSettings
 
 
+#: workflow/ of this checkout, wherever the run's working directory is (it differs when another
+#: workflow imports this one as a module).
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
 check_config_files(workflow.configfiles)
+config["dataset"]["taxa"] = from_checkout(config["dataset"]["taxa"], WORKFLOW_DIR.parent)
 check_dataset(config)
-check_settings(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+check_settings(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
 TABLES = fetched_tables(config)
 TAXA = dataset_taxa(config)
 SCORED = scored_tables(config)

@@ -1,7 +1,3 @@
-localrules:
-    fetch,
-
-
 rule fetch:
     input:
         table=table_file,
@@ -17,6 +13,7 @@ rule fetch:
         location=lambda wildcards: TABLES[wildcards.table],
         store="resources/images",
         settings=config["fetch"],
+    localrule: True
     threads: 2
     resources:
         mem_mb=2000,
