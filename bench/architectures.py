@@ -30,20 +30,28 @@ def main() -> None:
     wings["path"] = [str(run / path) for path in wings["path"]]
     splits = pd.read_csv(run / "results/data/splits.csv", keep_default_na=False)
     train, val = (labelled_split(wings, splits, split, classes) for split in ("train", "val"))
-    base = FinetuneSettings(allow_random_init=True, unfrozen_blocks="all", backbone_lr=3e-4, head_lr=3e-4, epochs=epochs, patience=epochs)
+    base = FinetuneSettings(
+        allow_random_init=True, unfrozen_blocks="all", backbone_lr=3e-4, head_lr=3e-4, epochs=epochs, patience=epochs
+    )
     rows = []
     for model in candidates:
         with tempfile.TemporaryDirectory() as folder:
             result = finetune(train, val, classes, replace(base, model=model), Path(folder) / "ck.pt", threads=2)
         history = pd.DataFrame(result["state"]["history"])
         best = history.loc[history["val_macro_f1"].idxmax()]
-        rows.append({
-            "model": model,
-            "parameters_M": round(sum(p.numel() for p in result["backbone"].visual.parameters()) / 1e6, 2),
-            "n_train": len(train), "n_val": len(val), "epochs": len(history), "best_epoch": int(best["epoch"]),
-            "val_macro_f1": round(best["val_macro_f1"], 4), "val_accuracy": round(best["val_accuracy"], 4),
-            "seconds_per_epoch": round(history["seconds"].mean(), 1),
-        })
+        rows.append(
+            {
+                "model": model,
+                "parameters_M": round(sum(p.numel() for p in result["backbone"].visual.parameters()) / 1e6, 2),
+                "n_train": len(train),
+                "n_val": len(val),
+                "epochs": len(history),
+                "best_epoch": int(best["epoch"]),
+                "val_macro_f1": round(best["val_macro_f1"], 4),
+                "val_accuracy": round(best["val_accuracy"], 4),
+                "seconds_per_epoch": round(history["seconds"].mean(), 1),
+            }
+        )
     table = pd.DataFrame(rows)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)

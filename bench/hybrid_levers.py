@@ -25,6 +25,7 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
+from hybridwing.score.steps import scored_rows
 from hybridwing.scores import SCORE_NAMES, hybrid_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,14 +33,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def logits_by_table(predictor: Predictor, tables: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     """(members, 2 views, images, classes) logits of every table."""
-    return {name: predictor.member_logits_of_files(rows["path"].tolist(), flip_average=True) for name, rows in tables.items()}
+    return {
+        name: predictor.member_logits_of_files(rows["path"].tolist(), flip_average=True)
+        for name, rows in tables.items()
+    }
 
 
 def main() -> None:
-    from hybridwing.score.steps import scored_rows
-
     run = Path(sys.argv[1]).resolve()
-    folders = dict(argument.split("=", 1) for argument in sys.argv[2:]) or {"model": str(run / "results/finetune/model")}
+    folders = dict(argument.split("=", 1) for argument in sys.argv[2:]) or {
+        "model": str(run / "results/finetune/model")
+    }
     metadata = read_metadata(run / "results/data/metadata.csv")
     splits = pd.read_csv(run / "results/data/splits.csv", keep_default_na=False)
     wings = pd.read_csv(run / "results/segment/wings.csv", keep_default_na=False)
@@ -62,7 +66,9 @@ def main() -> None:
     rows = []
     for chosen, flip, fitted in itertools.product(combos, (False, True), (False, True)):
         stacked = {name: np.concatenate([members[m][name][:, : 2 if flip else 1] for m in chosen]) for name in tables}
-        temperature = fit_temperature(stacked["val"][:, :, known], val_labels[known].astype(int).to_numpy()) if fitted else 1.0
+        temperature = (
+            fit_temperature(stacked["val"][:, :, known], val_labels[known].astype(int).to_numpy()) if fitted else 1.0
+        )
         setting = {"models": "+".join(chosen), "flip": flip, "temperature": round(temperature, 3)}
         results = {}
         for name, rows_of_table in tables.items():
@@ -70,7 +76,9 @@ def main() -> None:
             hybrid = rows_of_table["is_hybrid"].to_numpy(bool)
             parts = rows_of_table["part"].to_numpy()
             for score in SCORE_NAMES:
-                metrics = hybrid_metrics(scores[score], pd.Series(hybrid), pd.Series(parts), 200 if name != "val" else 0, 0)
+                metrics = hybrid_metrics(
+                    scores[score], pd.Series(hybrid), pd.Series(parts), 200 if name != "val" else 0, 0
+                )
                 results[(name, score)] = metrics
         for score in SCORE_NAMES:
             row = dict(setting, score=score)

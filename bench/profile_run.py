@@ -21,7 +21,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def rule_names(run_dir: Path) -> set[str]:
-    return {m for path in (run_dir / "workflow" / "rules").glob("*.smk") for m in re.findall(r"^rule (\w+):", path.read_text(), re.M)}
+    return {
+        m
+        for path in (run_dir / "workflow" / "rules").glob("*.smk")
+        for m in re.findall(r"^rule (\w+):", path.read_text(), re.M)
+    }
 
 
 def rule_seconds(run_dir: Path) -> pd.DataFrame:
@@ -35,7 +39,9 @@ def rule_seconds(run_dir: Path) -> pd.DataFrame:
     if not rows:
         raise SystemExit(f"no benchmark files under {run_dir / 'benchmarks'}: run the workflow there first")
     jobs = pd.DataFrame(rows)
-    table = jobs.groupby("rule").agg(jobs=("seconds", "size"), seconds=("seconds", "sum"), max_rss_mb=("max_rss_mb", "max"))
+    table = jobs.groupby("rule").agg(
+        jobs=("seconds", "size"), seconds=("seconds", "sum"), max_rss_mb=("max_rss_mb", "max")
+    )
     table["share"] = table["seconds"] / table["seconds"].sum()
     return table.sort_values("seconds", ascending=False).reset_index()
 
@@ -43,7 +49,10 @@ def rule_seconds(run_dir: Path) -> pd.DataFrame:
 def epoch_seconds(run_dir: Path) -> pd.DataFrame:
     """Epochs and mean seconds per epoch of each training history the run wrote."""
     rows = []
-    for name, path in (("train_unet", "results/segment/unet/history.csv"), ("finetune", "results/finetune/history.csv")):
+    for name, path in (
+        ("train_unet", "results/segment/unet/history.csv"),
+        ("finetune", "results/finetune/history.csv"),
+    ):
         if (run_dir / path).is_file():
             history = pd.read_csv(run_dir / path)
             rows.append({"rule": name, "epochs": len(history), "seconds_per_epoch": history["seconds"].mean()})
@@ -54,9 +63,9 @@ def operator_profile(config_path: Path, steps: int = 3) -> str:
     """The torch profiler's operator table for `steps` training steps of the configured fine-tune model."""
     from torch.profiler import ProfilerActivity, profile
 
+    from hybridwing.finetune.train import FinetuneSettings
     from hybridwing.finetune.trainable import configure_trainable, parameter_groups
     from hybridwing.model.backbone import WingClassifier, load_backbone
-    from hybridwing.finetune.train import FinetuneSettings
 
     settings = FinetuneSettings.from_config(yaml.safe_load(config_path.read_text())["finetune"])
     torch.set_num_threads(2)

@@ -37,9 +37,9 @@ from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table
 from hybridwing.data.split import class_labels, near_duplicate_pairs, perceptual_hashes
 from hybridwing.data.tables import Taxa, normalise_table
 from hybridwing.device import channels_last, pick_device
+from hybridwing.finetune.train import FinetuneSettings, finetune
 from hybridwing.model.backbone import WingClassifier, load_backbone
 from hybridwing.model.folder import write_model_folder
-from hybridwing.finetune.train import FinetuneSettings, finetune
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import apply_masks
 from hybridwing.segment.classical import classical_mask
@@ -90,7 +90,13 @@ def bench_fetch(taxa: Taxa, delay_s: float) -> list[dict]:
                 rows.append({"stage": stage, "images": len(manifest), "seconds": seconds})
                 if parallel == 8 and delay_s == 0:
                     (manifest, _), seconds = timed(lambda: fetch_table(url, "dev", taxa, store, settings))
-                    rows.append({"stage": "fetch, 0 ms latency, rerun (all stored)", "images": len(manifest), "seconds": seconds})
+                    rows.append(
+                        {
+                            "stage": "fetch, 0 ms latency, rerun (all stored)",
+                            "images": len(manifest),
+                            "seconds": seconds,
+                        }
+                    )
     finally:
         server.shutdown()
         server.server_close()
@@ -132,7 +138,9 @@ def bench_segmentation() -> list[dict]:
     model = channels_last(build_unet(settings), device).eval()
     predict_probabilities(model, images[:16], settings.image_size, device)
     _, student_seconds = timed(
-        lambda: [predict_probabilities(model, images[k : k + 16], settings.image_size, device) for k in range(0, 64, 16)]
+        lambda: [
+            predict_probabilities(model, images[k : k + 16], settings.image_size, device) for k in range(0, 64, 16)
+        ]
     )
     return [
         {"stage": "classical teacher 256x256", "images": 64, "seconds": teacher_seconds},
@@ -150,14 +158,25 @@ def bench_segment_pipeline() -> list[dict]:
             mask_path = Path(folder) / f"{path.stem}_mask.png"
             with Image.open(path) as image:
                 Image.fromarray(classical_mask(np.asarray(image.convert("RGB"))) * 255).save(mask_path)
-            rows.append({"image_id": path.stem, "path": str(path), "mask": str(mask_path), "split": "train" if k < 48 else ("val" if k < 56 else "test")})
+            rows.append(
+                {
+                    "image_id": path.stem,
+                    "path": str(path),
+                    "mask": str(mask_path),
+                    "split": "train" if k < 48 else ("val" if k < 56 else "test"),
+                }
+            )
         pairs = pd.DataFrame(rows)
         _, history, _ = train_unet(pairs, UnetSettings(epochs=1, batch_size=8), threads=2)
         qc = pairs.assign(flag="")[["image_id", "split", "mask", "flag"]]
         metadata = pairs[["image_id", "path"]]
         _, apply_seconds = timed(lambda: apply_masks(qc, metadata, MaskSettings(), Path(folder) / "wings"))
     return [
-        {"stage": "U-Net training epoch 256x256 (with validation), 2 threads", "images": 56, "seconds": float(history["seconds"].iloc[0])},
+        {
+            "stage": "U-Net training epoch 256x256 (with validation), 2 threads",
+            "images": 56,
+            "seconds": float(history["seconds"].iloc[0]),
+        },
         {"stage": "background removal (apply_masks)", "images": 64, "seconds": apply_seconds},
     ]
 
@@ -173,11 +192,23 @@ def bench_score() -> list[dict]:
         save_checkpoint(build_unet(UnetSettings()), UnetSettings(), Path(folder) / "unet.pt")
         settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all")
         classes = ["a", "b", "c", "hybrid"]
-        write_model_folder(Path(folder) / "model", [WingClassifier(backbone.visual, 4).state_dict()], classes, backbone, asdict(settings), Path(folder) / "unet.pt", MaskSettings())
+        write_model_folder(
+            Path(folder) / "model",
+            [WingClassifier(backbone.visual, 4).state_dict()],
+            classes,
+            backbone,
+            asdict(settings),
+            Path(folder) / "unet.pt",
+            MaskSettings(),
+        )
         predictor = Predictor.load(Path(folder) / "model")
-        _, wing_seconds = timed(lambda: [predictor.table(predictor.probabilities(photos[k : k + 32])) for k in range(0, 64, 32)])
+        _, wing_seconds = timed(
+            lambda: [predictor.table(predictor.probabilities(photos[k : k + 32])) for k in range(0, 64, 32)]
+        )
         names = [path.stem for path in paths]
-        _, raw_seconds = timed(lambda: [predictor.predict_images(photos[k : k + 16], names[k : k + 16]) for k in range(0, 64, 16)])
+        _, raw_seconds = timed(
+            lambda: [predictor.predict_images(photos[k : k + 16], names[k : k + 16]) for k in range(0, 64, 16)]
+        )
     return [
         {"stage": "score, background-removed images (score rule)", "images": 64, "seconds": wing_seconds},
         {"stage": "score, raw photographs with segmentation (predict)", "images": 64, "seconds": raw_seconds},
@@ -199,12 +230,28 @@ def bench_balance() -> list[dict]:
             mask = classical_mask(image)
             mask_path = Path(folder) / f"{row.image_id}_mask.png"
             Image.fromarray(mask * 255).save(mask_path)
-            train.append({"image_id": row.image_id, "label": row.label, "photo": str(HELICONIUS / row.file_url), "mask": str(mask_path), "wings": str(mask_path)})
+            train.append(
+                {
+                    "image_id": row.image_id,
+                    "label": row.label,
+                    "photo": str(HELICONIUS / row.file_url),
+                    "mask": str(mask_path),
+                    "wings": str(mask_path),
+                }
+            )
         train = pd.DataFrame(train)
         for library in ("albumentations", "torchvision"):
             settings = BalanceSettings(min_per_class=300, library=library)
-            manifest, seconds = timed(lambda: balance_training_set(train, settings, MaskSettings(), Path(folder) / library, threads=2))
-            results.append({"stage": f"balance, {library}, 2 processes", "images": int(manifest["synthetic"].sum()), "seconds": seconds})
+            manifest, seconds = timed(
+                lambda: balance_training_set(train, settings, MaskSettings(), Path(folder) / library, threads=2)
+            )
+            results.append(
+                {
+                    "stage": f"balance, {library}, 2 processes",
+                    "images": int(manifest["synthetic"].sum()),
+                    "seconds": seconds,
+                }
+            )
     return results
 
 
@@ -214,19 +261,38 @@ def bench_finetune() -> list[dict]:
     on_gpu = pick_device().type == "cuda"
     n_train, n_val, batch_size = (2048, 256, 32) if on_gpu else (128, 32, 16)
     paths = sorted(str(p) for p in (HELICONIUS / "images").glob("*.jpg"))[: n_train + n_val]
-    table = pd.DataFrame({"image_id": [Path(p).stem for p in paths], "path": paths, "class_index": [k % 4 for k in range(len(paths))]})
+    table = pd.DataFrame(
+        {"image_id": [Path(p).stem for p in paths], "path": paths, "class_index": [k % 4 for k in range(len(paths))]}
+    )
     table["class"], table["source_image"] = table["class_index"].astype(str), table["image_id"]
     train, val = table.iloc[:n_train].reset_index(drop=True), table.iloc[n_train:].reset_index(drop=True)
-    settings = FinetuneSettings(model="ViT-B-16", allow_random_init=True, unfrozen_blocks=2, batch_size=batch_size, epochs=1, checkpoint_every=1000)
+    settings = FinetuneSettings(
+        model="ViT-B-16",
+        allow_random_init=True,
+        unfrozen_blocks=2,
+        batch_size=batch_size,
+        epochs=1,
+        checkpoint_every=1000,
+    )
     where = "CUDA bf16" if on_gpu else "CPU"
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for name, cache_dir in (("images", None), ("token cache", Path(folder) / "cache")):
-            run = finetune(train, val, list("0123"), settings, Path(folder) / f"{name}.pt", threads=2, cache_dir=cache_dir)
+            run = finetune(
+                train, val, list("0123"), settings, Path(folder) / f"{name}.pt", threads=2, cache_dir=cache_dir
+            )
             epoch = run["state"]["history"][0]["seconds"]
-            results.append({"stage": f"fine-tune epoch, ViT-B-16, {where}, from {name}", "images": len(table), "seconds": epoch})
+            results.append(
+                {"stage": f"fine-tune epoch, ViT-B-16, {where}, from {name}", "images": len(table), "seconds": epoch}
+            )
             if cache_dir is not None:
-                results.append({"stage": f"token cache build, ViT-B-16, {where} (once)", "images": len(table), "seconds": run["setup_seconds"]})
+                results.append(
+                    {
+                        "stage": f"token cache build, ViT-B-16, {where} (once)",
+                        "images": len(table),
+                        "seconds": run["setup_seconds"],
+                    }
+                )
     return results
 
 
@@ -265,7 +331,9 @@ class PeakMemory:
         process = psutil.Process()
         while self._running:
             try:
-                rss = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
+                rss = process.memory_info().rss + sum(
+                    child.memory_info().rss for child in process.children(recursive=True)
+                )
             except psutil.Error:
                 continue
             self.peak = max(self.peak, rss / 2**20)
@@ -298,7 +366,12 @@ def main() -> None:
     ratio(table, "classical", "U-Net student", "teacher")
     ratio(table, "balance", "balance", "slower library", per_image=True)
     for where in ("CPU", "CUDA bf16"):
-        ratio(table, f"fine-tune epoch, ViT-B-16, {where}, from images", f"fine-tune epoch, ViT-B-16, {where}, from token cache", "uncached")
+        ratio(
+            table,
+            f"fine-tune epoch, ViT-B-16, {where}, from images",
+            f"fine-tune epoch, ViT-B-16, {where}, from token cache",
+            "uncached",
+        )
     table["seconds"] = table["seconds"].round(2)
     out = REPO / "results" / "bench"
     out.mkdir(parents=True, exist_ok=True)

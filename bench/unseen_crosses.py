@@ -58,12 +58,22 @@ def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
         u = unseen if score == unseen["score"] else unseen["alternatives"][score]
         v = val if score == val["score"] else val["alternatives"][score]
         d = dev if score == dev["score"] else dev["alternatives"][score]
-        rows.append({
-            "setting": name, "score": score, "unseen_recall": u["unseen_cross_recall"], "unseen_auc": u["unseen_cross_roc_auc"],
-            "real_cross_recall": u["real_cross_recall"], "composed_recall": u["composed_cross_recall"], "val": v["challenge_score"],
-            "dev": d["challenge_score"], "dev_major": d["major_recall"], "dev_minor": d["minor_recall"], "dev_mimic": d["mimic_recall"],
-            "minutes": round(minutes, 1),
-        })
+        rows.append(
+            {
+                "setting": name,
+                "score": score,
+                "unseen_recall": u["unseen_cross_recall"],
+                "unseen_auc": u["unseen_cross_roc_auc"],
+                "real_cross_recall": u["real_cross_recall"],
+                "composed_recall": u["composed_cross_recall"],
+                "val": v["challenge_score"],
+                "dev": d["challenge_score"],
+                "dev_major": d["major_recall"],
+                "dev_minor": d["minor_recall"],
+                "dev_mimic": d["mimic_recall"],
+                "minutes": round(minutes, 1),
+            }
+        )
     return rows
 
 
@@ -80,13 +90,30 @@ def main() -> None:
         config.write_text(yaml.safe_dump(merged(PROBE, SETTINGS[name])))
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-             "results/score/unseen_cross/metrics.json", "results/score/dev/metrics.json", "results/score/val/metrics.json",
-             "--configfile", str(REPO / "config/heliconius.yaml"), str(config)],
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(workdir),
+                "--cores",
+                "2",
+                "results/score/unseen_cross/metrics.json",
+                "results/score/dev/metrics.json",
+                "results/score/val/metrics.json",
+                "--configfile",
+                str(REPO / "config/heliconius.yaml"),
+                str(config),
+            ],
             check=True,
         )
         rows = pd.DataFrame(rows_of(workdir, name, (time.perf_counter() - started) / 60))
-        table = pd.concat([table[table.get("setting", pd.Series(dtype=str)) != name] if len(table) else table, rows], ignore_index=True)
+        table = pd.concat(
+            [table[table.get("setting", pd.Series(dtype=str)) != name] if len(table) else table, rows],
+            ignore_index=True,
+        )
         table.to_csv(table_path, index=False, float_format="%.3f")
         print(rows.to_string(index=False), flush=True)
     print(table.to_string(index=False))

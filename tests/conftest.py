@@ -19,28 +19,46 @@ REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
 TAXA = REPO / "config" / "heliconius_taxa.csv"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-#: The tiny synthetic run: the whole DAG in about two minutes (shared by test_workflow.py; the cluster test runs its first stages).
+#: The tiny synthetic run: the whole DAG in about two minutes (shared by test_workflow.py; the cluster
+#: test runs its first stages).
 TINY_CONFIG = {
     "dataset": {
         "synthetic": {
             "image_size": 96,
             "train_images": 60,
             "train_hybrids": 4,
-            "eval": {"major": {"non_hybrid": 4, "hybrid": 4}, "minor": {"non_hybrid": 4, "hybrid": 2}, "mimic": {"non_hybrid": 4, "hybrid": 2}},
+            "eval": {
+                "major": {"non_hybrid": 4, "hybrid": 4},
+                "minor": {"non_hybrid": 4, "hybrid": 2},
+                "mimic": {"non_hybrid": 4, "hybrid": 2},
+            },
         }
     },
     "teacher": {"method": "provided"},
     "unet": {"image_size": 64, "epochs": 2, "decoder_channels": [16, 16, 8, 8]},
     "balance": {"min_per_class": 12, "crosses": {"per_pair": 1}},
-    "finetune": {"model": "hybridwing-vit-tiny", "allow_random_init": True, "unfrozen_blocks": "all", "epochs": 1, "batch_size": 16},
+    "finetune": {
+        "model": "hybridwing-vit-tiny",
+        "allow_random_init": True,
+        "unfrozen_blocks": "all",
+        "epochs": 1,
+        "batch_size": 16,
+    },
     "score": {"bootstrap": 50},
 }
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, timeout: int = 900, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Snakemake on the project's Snakefile in `workdir`, output and errors together."""
     return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env
+        [*SNAKEMAKE, "--directory", str(workdir), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -102,8 +120,16 @@ def bioclip_folder(tmp_path_factory) -> Path:
     model = open_clip.create_model("ViT-B-16", pretrained=None)
     config = {
         "model_cfg": open_clip.get_model_config("ViT-B-16"),
-        "preprocess_cfg": {"mean": list(BIOCLIP_MEAN), "std": list(BIOCLIP_STD), "interpolation": "bicubic", "resize_mode": "shortest"},
+        "preprocess_cfg": {
+            "mean": list(BIOCLIP_MEAN),
+            "std": list(BIOCLIP_STD),
+            "interpolation": "bicubic",
+            "resize_mode": "shortest",
+        },
     }
     (folder / "open_clip_config.json").write_text(json.dumps(config))
-    save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    save_file(
+        {name: tensor.contiguous() for name, tensor in model.state_dict().items()},
+        folder / "open_clip_model.safetensors",
+    )
     return folder

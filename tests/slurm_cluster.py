@@ -26,7 +26,11 @@ class ClusterRefused(RuntimeError):
 
 
 def missing_tools() -> list[str]:
-    return [tool for tool in (*DAEMONS, "mungekey", "sbatch", "squeue", "srun") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+    return [
+        tool
+        for tool in (*DAEMONS, "mungekey", "sbatch", "squeue", "srun")
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
 
 
 def _pid_alive(pid_file: Path) -> bool:
@@ -109,7 +113,8 @@ class LocalCluster:
                     "InactiveLimit=0",
                     "MinJobAge=300",
                     "KillWait=5",
-                    f"NodeName=localhost NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN",
+                    f"NodeName=localhost NodeHostname={socket.gethostname()} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+                    f"RealMemory={self.memory_mb} State=UNKNOWN",
                     "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
                     "",
                 ]
@@ -123,9 +128,16 @@ class LocalCluster:
         subprocess.run([_sbin("mungekey"), "--create", f"--keyfile={key}"], check=True, capture_output=True)
         key.chmod(0o400)
         self._spawn(
-            [_sbin("munged"), "--foreground", "--force", f"--key-file={key}", f"--socket={self.socket}",
-             f"--pid-file={self.folder / 'munge' / 'munged.pid'}", f"--log-file={self.folder / 'log' / 'munged.log'}",
-             f"--seed-file={self.folder / 'munge' / 'seed'}"]
+            [
+                _sbin("munged"),
+                "--foreground",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={self.socket}",
+                f"--pid-file={self.folder / 'munge' / 'munged.pid'}",
+                f"--log-file={self.folder / 'log' / 'munged.log'}",
+                f"--seed-file={self.folder / 'munge' / 'seed'}",
+            ]
         )
         self._wait(lambda: self.socket.exists(), timeout_s, "munged")
         self._spawn([_sbin("slurmctld"), "-D", "-i", "-f", str(self.conf)])
@@ -134,7 +146,9 @@ class LocalCluster:
 
     def _spawn(self, command: list[str]) -> None:
         log = open(self.folder / "log" / f"{Path(command[0]).name}.out", "w")  # noqa: SIM115 - closed with the process
-        self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True))
+        self.processes.append(
+            subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        )
 
     def _node_idle(self) -> bool:
         state = subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env, capture_output=True, text=True)

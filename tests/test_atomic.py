@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -41,7 +43,7 @@ def test_the_unet_checkpoint_survives_a_failed_save(tmp_path, monkeypatch):
     before = path.read_bytes()
 
     def dies_half_way(payload, target):
-        open(target, "wb").write(b"half a checkpoint")
+        Path(target).write_bytes(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", dies_half_way)

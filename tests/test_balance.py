@@ -77,10 +77,18 @@ def photographs(tmp_path_factory):
             Image.fromarray(mask * 255).save(mask_path)
             remove_background(image, mask > 0, MaskSettings(), np.random.default_rng(0)).save(wings)
             parents = specimen.parents or ("", "")
-            rows.append({
-                "image_id": specimen.camid, "label": label, "species": specimen.species, "parent_1": parents[0], "parent_2": parents[1],
-                "photo": str(photo), "mask": str(mask_path), "wings": str(wings),
-            })
+            rows.append(
+                {
+                    "image_id": specimen.camid,
+                    "label": label,
+                    "species": specimen.species,
+                    "parent_1": parents[0],
+                    "parent_2": parents[1],
+                    "photo": str(photo),
+                    "mask": str(mask_path),
+                    "wings": str(wings),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -98,7 +106,10 @@ def test_same_seed_same_manifest_and_images_whatever_the_workers(photographs, tm
     assert one.groupby("class").size().to_dict() == {"alba": 8, "radiata": 8, "hybrid": 8}
     assert one.drop_duplicates("class")["class"].tolist() == ["alba", "radiata", "hybrid"]
     assert one["class_index"].max() == 2 and (one.loc[one["class"] == "hybrid", "class_index"] == 2).all()
-    assert set(one.loc[one["synthetic"], "recipe"].map(lambda r: r.split('"library": "')[1].split('"')[0])) <= {"albumentations", "torchvision"}
+    assert set(one.loc[one["synthetic"], "recipe"].map(lambda r: r.split('"library": "')[1].split('"')[0])) <= {
+        "albumentations",
+        "torchvision",
+    }
 
 
 @pytest.mark.parametrize("library", ["albumentations", "torchvision"])
@@ -130,10 +141,14 @@ def test_a_cross_is_made_of_the_two_sources_wings_and_background_only(photograph
     assert gap_a is not None and gap_b is not None and not mask_a[gap_a].any()
     rgb, mask = compose_cross(rgb_a, mask_a, rgb_b, mask_b)
     mask = mask.astype(bool)
-    assert np.array_equal(mask[:gap_a], mask_a[:gap_a]) and np.array_equal(rgb[:gap_a][mask[:gap_a]], rgb_a[:gap_a][mask_a[:gap_a]])
+    assert np.array_equal(mask[:gap_a], mask_a[:gap_a]) and np.array_equal(
+        rgb[:gap_a][mask[:gap_a]], rgb_a[:gap_a][mask_a[:gap_a]]
+    )
     assert (rgb[~mask] == 0).all()
     hind_pixels = {tuple(p) for p in rgb_b[gap_b:][mask_b[gap_b:]]}
-    assert all(tuple(p) in hind_pixels for p in rgb[gap_a:][mask[gap_a:]]), "every lower wing pixel is one of B's hindwing pixels"
+    assert all(tuple(p) in hind_pixels for p in rgb[gap_a:][mask[gap_a:]]), (
+        "every lower wing pixel is one of B's hindwing pixels"
+    )
     assert 0.5 < mask[gap_a:].sum() / mask_b[gap_b:].sum() <= 1.0
     board = np.zeros_like(mask_a)
     assert compose_cross(rgb_a, board, rgb_b, mask_b) is None
@@ -147,10 +162,21 @@ def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(
     plan = plan_balance(photographs, settings)
     crosses = plan[plan["partner"] != ""]
     assert len(crosses) == 4 and set(crosses["label"]) == {"hybrid"}
-    assert sorted(map(tuple, crosses[["parent_1", "parent_2"]].values.tolist())) == [("alba", "radiata")] * 2 + [("radiata", "alba")] * 2
+    assert (
+        sorted(map(tuple, crosses[["parent_1", "parent_2"]].values.tolist()))
+        == [("alba", "radiata")] * 2 + [("radiata", "alba")] * 2
+    )
     by_id = photographs.set_index("image_id")["label"]
-    assert (crosses["source_image"].map(by_id) == crosses["parent_1"]).all() and (crosses["partner"].map(by_id) == crosses["parent_2"]).all()
-    assert plan_balance(photographs, BalanceSettings(min_per_class=4, crosses=CrossSettings(4, (("alba", "radiata"),))))["partner"].eq("").all()
+    assert (crosses["source_image"].map(by_id) == crosses["parent_1"]).all() and (
+        crosses["partner"].map(by_id) == crosses["parent_2"]
+    ).all()
+    assert (
+        plan_balance(photographs, BalanceSettings(min_per_class=4, crosses=CrossSettings(4, (("alba", "radiata"),))))[
+            "partner"
+        ]
+        .eq("")
+        .all()
+    )
 
     manifest = balance_training_set(photographs, settings, MaskSettings(), tmp_path / "out", threads=1)
     made = manifest[manifest["recipe"].str.startswith('{"cross"')]

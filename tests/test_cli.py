@@ -10,7 +10,9 @@ from conftest import TAXA
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("hybridwing")), *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("hybridwing")), *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_table_summarises_a_good_table(heliconius):

@@ -27,6 +27,7 @@ def digest(path: Path) -> str:
 def comparable(workdir: Path) -> dict[str, object]:
     """What must not depend on sharding or on where jobs ran: the tables of the sharded stages with
     file paths replaced by the files' contents."""
+
     def by_content(table: str, *columns: str) -> list:
         frame = pd.read_csv(workdir / table, keep_default_na=False)
         for column in columns:
@@ -51,7 +52,9 @@ def local_run(tmp_path_factory) -> Path:
     """TINY_CONFIG run locally and unsharded up to the balanced training set (its own, so this test
     needs neither the shared run's training nor the worker that builds it)."""
     workdir = tmp_path_factory.mktemp("local_run")
-    result = run_snakemake(workdir, "--cores", "2", *SHARDED_TARGETS, "--configfile", str(write_config(workdir, TINY_CONFIG)))
+    result = run_snakemake(
+        workdir, "--cores", "2", *SHARDED_TARGETS, "--configfile", str(write_config(workdir, TINY_CONFIG))
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     return workdir
 
@@ -91,7 +94,9 @@ def slurm_cluster(tmp_path_factory):
         reason = install_with_apt("slurm-wlm", "munge")
         if reason:
             give_up(f"no SLURM here and {reason}")
-    cluster = LocalCluster(tmp_path_factory.mktemp("slurm"), cpus=4)  # two 2-thread jobs at once: most of a tiny job is start-up
+    cluster = LocalCluster(
+        tmp_path_factory.mktemp("slurm"), cpus=4
+    )  # two 2-thread jobs at once: most of a tiny job is start-up
     try:
         cluster.start()
     except ClusterRefused as error:
@@ -108,13 +113,19 @@ def filled_profile(folder: Path) -> Path:
     """profiles/slurm with its placeholders filled for the local cluster (one partition, no
     accounts) and quick status checks; every other key is the shipped profile's own."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
-    assert "CHANGE-ME-partition" in str(profile) and "CHANGE-ME-account" in str(profile), "the placeholders the overlay fills"
+    assert "CHANGE-ME-partition" in str(profile) and "CHANGE-ME-account" in str(profile), (
+        "the placeholders the overlay fills"
+    )
     profile["default-resources"] = {"slurm_partition": "debug", "mem_mb": 1000}
     profile["set-resources"]["finetune"] = {"slurm_partition": "debug", "gpu": 0, "mem_mb": 3000}
     profile["set-resources"]["train_unet"] = {"mem_mb": 2000}
     profile |= {
-        "jobs": 4, "latency-wait": 10, "slurm-no-account": True, "slurm-status-command": "squeue",
-        "slurm-init-seconds-before-status-checks": 1, "seconds-between-status-checks": 1,
+        "jobs": 4,
+        "latency-wait": 10,
+        "slurm-no-account": True,
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 1,
+        "seconds-between-status-checks": 1,
     }
     (folder / "profile").mkdir()
     (folder / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
@@ -129,12 +140,27 @@ def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_clust
     profile = filled_profile(tmp_path)
     shutil.copytree(local_run, tmp_path / "run", symlinks=True)
     config = write_config(tmp_path, TINY_CONFIG | {"shards": 2})
-    result = run_snakemake(tmp_path / "run", "--profile", str(profile), *SHARDED_TARGETS, "--configfile", str(config), timeout=1200, env=slurm_cluster.env)
+    result = run_snakemake(
+        tmp_path / "run",
+        "--profile",
+        str(profile),
+        *SHARDED_TARGETS,
+        "--configfile",
+        str(config),
+        timeout=1200,
+        env=slurm_cluster.env,
+    )
     assert result.returncode == 0, result.stdout[-4000:]
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_(\w+)/", result.stdout)
     assert {"teacher_masks", "train_unet", "segment", "apply_masks", "qc", "augment", "balance"} <= set(submitted)
-    assert submitted.count("segment") == 2 and not {"synthesize", "metadata", "split"} & set(submitted), "sharding changes no data job"
-    assert sorted(path.name for path in (tmp_path / "run/results/segment/shards").iterdir()) == ["1-of-1", "1-of-2", "2-of-2"]
+    assert submitted.count("segment") == 2 and not {"synthesize", "metadata", "split"} & set(submitted), (
+        "sharding changes no data job"
+    )
+    assert sorted(path.name for path in (tmp_path / "run/results/segment/shards").iterdir()) == [
+        "1-of-1",
+        "1-of-2",
+        "2-of-2",
+    ]
     job_logs = re.findall(r"has been submitted with SLURM jobid \d+ \(log: (\S+?)\)", result.stdout)
     assert job_logs and all("logs/slurm/rule_" in log for log in job_logs), "job logs go to the profile's slurm-logdir"
     assert comparable(tmp_path / "run") == comparable(local_run)
@@ -145,7 +171,18 @@ def test_the_slurm_profile_lists_every_job_with_its_resources():
     assert result.returncode == 0, result.stdout[-3000:]
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.MULTILINE)
     rules = {name for name, _ in jobs}
-    assert {"synthesize", "fetch", "teacher_masks", "train_unet", "segment", "apply_masks", "augment", "balance", "finetune", "score"} <= rules
+    assert {
+        "synthesize",
+        "fetch",
+        "teacher_masks",
+        "train_unet",
+        "segment",
+        "apply_masks",
+        "augment",
+        "balance",
+        "finetune",
+        "score",
+    } <= rules
     for name, resources in jobs:
         if name != "all":
             assert "mem_mb=" in resources and "slurm_partition=" in resources, name

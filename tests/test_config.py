@@ -41,7 +41,9 @@ def test_what_the_schema_cannot_check_is_named_before_any_job(tmp_path):
 def test_more_shards_than_images_is_refused(tmp_path):
     status, out = dry_run(tmp_path, TINY_CONFIG | {"shards": 500})
     images = 60 + 4 + 4 + 4 + 2 + 4 + 2
-    assert status != 0 and f"config key shards: 500 shards for {images} images (use at most {images})" in out, out[-2000:]
+    assert status != 0 and f"config key shards: 500 shards for {images} images (use at most {images})" in out, out[
+        -2000:
+    ]
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,11 @@ def test_the_schema_bounds_what_would_blow_up(tmp_path, config, expected):
 def test_a_key_given_twice_in_a_config_file_is_an_error(tmp_path):
     text = yaml.safe_dump(TINY_CONFIG) + "balance:\n  min_per_class: 20\n"
     status, out = dry_run(tmp_path, text)
-    assert status != 0 and "key 'balance' is given twice in one block" in out and "YAML would silently drop the first" in out, out[-2000:]
+    assert (
+        status != 0
+        and "key 'balance' is given twice in one block" in out
+        and "YAML would silently drop the first" in out
+    ), out[-2000:]
 
 
 def test_the_encoder_list_of_the_schema_is_the_installed_one():

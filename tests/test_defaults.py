@@ -27,12 +27,24 @@ from hybridwing.synthetic.collection import SyntheticSettings
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
 BLOCKS = {
-    ("fetch",): FetchSettings, ("split",): SplitSettings, ("unet",): UnetSettings, ("mask",): MaskSettings,
-    ("balance",): BalanceSettings, ("balance", "augment"): AugmentSettings, ("balance", "crosses"): CrossSettings,
-    ("finetune",): FinetuneSettings, ("finetune", "holdout_crosses"): HoldoutSettings, ("score",): ScoreSettings,
-    ("review",): ReviewSettings, ("review", "triage"): TriageSettings, ("review", "label_issues"): LabelIssueSettings,
-    ("review", "zero_shot"): ZeroShotSettings, ("teacher",): TeacherSettings, ("teacher", "classical"): ClassicalSettings,
-    ("dataset", "synthetic"): SyntheticSettings, ("teacher", "yolo_sam"): YoloSamSettings,
+    ("fetch",): FetchSettings,
+    ("split",): SplitSettings,
+    ("unet",): UnetSettings,
+    ("mask",): MaskSettings,
+    ("balance",): BalanceSettings,
+    ("balance", "augment"): AugmentSettings,
+    ("balance", "crosses"): CrossSettings,
+    ("finetune",): FinetuneSettings,
+    ("finetune", "holdout_crosses"): HoldoutSettings,
+    ("score",): ScoreSettings,
+    ("review",): ReviewSettings,
+    ("review", "triage"): TriageSettings,
+    ("review", "label_issues"): LabelIssueSettings,
+    ("review", "zero_shot"): ZeroShotSettings,
+    ("teacher",): TeacherSettings,
+    ("teacher", "classical"): ClassicalSettings,
+    ("dataset", "synthetic"): SyntheticSettings,
+    ("teacher", "yolo_sam"): YoloSamSettings,
 }
 #: Keys the schema leaves without a default (optional paths): the dataclass says "not given".
 NOT_GIVEN = ("", None)

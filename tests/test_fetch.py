@@ -47,7 +47,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         server: ImageServer = self.server
         server.requests[self.path] += 1
-        special = {"/huge": self.send_huge, "/endless": self.send_endless, "/trickle": self.send_trickle, "/to-file": self.send_redirect}
+        special = {
+            "/huge": self.send_huge,
+            "/endless": self.send_endless,
+            "/trickle": self.send_trickle,
+            "/to-file": self.send_redirect,
+        }
         if self.path in special:
             special[self.path]()
             return
@@ -134,7 +139,7 @@ def server(tmp_path, heliconius):
 
 
 def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
 
 
 def training_table(server: ImageServer, tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -255,10 +260,21 @@ def test_a_file_over_the_size_cap_fails_at_once(server, tmp_path, taxa):
     assert server.requests["/huge"] == 1 and server.requests["/endless"] == 1  # no retries
 
     table = tmp_path / "big.csv"
-    rows = [("big.jpg", f"{server.url}/endless"), ("ok.jpg", f"{server.url}/{sorted(p.name for p in server.root.glob('CAM01*.jpg'))[0]}")]
+    rows = [
+        ("big.jpg", f"{server.url}/endless"),
+        ("ok.jpg", f"{server.url}/{sorted(p.name for p in server.root.glob('CAM01*.jpg'))[0]}"),
+    ]
     pd.DataFrame(
-        {"CAMID": ["A", "B"], "file_url": [u for _, u in rows], "hybrid_stat": "non-hybrid", "md5": "", "subspecies": "8.0",
-         "parent_subspecies_1": "", "parent_subspecies_2": "", "filename": [n for n, _ in rows]}
+        {
+            "CAMID": ["A", "B"],
+            "file_url": [u for _, u in rows],
+            "hybrid_stat": "non-hybrid",
+            "md5": "",
+            "subspecies": "8.0",
+            "parent_subspecies_1": "",
+            "parent_subspecies_2": "",
+            "filename": [n for n, _ in rows],
+        }
     ).to_csv(table, index=False)
     manifest, failures = fetch_table(str(table), "train", taxa, ImageStore(tmp_path / "store"), capped)
     assert list(manifest["image_id"]) == ["ok"] and "max_bytes" in failures.set_index("image_id").at["big", "reason"]
@@ -292,8 +308,13 @@ def reference_table(folder: Path, names: list[str]) -> Path:
     """A table in the reference format (as the challenge's dev.csv: no md5 column) naming images/NAME."""
     table = pd.DataFrame(
         {
-            "CAMID": [f"R{k}" for k in range(len(names))], "file_url": [f"images/{name}" for name in names], "hybrid_stat": "0",
-            "X": "", "subspecies_ref": "lativitta", "filename": names, "ssp_indicator": "major",
+            "CAMID": [f"R{k}" for k in range(len(names))],
+            "file_url": [f"images/{name}" for name in names],
+            "hybrid_stat": "0",
+            "X": "",
+            "subspecies_ref": "lativitta",
+            "filename": names,
+            "ssp_indicator": "major",
         }
     )
     path = folder / "dev.csv"
@@ -317,7 +338,9 @@ def test_a_table_without_md5_takes_each_local_file_as_it_is_now(heliconius, tmp_
     by_id = again.set_index("image_id")
     assert by_id.at["p", "md5"] == md5(real[2]) != first.set_index("image_id").at["p", "md5"]
     assert Path(by_id.at["p", "path"]).read_bytes() == real[2].read_bytes()
-    assert by_id.at["q", "path"] == first.set_index("image_id").at["q", "path"], "an unchanged file keeps its stored copy"
+    assert by_id.at["q", "path"] == first.set_index("image_id").at["q", "path"], (
+        "an unchanged file keeps its stored copy"
+    )
 
 
 def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
@@ -340,7 +363,9 @@ def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
     Image.new("RGB", (1, 1)).save(images / "dot.png")
     table = reference_table(data, ["good.jpg", "pipe.jpg", "zero.jpg", "big.jpg", "away.jpg", "dot.png"])
     rows = pd.read_csv(table, dtype=str, keep_default_na=False)
-    rows.loc[rows["filename"] == "zero.jpg", "file_url"] = (images / "zero.jpg").as_uri()  # a URL is not held to the folder
+    rows.loc[rows["filename"] == "zero.jpg", "file_url"] = (
+        images / "zero.jpg"
+    ).as_uri()  # a URL is not held to the folder
     rows.to_csv(table, index=False)
     settings = FetchSettings(max_parallel=2, retries=0, backoff_s=0.0, max_bytes=150_000)
     started = time.monotonic()
@@ -357,7 +382,9 @@ def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa):
 
 def test_an_html_page_served_as_a_table_is_named_as_such(server):
     """Issue 20 (13): a login or error page in place of the CSV is not 'a header with no rows'."""
-    (server.root / "table.csv").write_text("<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Sign in</body></html>\n")
+    (server.root / "table.csv").write_text(
+        "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Sign in</body></html>\n"
+    )
     from hybridwing.data.tables import TableError, Taxa
 
     taxa = Taxa({"8": "lativitta"}, {"lativitta": "erato"})

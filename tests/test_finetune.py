@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from hybridwing.finetune.train import FinetuneSettings, checkpoint_key, finetune
 from hybridwing.finetune.trainable import configure_trainable, parameter_groups
 from hybridwing.model.backbone import BackboneUnavailable, WingClassifier, load_backbone
-from hybridwing.finetune.train import FinetuneSettings, checkpoint_key, finetune
 
 
 @pytest.fixture()
@@ -45,7 +45,12 @@ def test_only_the_intended_parameters_change(classifier):
     optimiser.step()
     changed = {name for name, p in classifier.named_parameters() if not torch.equal(before[name], p)}
     blocks = len(classifier.visual.transformer.resblocks)
-    expected_prefixes = (f"visual.transformer.resblocks.{blocks - 2}.", f"visual.transformer.resblocks.{blocks - 1}.", "visual.ln_post.", "head.")
+    expected_prefixes = (
+        f"visual.transformer.resblocks.{blocks - 2}.",
+        f"visual.transformer.resblocks.{blocks - 1}.",
+        "visual.ln_post.",
+        "head.",
+    )
     assert changed and all(name.startswith(expected_prefixes) for name in changed)
     assert "visual.proj" not in changed and "visual.conv1.weight" not in changed
     assert any(name.startswith("head.") for name in changed)
@@ -72,14 +77,29 @@ def tiny_sets(tmp_path):
         pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
         path = tmp_path / f"{k}.png"
         Image.fromarray(pixels).save(path)
-        rows.append({"image_id": f"i{k}", "path": str(path), "class_index": label, "class": "ab"[label], "source_image": f"i{k}"})
+        rows.append(
+            {
+                "image_id": f"i{k}",
+                "path": str(path),
+                "class_index": label,
+                "class": "ab"[label],
+                "source_image": f"i{k}",
+            }
+        )
     frame = pd.DataFrame(rows)
     return frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)
 
 
 SETTINGS = FinetuneSettings(
-    model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", backbone_lr=1e-3, head_lr=1e-3,
-    batch_size=8, epochs=2, patience=5, checkpoint_every=1,
+    model="hybridwing-vit-tiny",
+    allow_random_init=True,
+    unfrozen_blocks="all",
+    backbone_lr=1e-3,
+    head_lr=1e-3,
+    batch_size=8,
+    epochs=2,
+    patience=5,
+    checkpoint_every=1,
 )
 
 
@@ -102,8 +122,9 @@ def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
                 os._exit(9)  # killed mid-epoch 2, with no clean-up
             return original(self, *args, **kwargs)
         torch.optim.AdamW.step = step
-        settings = FinetuneSettings(**json.loads(open(r"{tmp_path / 'settings.json'}").read()))
-        finetune(pd.read_csv(r"{tmp_path / 'train.csv'}"), pd.read_csv(r"{tmp_path / 'val.csv'}"), ["a", "b"], settings, r"{checkpoint}", 1)
+        settings = FinetuneSettings(**json.loads(open(r"{tmp_path / "settings.json"}").read()))
+        train, val = pd.read_csv(r"{tmp_path / "train.csv"}"), pd.read_csv(r"{tmp_path / "val.csv"}")
+        finetune(train, val, ["a", "b"], settings, r"{checkpoint}", 1)
         """
     )
     killed = subprocess.run([sys.executable, "-c", killer], capture_output=True, text=True, timeout=300)
@@ -216,9 +237,13 @@ def test_parent_targets_split_a_hybrids_mass_over_its_parents():
     from hybridwing.finetune.train import training_targets
 
     classes = ["alba", "radiata", "venus", "hybrid"]
-    train = pd.DataFrame({
-        "class_index": [0, 3, 3, 2], "parent_1": ["", "alba", "alba", ""], "parent_2": ["", "radiata", "unknown", ""],
-    })
+    train = pd.DataFrame(
+        {
+            "class_index": [0, 3, 3, 2],
+            "parent_1": ["", "alba", "alba", ""],
+            "parent_2": ["", "radiata", "unknown", ""],
+        }
+    )
     assert training_targets(train, classes, "class").tolist() == [0, 3, 3, 2]
     parents = training_targets(train, classes, "parents")
     assert parents.tolist() == [[1, 0, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]
@@ -230,7 +255,12 @@ def test_the_hybrid_target_reaches_the_loss_and_the_checkpoint_key(tiny_sets, tm
     classes = ["a", "b", "hybrid"]
     hybrids = train.head(8).assign(class_index=2, parent_1="a", parent_2="b")
     mixed = pd.concat([train.iloc[8:].assign(parent_1="", parent_2=""), hybrids], ignore_index=True)
-    runs = {mode: finetune(mixed, val, classes, replace(SETTINGS, hybrid_target=mode, epochs=1), tmp_path / f"{mode}.pt", threads=1) for mode in ("class", "parents")}
+    runs = {
+        mode: finetune(
+            mixed, val, classes, replace(SETTINGS, hybrid_target=mode, epochs=1), tmp_path / f"{mode}.pt", threads=1
+        )
+        for mode in ("class", "parents")
+    }
     assert runs["class"]["state"]["history"][0]["train_loss"] != runs["parents"]["state"]["history"][0]["train_loss"]
     key = checkpoint_key(replace(SETTINGS, hybrid_target="parents"), classes, mixed, val)
     assert key != checkpoint_key(SETTINGS, classes, mixed, val)

@@ -11,7 +11,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hybridwing"
 #: `model` (a trained model: backbone, preprocessing, model folder, inference) sits below training
 #: and every reader of a model folder.
 RANK = {
-    "base": 0, "data": 1, "synthetic": 2, "segment": 2, "balance": 3, "model": 4, "finetune": 5, "score": 6, "review": 7, "config": 8, "cli": 8,
+    "base": 0,
+    "data": 1,
+    "synthetic": 2,
+    "segment": 2,
+    "balance": 3,
+    "model": 4,
+    "finetune": 5,
+    "score": 6,
+    "review": 7,
+    "config": 8,
+    "cli": 8,
 }
 REPO = PACKAGE.parents[1]
 TOP_LEVEL = {"config": "config", "cli": "cli"}
@@ -52,18 +62,42 @@ def test_model_lies_below_training_and_every_reader():
     assert RANK["model"] < RANK["finetune"] < RANK["score"] < RANK["review"]
     model_modules = sorted((PACKAGE / "model").glob("*.py"))
     assert {path.stem for path in model_modules} >= {"backbone", "preprocess", "folder", "inference"}
-    reaching_up = [f"{path.name} imports {m}" for path in model_modules for m in imports_of(path) if stage_of(m) in {"finetune", "score", "review"}]
+    reaching_up = [
+        f"{path.name} imports {m}"
+        for path in model_modules
+        for m in imports_of(path)
+        if stage_of(m) in {"finetune", "score", "review"}
+    ]
     assert reaching_up == []
 
 
 def test_only_training_imports_finetune():
     """Scoring, review, the command line and the benchmarks that read a model read it through
     `hybridwing.model`; only the fine-tune rule's script and the training benchmarks train."""
-    training = {REPO / "workflow/scripts/finetune.py", REPO / "bench/architectures.py", REPO / "bench/run.py", REPO / "bench/profile_run.py"}
-    readers = [path for path in PACKAGE.rglob("*.py") if stage_of(".".join(("hybridwing", *path.relative_to(PACKAGE).parts))) != "finetune"]
-    readers += [path for folder in ("workflow/scripts", "bench") for path in (REPO / folder).glob("*.py") if path not in training]
+    training = {
+        REPO / "workflow/scripts/finetune.py",
+        REPO / "bench/architectures.py",
+        REPO / "bench/run.py",
+        REPO / "bench/profile_run.py",
+    }
+    readers = [
+        path
+        for path in PACKAGE.rglob("*.py")
+        if stage_of(".".join(("hybridwing", *path.relative_to(PACKAGE).parts))) != "finetune"
+    ]
+    readers += [
+        path
+        for folder in ("workflow/scripts", "bench")
+        for path in (REPO / folder).glob("*.py")
+        if path not in training
+    ]
     assert len(readers) > 40
-    wrong = [f"{path.relative_to(REPO)} imports {m}" for path in readers for m in imports_of(path) if m.startswith("hybridwing.finetune")]
+    wrong = [
+        f"{path.relative_to(REPO)} imports {m}"
+        for path in readers
+        for m in imports_of(path)
+        if m.startswith("hybridwing.finetune")
+    ]
     assert wrong == []
 
 

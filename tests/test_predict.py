@@ -10,8 +10,8 @@ import subprocess
 import sys
 import textwrap
 import zlib
-from pathlib import Path
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 from hybridwing.cli import main
+from hybridwing.finetune.train import FinetuneSettings
 from hybridwing.model.backbone import WingClassifier, load_backbone
 from hybridwing.model.folder import ModelFolderError, write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.model.preprocess import image_tensor, normalise
-from hybridwing.finetune.train import FinetuneSettings
 from hybridwing.score.predictor import Predictor
 from hybridwing.segment.background import remove_background
 from hybridwing.segment.mask_settings import MaskSettings
@@ -44,7 +44,15 @@ def model_dir(tmp_path_factory):
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, folder / "unet.pt")
     settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all")
-    write_model_folder(folder / "model", [classifier.state_dict()], CLASSES, backbone, asdict(settings), folder / "unet.pt", MaskSettings(threshold=0.5))
+    write_model_folder(
+        folder / "model",
+        [classifier.state_dict()],
+        CLASSES,
+        backbone,
+        asdict(settings),
+        folder / "unet.pt",
+        MaskSettings(threshold=0.5),
+    )
     return folder / "model"
 
 
@@ -57,12 +65,16 @@ def test_predictor_matches_the_pipeline_path(model_dir, ten_real, tmp_path):
     """Raw photograph -> Predictor equals segment_images + remove_background + the classifier."""
     predictor = Predictor.load(model_dir)
     rows = pd.DataFrame({"image_id": [p.stem for p in ten_real], "path": [str(p) for p in ten_real], "split": "dev"})
-    qc = segment_images(predictor.segmenter, predictor.segmenter_size, rows, predictor.mask_settings, tmp_path / "masks")
+    qc = segment_images(
+        predictor.segmenter, predictor.segmenter_size, rows, predictor.mask_settings, tmp_path / "masks"
+    )
     wings = []
     for row, mask_path in zip(rows.itertuples(), qc["mask"]):
         with Image.open(row.path) as image, Image.open(mask_path) as mask:
             rng = np.random.default_rng([predictor.mask_settings.seed, zlib.crc32(row.image_id.encode())])
-            wings.append(remove_background(np.asarray(image.convert("RGB")), np.asarray(mask) > 0, predictor.mask_settings, rng))
+            wings.append(
+                remove_background(np.asarray(image.convert("RGB")), np.asarray(mask) > 0, predictor.mask_settings, rng)
+            )
     pipeline = predictor.table(predictor.probabilities(wings))
     photographs = []
     for path in ten_real:
@@ -72,7 +84,10 @@ def test_predictor_matches_the_pipeline_path(model_dir, ten_real, tmp_path):
     assert direct["subspecies"].tolist() == pipeline["subspecies"].tolist()
     assert np.allclose(direct["hybrid_score"], pipeline["hybrid_score"], atol=1e-5)
     one = predictor.predict(photographs[0], ten_real[0].stem)
-    assert one["hybrid_score"] == pytest.approx(direct["hybrid_score"].iloc[0], abs=1e-5) and one["subspecies"] in CLASSES[:-1]
+    assert (
+        one["hybrid_score"] == pytest.approx(direct["hybrid_score"].iloc[0], abs=1e-5)
+        and one["subspecies"] in CLASSES[:-1]
+    )
 
 
 def test_predict_cli_prints_a_row_per_image_and_reports_bad_ones(model_dir, ten_real, tmp_path, capsys):
@@ -108,14 +123,29 @@ def test_a_model_folder_that_does_not_fit_is_refused(model_dir, tmp_path):
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
-        (lambda folder: (folder / "weights.safetensors").write_bytes((folder / "weights.safetensors").read_bytes()[:5000]), "weights.safetensors is not a readable safetensors file"),
-        (lambda folder: (folder / "weights.safetensors").write_bytes(b"\xff" * 8 + b"{not json"), "weights.safetensors is not a readable safetensors file"),
-        (lambda folder: (folder / "classes.json").write_text("[\"a\", "), "classes.json is not valid JSON"),
+        (
+            lambda folder: (folder / "weights.safetensors").write_bytes(
+                (folder / "weights.safetensors").read_bytes()[:5000]
+            ),
+            "weights.safetensors is not a readable safetensors file",
+        ),
+        (
+            lambda folder: (folder / "weights.safetensors").write_bytes(b"\xff" * 8 + b"{not json"),
+            "weights.safetensors is not a readable safetensors file",
+        ),
+        (lambda folder: (folder / "classes.json").write_text('["a", '), "classes.json is not valid JSON"),
         (lambda folder: (folder / "classes.json").write_text("{}"), "classes.json must list at least two class names"),
-        (lambda folder: (folder / "preprocess.json").write_text("{\"size\": 224}"), "a setting is missing or malformed"),
+        (lambda folder: (folder / "preprocess.json").write_text('{"size": 224}'), "a setting is missing or malformed"),
         (lambda folder: (folder / "segmenter.pt").write_bytes(b"PK\x03\x04 truncated"), "segmenter.pt is damaged"),
     ],
-    ids=["truncated-weights", "bad-safetensors-header", "classes-not-json", "classes-not-a-list", "preprocess-incomplete", "segmenter-damaged"],
+    ids=[
+        "truncated-weights",
+        "bad-safetensors-header",
+        "classes-not-json",
+        "classes-not-a-list",
+        "preprocess-incomplete",
+        "segmenter-damaged",
+    ],
 )
 def test_a_damaged_model_folder_is_one_clear_error(model_dir, tmp_path, capsys, damage, expected):
     import shutil
@@ -142,7 +172,9 @@ def test_model_folder_and_export_are_written_whole_or_not_at_all(model_dir, tmp_
     backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
     monkeypatch.setattr(model_folder, "save_file", disk_full)
     with pytest.raises(OSError, match="disk full"):
-        model_folder.write_model_folder(model_dir, [classifier.state_dict()], CLASSES, backbone, {}, model_dir / "segmenter.pt", MaskSettings())
+        model_folder.write_model_folder(
+            model_dir, [classifier.state_dict()], CLASSES, backbone, {}, model_dir / "segmenter.pt", MaskSettings()
+        )
     assert {path.name: path.read_bytes() for path in model_dir.iterdir()} == before, "the old folder is untouched"
     assert [path.name for path in model_dir.parent.iterdir() if "partial" in path.name] == []
 
@@ -176,7 +208,9 @@ def test_export_submission_runs_as_the_challenge_ingestion_would(model_dir, ten_
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
-    expected = Predictor.load(model_dir).predict_images([Image.open(p).convert("RGB") for p in ten_real[:3]], ["", "", ""])
+    expected = Predictor.load(model_dir).predict_images(
+        [Image.open(p).convert("RGB") for p in ten_real[:3]], ["", "", ""]
+    )
     assert np.allclose(result["scores"], expected["hybrid_score"], atol=1e-5)
     assert all(isinstance(score, float) for score in result["scores"])
     assert result["package"].startswith(str(out)), "the submission uses its own copy of the package"
@@ -190,10 +224,20 @@ def test_a_timm_tower_model_folder_gives_the_trained_logits(tmp_path, ten_real):
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
     settings = FinetuneSettings(model="hybridwing-resnet18", allow_random_init=True, unfrozen_blocks="all")
-    write_model_folder(tmp_path / "model", [classifier.state_dict()], CLASSES, backbone, asdict(settings), tmp_path / "unet.pt", MaskSettings())
+    write_model_folder(
+        tmp_path / "model",
+        [classifier.state_dict()],
+        CLASSES,
+        backbone,
+        asdict(settings),
+        tmp_path / "unet.pt",
+        MaskSettings(),
+    )
     predictor = Predictor.load(tmp_path / "model")
     wing = Image.open(ten_real[0]).convert("RGB")
-    expected = torch.softmax(classifier(normalise(image_tensor(wing, backbone.image_size)[None], backbone.mean, backbone.std)), 1)
+    expected = torch.softmax(
+        classifier(normalise(image_tensor(wing, backbone.image_size)[None], backbone.mean, backbone.std)), 1
+    )
     assert np.allclose(predictor.probabilities([wing]), expected.detach().numpy(), atol=1e-5)
 
 
@@ -209,18 +253,42 @@ def test_fit_temperature_recovers_the_temperature_labels_were_drawn_at():
 def test_an_ensemble_folder_averages_members_and_mirror_images(tmp_path, ten_real):
     torch.manual_seed(0)
     backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
-    members = [{"model": WingClassifier(load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, len(CLASSES)).eval(), "backbone": backbone} for _ in range(2)]
+    members = [
+        {
+            "model": WingClassifier(
+                load_backbone("hybridwing-vit-tiny", allow_random_init=True).visual, len(CLASSES)
+            ).eval(),
+            "backbone": backbone,
+        }
+        for _ in range(2)
+    ]
     unet_settings = UnetSettings(image_size=64, decoder_channels=(16, 16, 8, 8))
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
-    settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", flip_average=True)
+    settings = FinetuneSettings(
+        model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks="all", flip_average=True
+    )
     states = [member["model"].state_dict() for member in members]
-    write_model_folder(tmp_path / "model", states, CLASSES, backbone, asdict(settings), tmp_path / "unet.pt", MaskSettings(), temperature=2.5, flip_average=True)
+    write_model_folder(
+        tmp_path / "model",
+        states,
+        CLASSES,
+        backbone,
+        asdict(settings),
+        tmp_path / "unet.pt",
+        MaskSettings(),
+        temperature=2.5,
+        flip_average=True,
+    )
     predictor = Predictor.load(tmp_path / "model")
-    assert len(predictor.classifiers) == 2 and predictor.inference.temperature == 2.5 and predictor.inference.flip_average
+    assert (
+        len(predictor.classifiers) == 2 and predictor.inference.temperature == 2.5 and predictor.inference.flip_average
+    )
     wings = [Image.open(path).convert("RGB") for path in ten_real[:3]]
     x = normalise(torch.stack([image_tensor(wing, backbone.image_size) for wing in wings]), backbone.mean, backbone.std)
     with torch.no_grad():
-        expected = torch.stack([torch.softmax(m["model"](view) / 2.5, 1) for m in members for view in (x, x.flip(-1))]).mean(0)
+        expected = torch.stack(
+            [torch.softmax(m["model"](view) / 2.5, 1) for m in members for view in (x, x.flip(-1))]
+        ).mean(0)
     assert np.allclose(predictor.probabilities(wings), expected.numpy(), atol=1e-5)
     assert not np.allclose(expected.numpy(), torch.softmax(members[0]["model"](x), 1).detach().numpy(), atol=1e-3)
 
@@ -246,7 +314,12 @@ def test_predict_memory_stays_flat_with_many_large_photographs(model_dir, ten_re
     )
 
     def peak_mb(*images):
-        run = subprocess.run([sys.executable, "-c", script, str(model_dir), *map(str, images)], capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-c", script, str(model_dir), *map(str, images)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         status, peak = run.stderr.strip().splitlines()[-1].split()
         assert status == "0" and len(pd.read_csv(io.StringIO(run.stdout))) == len(images), run.stderr[-2000:]
         return int(peak)
@@ -275,10 +348,16 @@ def test_unreadable_pixels_and_names_in_decode_errors(tmp_path):
 
 def edit_json(name: str, **changes):
     """A damage that rewrites keys of one JSON file of the model folder, as a person editing it would."""
+
     def damage(folder):
         path = folder / name
-        values = json.loads(path.read_text()) if path.is_file() else {"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False}
+        values = (
+            json.loads(path.read_text())
+            if path.is_file()
+            else {"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False}
+        )
         path.write_text(json.dumps(values | changes))
+
     return damage
 
 
@@ -287,16 +366,38 @@ def edit_json(name: str, **changes):
     [
         (edit_json("inference.json", temperature=0), "temperature must be a positive finite number, not 0"),
         (edit_json("inference.json", temperature=-2.5), "temperature must be a positive finite number, not -2.5"),
-        (lambda folder: (folder / "inference.json").write_text('{"weights": ["weights.safetensors"], "temperature": NaN, "flip_average": false}'), "temperature must be a positive finite number, not nan"),
+        (
+            lambda folder: (folder / "inference.json").write_text(
+                '{"weights": ["weights.safetensors"], "temperature": NaN, "flip_average": false}'
+            ),
+            "temperature must be a positive finite number, not nan",
+        ),
         (edit_json("inference.json", flip_average="false"), "flip_average must be true or false, not 'false'"),
         (edit_json("preprocess.json", std=[0, 0, 0]), "std must be positive finite numbers"),
         (edit_json("preprocess.json", size=100), "preprocess.json's size 100 does not fit the weights"),
         (lambda folder: (folder / "mask.json").write_text('{"threshold": "high"'), "mask.json is not valid JSON"),
-        (edit_json("mask.json", background="purple", threshold=3), "mask.json: threshold 3 is not allowed; mask.json: background 'purple' is not allowed"),
+        (
+            edit_json("mask.json", background="purple", threshold=3),
+            "mask.json: threshold 3 is not allowed; mask.json: background 'purple' is not allowed",
+        ),
         (lambda folder: (folder / "mask.json").write_text('["white"]'), "a setting is missing or malformed"),
-        (edit_json("inference.json", score="margin"), "inference.json: score must be one of hybrid_score, one_minus_max_p, p_hybrid"),
+        (
+            edit_json("inference.json", score="margin"),
+            "inference.json: score must be one of hybrid_score, one_minus_max_p, p_hybrid",
+        ),
     ],
-    ids=["temperature-0", "temperature-negative", "temperature-nan", "flip-as-string", "std-zero", "size-off-weights", "mask-truncated", "mask-out-of-range", "mask-a-list", "score-unknown"],
+    ids=[
+        "temperature-0",
+        "temperature-negative",
+        "temperature-nan",
+        "flip-as-string",
+        "std-zero",
+        "size-off-weights",
+        "mask-truncated",
+        "mask-out-of-range",
+        "mask-a-list",
+        "score-unknown",
+    ],
 )
 def test_a_hand_edited_model_folder_is_refused_not_used(model_dir, tmp_path, capsys, damage, expected):
     """Issue 20 (8): every edit that would give silent nonsense is one line naming the file, exit 1."""
@@ -341,7 +442,9 @@ def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path)
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755 and stat.S_IMODE((out / "model.py").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "one.txt").stat().st_mode) == 0o644
-    assert stat.S_IMODE(model_dir.stat().st_mode) & 0o055 == 0o055, "the model folder itself (written by write_model_folder)"
+    assert stat.S_IMODE(model_dir.stat().st_mode) & 0o055 == 0o055, (
+        "the model folder itself (written by write_model_folder)"
+    )
 
 
 def test_predict_refuses_pipes_and_devices_and_prints_every_other_row(model_dir, ten_real, tmp_path, capsys):
@@ -392,7 +495,9 @@ def test_predict_reads_every_extension_it_can_and_says_when_a_folder_has_none(mo
     captured = capsys.readouterr()
     printed = pd.read_csv(io.StringIO(captured.out))
     assert sorted(Path(p).name for p in printed["path"]) == ["one.gif", "two.jfif"]
-    assert "dot.png: 1x1 pixels is not a photograph of wings" in captured.err and "line.png: 1x2000 pixels" in captured.err
+    assert (
+        "dot.png: 1x1 pixels is not a photograph of wings" in captured.err and "line.png: 1x2000 pixels" in captured.err
+    )
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -413,12 +518,19 @@ def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(mode
     plain = pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert "call" not in plain.columns, "a folder without a threshold makes no call"
     middle = float(plain["hybrid_score"].median())
-    (folder / "inference.json").write_text(json.dumps({"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False, "threshold": middle}))
+    (folder / "inference.json").write_text(
+        json.dumps({"weights": ["weights.safetensors"], "temperature": 1.0, "flip_average": False, "threshold": middle})
+    )
     assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
     called = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
     assert (called["call"] == np.where(called["hybrid_score"] > middle, "hybrid", "non-hybrid")).all()
     hybrids = called[called["call"] == "hybrid"]
-    assert len(hybrids) and (hybrids["parents"] == [" x ".join(sorted(pair)) for pair in zip(hybrids["subspecies"], hybrids["top2"])]).all()
+    assert (
+        len(hybrids)
+        and (
+            hybrids["parents"] == [" x ".join(sorted(pair)) for pair in zip(hybrids["subspecies"], hybrids["top2"])]
+        ).all()
+    )
     assert (called.loc[called["call"] == "non-hybrid", "parents"] == "").all()
     # score.method: a folder that calls with another score thresholds that score, not the default
     low = float(called["p_hybrid"].median())

@@ -58,7 +58,9 @@ def fixed_table():
     """40 species A non-hybrids whose 95% point falls on a tie (three at 0.7), hybrids exactly at
     the threshold (not found) and above it; 20 mimic rows."""
     rng = np.random.default_rng(3)
-    rows = [(float(s), False, "major" if k % 2 else "minor") for k, s in enumerate(np.round(rng.uniform(0, 0.65, 37), 3))]
+    rows = [
+        (float(s), False, "major" if k % 2 else "minor") for k, s in enumerate(np.round(rng.uniform(0, 0.65, 37), 3))
+    ]
     rows += [(0.7, False, "major"), (0.7, False, "minor"), (0.7, False, "major")]
     rows += [(0.7, True, "major"), (0.9, True, "major"), (0.71, True, "major"), (0.2, True, "major")]
     rows += [(0.7, True, "minor"), (0.95, True, "minor")]
@@ -88,7 +90,9 @@ def test_thresholds_and_missing_parts():
     assert threshold_at([0.1, 0.2, 0.3, 0.4] * 5) == 0.4  # 95% of 20 is 19: the 19th smallest
     assert threshold_at(list(range(100))) == 94
     assert threshold_at([0.5]) == 0.5
-    metrics = hybrid_metrics([0.1, 0.2, 0.9, 0.3], [False, False, True, False], ["major", "minor", "major", "major"], bootstrap=50)
+    metrics = hybrid_metrics(
+        [0.1, 0.2, 0.9, 0.3], [False, False, True, False], ["major", "minor", "major", "major"], bootstrap=50
+    )
     assert metrics["minor_recall"] is None and metrics["mimic_recall"] is None
     assert metrics["parts_scored"] == ["major"] and metrics["challenge_score"] == metrics["major_recall"] == 1.0
     with pytest.raises(ValueError, match="unknown part"):
@@ -119,10 +123,14 @@ def test_every_score_is_named_once_in_the_registry_and_the_schema():
 
     from hybridwing.scores import DEFAULT_SCORE, SCORE_NAMES, check_score
 
-    method = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["score"]["properties"]["method"]
+    method = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["score"][
+        "properties"
+    ]["method"]
     assert method["enum"] == list(SCORE_NAMES) and method["default"] == DEFAULT_SCORE
     spelled = [
-        str(path.relative_to(REPO)) for folder in ("src", "workflow") for path in (REPO / folder).rglob("*")
+        str(path.relative_to(REPO))
+        for folder in ("src", "workflow")
+        for path in (REPO / folder).rglob("*")
         if path.suffix in {".py", ".smk"} and path.name != "scores.py" and f'"{DEFAULT_SCORE}"' in path.read_text()
     ]
     assert spelled == []

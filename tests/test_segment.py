@@ -103,7 +103,14 @@ def pairs(tmp_path_factory, specimens):
         Image.fromarray(image).save(folder / f"{k}.png")
         Image.fromarray(wing_pixels(truth) * 255).save(folder / f"{k}_wing.png")
         split = "train" if k < 20 else "val" if k < 25 else "test"
-        rows.append({"image_id": f"S{k}", "path": str(folder / f"{k}.png"), "mask": str(folder / f"{k}_wing.png"), "split": split})
+        rows.append(
+            {
+                "image_id": f"S{k}",
+                "path": str(folder / f"{k}.png"),
+                "mask": str(folder / f"{k}_wing.png"),
+                "split": split,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -167,5 +174,7 @@ def test_crop_keeps_the_wings_with_a_margin():
     mask = np.zeros((100, 200), bool)
     mask[30:60, 50:120] = True
     assert crop_box(mask, 0.05) == (40, 20, 130, 70)
-    cropped = remove_background(np.zeros((100, 200, 3), np.uint8), mask, MaskSettings(crop=True), np.random.default_rng(0))
+    cropped = remove_background(
+        np.zeros((100, 200, 3), np.uint8), mask, MaskSettings(crop=True), np.random.default_rng(0)
+    )
     assert cropped.size == (90, 50)

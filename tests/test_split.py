@@ -50,7 +50,9 @@ def test_no_specimen_or_near_duplicate_crosses_splits(metadata, hashes):
     splits, duplicates = split_metadata(metadata, hashes, SETTINGS)
     train = splits[metadata["source"] == "train"]
     assert train.groupby(metadata["camid"])["split"].nunique().max() == 1
-    within_train = duplicates[duplicates["split_a"].isin(["train", "val", "test"]) & duplicates["split_b"].isin(["train", "val", "test"])]
+    within_train = duplicates[
+        duplicates["split_a"].isin(["train", "val", "test"]) & duplicates["split_b"].isin(["train", "val", "test"])
+    ]
     assert len(within_train) >= 6
     assert (within_train["split_a"] == within_train["split_b"]).all()
     split_of = dict(zip(splits["image_id"], splits["split"]))
@@ -109,10 +111,14 @@ def test_groups_are_transitive():
 
 def test_fractions_must_add_up():
     with pytest.raises(ValueError, match="add up to 1"):
-        SplitSettings.from_config({"fractions": {"train": 0.8, "val": 0.15, "test": 0.15}, "seed": 1, "hash_size": 16, "max_hamming": 8})
+        SplitSettings.from_config(
+            {"fractions": {"train": 0.8, "val": 0.15, "test": 0.15}, "seed": 1, "hash_size": 16, "max_hamming": 8}
+        )
 
 
-def test_an_evaluation_image_seen_in_training_stops_the_split_unless_allowed(heliconius, train_rows, dev_rows, taxa, tmp_path, caplog):
+def test_an_evaluation_image_seen_in_training_stops_the_split_unless_allowed(
+    heliconius, train_rows, dev_rows, taxa, tmp_path, caplog
+):
     """Issue 20 (4): a training photograph listed again in an evaluation table (phash distance 0)
     would be scored as if unseen: the split refuses, naming both images; split.allow_leaks lets it
     through with a warning, and the score summary counts it."""
@@ -131,11 +137,16 @@ def test_an_evaluation_image_seen_in_training_stops_the_split_unless_allowed(hel
     with pytest.raises(ValueError) as caught:
         split_step(str(metadata), *outputs, settings=settings, threads=1)
     message = str(caught.value)
-    assert f"dev image {dev.loc[3, 'image_id']!r} is a near-duplicate of training image {train.loc[5, 'image_id']!r}" in message
+    assert (
+        f"dev image {dev.loc[3, 'image_id']!r} is a near-duplicate of training image {train.loc[5, 'image_id']!r}"
+        in message
+    )
     assert "phash distance 0" in message and "split.allow_leaks" in message and not (tmp_path / "splits.csv").exists()
 
     with caplog.at_level("WARNING"):
         split_step(str(metadata), *outputs, settings=settings | {"allow_leaks": True}, threads=1)
     assert "allowed by split.allow_leaks" in caplog.text
     leaks = training_leaks(pd.read_csv(outputs[1], keep_default_na=False))
-    assert leaks[["evaluation_table", "evaluation_image", "training_image"]].values.tolist() == [["dev", dev.loc[3, "image_id"], train.loc[5, "image_id"]]]
+    assert leaks[["evaluation_table", "evaluation_image", "training_image"]].values.tolist() == [
+        ["dev", dev.loc[3, "image_id"], train.loc[5, "image_id"]]
+    ]

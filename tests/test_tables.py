@@ -141,7 +141,9 @@ def test_a_hybrid_row_must_not_name_a_subspecies(train_rows, taxa):
 def test_a_hybrid_needs_two_different_parents(train_rows, dev_rows, taxa):
     rows = train_rows[train_rows["hybrid_stat"] == "hybrid"].head(2).copy()
     rows.iloc[0, rows.columns.get_loc("parent_subspecies_2")] = rows.iloc[0]["parent_subspecies_1"]
-    with pytest.raises(TableError, match=r"line 2, column 'parent_subspecies_1/2': a hybrid needs two different parents"):
+    with pytest.raises(
+        TableError, match=r"line 2, column 'parent_subspecies_1/2': a hybrid needs two different parents"
+    ):
         normalise(rows, taxa)
     reference = dev_rows[dev_rows["hybrid_stat"] == "1"].head(2).copy()
     reference.iloc[1, reference.columns.get_loc("subspecies_ref")] = "cyrbia x cyrbia"
@@ -194,7 +196,9 @@ def test_contradictory_labels_are_named_with_their_lines(train_rows, tmp_path, c
     rows.to_csv(path, index=False)
     status, text = check(path, capsys)
     assert status == 1
-    assert re.search(r"one photograph \(md5\) '[0-9a-f]{32}' has different labels: line 2 '\w+', line 3 '\w+'", text), text
+    assert re.search(r"one photograph \(md5\) '[0-9a-f]{32}' has different labels: line 2 '\w+', line 3 '\w+'", text), (
+        text
+    )
     assert re.search(r"one specimen \(CAMID\) '[^']+' has different labels: line 4 '\w+', line 5 '\w+'", text), text
     rows.loc[1, "subspecies"], rows.loc[3, "subspecies"] = rows.loc[0, "subspecies"], rows.loc[2, "subspecies"]
     rows.to_csv(path, index=False)

@@ -10,9 +10,9 @@ import torch
 
 from hybridwing.finetune import cache
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
+from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 from hybridwing.model.backbone import WingClassifier, load_backbone
 from hybridwing.model.preprocess import load_image, normalise
-from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 
 
 def _classifier(arch: str, n_classes: int = 7) -> tuple[WingClassifier, object]:
@@ -40,7 +40,16 @@ def test_cached_tokens_give_the_full_model_logits(arch, unfrozen, real_paths, tm
     classifier, backbone = _classifier(arch)
     n_frozen = frozen_count(classifier, unfrozen)
     key = cache_key(classifier, n_frozen, real_paths, backbone.image_size, backbone.mean, backbone.std)
-    tokens = build_token_cache(classifier, n_frozen, _batches(real_paths, backbone, 4), len(real_paths), key, tmp_path / "t.npy", torch.device("cpu"), "test")
+    tokens = build_token_cache(
+        classifier,
+        n_frozen,
+        _batches(real_paths, backbone, 4),
+        len(real_paths),
+        key,
+        tmp_path / "t.npy",
+        torch.device("cpu"),
+        "test",
+    )
     assert tokens.dtype == np.float16 and tokens.shape[0] == len(real_paths)
     images = torch.stack([load_image(p, backbone.image_size) for p in real_paths])
     full = predict_logits(classifier, ImageFeed(images, backbone), torch.device("cpu"), 4)
@@ -67,11 +76,14 @@ def test_an_interrupted_build_resumes_and_a_changed_image_rebuilds(real_paths, t
     with pytest.raises(KeyboardInterrupt):
         build_token_cache(classifier, 4, failing, len(real_paths), key, tmp_path / "t.npy", torch.device("cpu"), "test")
     assert not (tmp_path / "t.npy").exists()
-    resumed = build_token_cache(classifier, 4, failing, len(real_paths), key, tmp_path / "t.npy", torch.device("cpu"), "test")
+    resumed = build_token_cache(
+        classifier, 4, failing, len(real_paths), key, tmp_path / "t.npy", torch.device("cpu"), "test"
+    )
     assert starts == [0, 4]
-    fresh = build_token_cache(classifier, 4, full, len(real_paths), key, tmp_path / "fresh.npy", torch.device("cpu"), "test")
+    fresh = build_token_cache(
+        classifier, 4, full, len(real_paths), key, tmp_path / "fresh.npy", torch.device("cpu"), "test"
+    )
     assert np.array_equal(resumed, fresh)
-
 
     def key_now(paths=real_paths):
         return cache_key(classifier, 4, paths, backbone.image_size, backbone.mean, backbone.std)
@@ -87,12 +99,25 @@ def test_an_interrupted_build_resumes_and_a_changed_image_rebuilds(real_paths, t
 
 def test_finetune_from_the_cache_trains_weights_the_full_model_uses(heliconius, tmp_path, caplog):
     paths = sorted(str(p) for p in (heliconius / "images").glob("*.jpg"))[:24]
-    table = pd.DataFrame({"image_id": [f"i{k}" for k in range(24)], "path": paths, "class_index": [k % 3 for k in range(24)]})
+    table = pd.DataFrame(
+        {"image_id": [f"i{k}" for k in range(24)], "path": paths, "class_index": [k % 3 for k in range(24)]}
+    )
     table["class"] = table["class_index"].map(dict(enumerate("abc")))
     table["source_image"] = table["image_id"]
     train, val = table.iloc[:16].reset_index(drop=True), table.iloc[16:].reset_index(drop=True)
-    settings = FinetuneSettings(model="hybridwing-vit-tiny", allow_random_init=True, unfrozen_blocks=2, backbone_lr=1e-3, head_lr=1e-3, batch_size=8, epochs=2, patience=5)
-    result = finetune(train, val, ["a", "b", "c"], settings, tmp_path / "ck.pt", threads=1, cache_dir=tmp_path / "cache")
+    settings = FinetuneSettings(
+        model="hybridwing-vit-tiny",
+        allow_random_init=True,
+        unfrozen_blocks=2,
+        backbone_lr=1e-3,
+        head_lr=1e-3,
+        batch_size=8,
+        epochs=2,
+        patience=5,
+    )
+    result = finetune(
+        train, val, ["a", "b", "c"], settings, tmp_path / "ck.pt", threads=1, cache_dir=tmp_path / "cache"
+    )
     assert isinstance(result["val_feed"], TokenFeed) and (tmp_path / "cache" / "train.npy").is_file()
     model, backbone = result["model"], result["backbone"]
     images = torch.stack([load_image(p, backbone.image_size) for p in val["path"]])

@@ -13,12 +13,36 @@ from hybridwing.score.unseen import cross_metrics
 def training_table() -> pd.DataFrame:
     """Four subspecies of one species (rare to common), one of another, a real cross of the two commonest."""
     rows = []
-    for label, n_train, n_held in (("rare", 2, 2), ("scarce", 4, 2), ("common", 30, 6), ("abundant", 50, 8), ("solo", 5, 0)):
+    for label, n_train, n_held in (
+        ("rare", 2, 2),
+        ("scarce", 4, 2),
+        ("common", 30, 6),
+        ("abundant", 50, 8),
+        ("solo", 5, 0),
+    ):
         species = "melpomene" if label == "solo" else "erato"
-        rows += [{"image_id": f"{label}{k}", "label": label, "species": species, "split": "train" if k < n_train else "val",
-                  "parent_1": "", "parent_2": ""} for k in range(n_train + n_held)]
-    rows += [{"image_id": f"hyb{k}", "label": "hybrid", "species": "erato", "split": "train", "parent_1": "abundant", "parent_2": "common"}
-             for k in range(5)]
+        rows += [
+            {
+                "image_id": f"{label}{k}",
+                "label": label,
+                "species": species,
+                "split": "train" if k < n_train else "val",
+                "parent_1": "",
+                "parent_2": "",
+            }
+            for k in range(n_train + n_held)
+        ]
+    rows += [
+        {
+            "image_id": f"hyb{k}",
+            "label": "hybrid",
+            "species": "erato",
+            "split": "train",
+            "parent_1": "abundant",
+            "parent_2": "common",
+        }
+        for k in range(5)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -35,14 +59,18 @@ def test_the_held_out_crosses_are_the_real_one_and_pairs_of_rare_parents():
 def test_no_photograph_of_a_held_out_cross_reaches_the_held_out_model():
     """The held-out model's training set keeps every non-hybrid and the other composites, and loses
     the real crosses (and their copies) and the composites of the held-out pairs."""
-    manifest = pd.DataFrame({
-        "path": [f"p{k}" for k in range(7)],
-        "class": ["rare", "common", "hybrid", "hybrid", "hybrid", "hybrid", "hybrid"],
-        "recipe": ["original", "original", "original", "{}", '{"cross": "x"}', '{"cross": "y"}', '{"cross": "z"}'],
-        "parent_1": ["", "", "abundant", "abundant", "scarce", "rare", "common"],
-        "parent_2": ["", "", "common", "common", "rare", "abundant", "abundant"],
-    })
-    pairs = pd.DataFrame({"parent_1": ["abundant", "rare"], "parent_2": ["common", "scarce"], "kind": ["real", "composed"]})
+    manifest = pd.DataFrame(
+        {
+            "path": [f"p{k}" for k in range(7)],
+            "class": ["rare", "common", "hybrid", "hybrid", "hybrid", "hybrid", "hybrid"],
+            "recipe": ["original", "original", "original", "{}", '{"cross": "x"}', '{"cross": "y"}', '{"cross": "z"}'],
+            "parent_1": ["", "", "abundant", "abundant", "scarce", "rare", "common"],
+            "parent_2": ["", "", "common", "common", "rare", "abundant", "abundant"],
+        }
+    )
+    pairs = pd.DataFrame(
+        {"parent_1": ["abundant", "rare"], "parent_2": ["common", "scarce"], "kind": ["real", "composed"]}
+    )
     kept = without_pairs(manifest, pairs)
     assert kept["path"].tolist() == ["p0", "p1", "p5"]
 
@@ -58,12 +86,32 @@ def test_validation_composites_come_from_val_photographs_of_the_pair_in_both_ord
 
 
 def test_cross_metrics_threshold_recall_auc_and_parents():
-    negatives = pd.DataFrame({"is_hybrid": False, "cross": "", "kind": "non-hybrid", "hybrid_score": np.linspace(0, 0.5, 20),
-                              "subspecies": "rare", "top2": "common"})
-    found = pd.DataFrame({"is_hybrid": True, "cross": "rare x scarce", "kind": "composed", "hybrid_score": [0.9, 0.95, 0.2, 0.99],
-                          "subspecies": ["rare", "scarce", "rare", "common"], "top2": ["scarce", "rare", "common", "rare"]})
+    negatives = pd.DataFrame(
+        {
+            "is_hybrid": False,
+            "cross": "",
+            "kind": "non-hybrid",
+            "hybrid_score": np.linspace(0, 0.5, 20),
+            "subspecies": "rare",
+            "top2": "common",
+        }
+    )
+    found = pd.DataFrame(
+        {
+            "is_hybrid": True,
+            "cross": "rare x scarce",
+            "kind": "composed",
+            "hybrid_score": [0.9, 0.95, 0.2, 0.99],
+            "subspecies": ["rare", "scarce", "rare", "common"],
+            "top2": ["scarce", "rare", "common", "rare"],
+        }
+    )
     metrics = cross_metrics(pd.concat([negatives, found], ignore_index=True), "hybrid_score")
     assert metrics["threshold"] == np.linspace(0, 0.5, 20)[18]
     cross = metrics["crosses"]["rare x scarce"]
     assert cross["recall"] == 0.75 and cross["top2_are_parents"] == 0.5 and cross["n_images"] == 4
-    assert cross["roc_auc"] == pytest.approx(68 / 80) and metrics["unseen_cross_recall"] == 0.75 and metrics["real_cross_recall"] is None
+    assert (
+        cross["roc_auc"] == pytest.approx(68 / 80)
+        and metrics["unseen_cross_recall"] == 0.75
+        and metrics["real_cross_recall"] is None
+    )

@@ -33,11 +33,23 @@ def weights(tmp_path_factory, monkeypatch_module):
     yolo.save(str(folder / "yolo.pt"))
 
     def tiny_sam(checkpoint=None):
-        return _build_sam(encoder_embed_dim=48, encoder_depth=1, encoder_num_heads=2, encoder_global_attn_indexes=[0], checkpoint=checkpoint)
+        return _build_sam(
+            encoder_embed_dim=48,
+            encoder_depth=1,
+            encoder_num_heads=2,
+            encoder_global_attn_indexes=[0],
+            checkpoint=checkpoint,
+        )
 
     torch.save(tiny_sam().state_dict(), folder / "sam.pth")
     monkeypatch_module.setitem(segment_anything.sam_model_registry, "vit_b", tiny_sam)
-    return {"yolo_weights": str(folder / "yolo.pt"), "sam_weights": str(folder / "sam.pth"), "sam_model": "vit_b", "confidence": 0.0, "wing_classes": [0]}
+    return {
+        "yolo_weights": str(folder / "yolo.pt"),
+        "sam_weights": str(folder / "sam.pth"),
+        "sam_model": "vit_b",
+        "confidence": 0.0,
+        "wing_classes": [0],
+    }
 
 
 @pytest.fixture(scope="module")

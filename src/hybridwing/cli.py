@@ -93,7 +93,18 @@ def show_scores(summary: Path) -> int:
         return 1
     table = pd.read_csv(summary, keep_default_na=False)
     main_rows = table[table["chosen"]]
-    columns = ["table", "score", "n_images", "n_hybrids", "challenge_score", "challenge_score_ci90", "major_recall", "minor_recall", "mimic_recall", "roc_auc"]
+    columns = [
+        "table",
+        "score",
+        "n_images",
+        "n_hybrids",
+        "challenge_score",
+        "challenge_score_ci90",
+        "major_recall",
+        "minor_recall",
+        "mimic_recall",
+        "roc_auc",
+    ]
     print("challenge score (of the score the model calls with, score.method) by table; intervals are bootstrap 90%:")
     print(main_rows[columns].to_string(index=False))
     return 0
@@ -125,7 +136,10 @@ def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | N
         print(error, file=sys.stderr)
         return 1
     if out is not None and out.exists():
-        print(f"{out} exists already (it may hold a curator's labels): give --out a new file, or move it away first", file=sys.stderr)
+        print(
+            f"{out} exists already (it may hold a curator's labels): give --out a new file, or move it away first",
+            file=sys.stderr,
+        )
         return 1
     triage = pd.read_csv(triage_path, keep_default_na=False, dtype={"label": str})
     batch = review_batch(triage, read_metadata(results / "data" / "metadata.csv"), taxa, count, workdir=results.parent)
@@ -137,7 +151,10 @@ def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | N
         print(f"{out} appeared while the batch was made: nothing written; run again", file=sys.stderr)
         return 1
     bands = batch["band"].value_counts()
-    print(f"{out}: {len(batch)} photographs to label ({', '.join(f'band {b}: {n}' for b, n in sorted(bands.items())) or 'none in bands B or C'}).")
+    print(
+        f"{out}: {len(batch)} photographs to label "
+        f"({', '.join(f'band {b}: {n}' for b, n in sorted(bands.items())) or 'none in bands B or C'})."
+    )
     print("Correct hybrid_stat, subspecies and the parent codes, then set dataset.extra_labels to this file and rerun.")
     return 0
 
@@ -162,7 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     review_parser.add_argument("--results", type=Path, default=Path("results"), help="the run's results folder")
     review_parser.add_argument("--taxa", type=Path, default=DEFAULT_TAXA, help="code,subspecies,species table")
     review_parser.add_argument("--count", type=int, default=50, help="how many photographs (default 50)")
-    review_parser.add_argument("--out", type=Path, help="a new CSV to write (default review_TABLE.csv, or review_TABLE_2.csv... when that exists); never overwritten")
+    review_parser.add_argument(
+        "--out",
+        type=Path,
+        help="a new CSV to write (default review_TABLE.csv, or review_TABLE_2.csv... when that exists); "
+        "never overwritten",
+    )
     arguments = parser.parse_args(argv)
     if arguments.command == "review":
         return review(arguments.table, arguments.results, arguments.taxa, arguments.count, arguments.out)

@@ -48,14 +48,19 @@ def review_round(config: dict[str, Any]) -> str:
         return "round-0"
     digest = hashlib.sha256()
     for location in named:
-        digest.update(b"\0" + (Path(location).read_bytes() if location and not is_url(location) else (location or "").encode()))
+        digest.update(
+            b"\0" + (Path(location).read_bytes() if location and not is_url(location) else (location or "").encode())
+        )
     return f"round-{digest.hexdigest()[:10]}"
 
 
 def scored_tables(config: dict[str, Any]) -> list[str]:
     """What the score rule evaluates: the training table's val and test splits, then every
     evaluation table (by name)."""
-    return [*(split for split in SPLITS if split != TRAIN_TABLE), *(name for name in dataset_tables(config) if name != TRAIN_TABLE)]
+    return [
+        *(split for split in SPLITS if split != TRAIN_TABLE),
+        *(name for name in dataset_tables(config) if name != TRAIN_TABLE),
+    ]
 
 
 def from_checkout(path: str, checkout: Path) -> str:
@@ -78,7 +83,9 @@ def check_dataset(config: dict[str, Any]) -> None:
     named = {f"dataset.{key}": dataset[key] for key in (EXTRA_LABELS, "exclude") if key in dataset}
     if is_synthetic(config):
         if dataset.get("eval_tables"):
-            raise ValueError("config key dataset.eval_tables needs dataset.train_table (the synthetic collection brings its own)")
+            raise ValueError(
+                "config key dataset.eval_tables needs dataset.train_table (the synthetic collection brings its own)"
+            )
     elif "train_table" not in dataset:
         raise ValueError("config key dataset.train_table is missing (or give dataset.synthetic)")
     else:
@@ -128,9 +135,15 @@ def float_where_integer(schema: dict[str, Any], value: Any, key: str) -> list[st
     found = []
     if isinstance(value, dict):
         for name, item in value.items():
-            found += float_where_integer(schema.get("properties", {}).get(name, {}), item, f"{key}.{name}" if key else name)
+            found += float_where_integer(
+                schema.get("properties", {}).get(name, {}), item, f"{key}.{name}" if key else name
+            )
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        found += [problem for k, item in enumerate(value) for problem in float_where_integer(schema["items"], item, f"{key}[{k}]")]
+        found += [
+            problem
+            for k, item in enumerate(value)
+            for problem in float_where_integer(schema["items"], item, f"{key}[{k}]")
+        ]
     return found
 
 
@@ -140,11 +153,15 @@ def image_count(config: dict[str, Any]) -> int | None:
     dataset = config["dataset"]
     if is_synthetic(config):
         synthetic = dataset["synthetic"]
-        return synthetic["train_images"] + sum(part["non_hybrid"] + part["hybrid"] for part in synthetic["eval"].values())
+        return synthetic["train_images"] + sum(
+            part["non_hybrid"] + part["hybrid"] for part in synthetic["eval"].values()
+        )
     tables = list(dataset_tables(config).values())
     if any(is_url(location) for location in tables):
         return None
-    return sum(max(0, sum(1 for line in Path(location).read_bytes().splitlines() if line.strip()) - 1) for location in tables)
+    return sum(
+        max(0, sum(1 for line in Path(location).read_bytes().splitlines() if line.strip()) - 1) for location in tables
+    )
 
 
 def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
@@ -160,7 +177,8 @@ def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
     unet = config["unet"]
     if len(unet["decoder_channels"]) != unet["encoder_depth"]:
         problems.append(
-            f"config key unet.decoder_channels: {len(unet['decoder_channels'])} values for unet.encoder_depth {unet['encoder_depth']} "
+            f"config key unet.decoder_channels: {len(unet['decoder_channels'])} values for unet.encoder_depth "
+            f"{unet['encoder_depth']} "
             "(give one decoder width per encoder stage)"
         )
     images = image_count(config)

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-
 def file_digest(path: str | Path) -> str:
     """The SHA-256 of a file's bytes."""
     with open(path, "rb") as stream:

@@ -17,7 +17,13 @@ def training_curves(history: pd.DataFrame, panels: list[tuple[str, str, str]], p
     groups = list(history.groupby("member")) if "member" in history else [(None, history)]
     for axis, (column, label, title) in zip(axes, panels):
         for (member, rows), colour in zip(groups, ("tab:blue", "tab:green", "tab:orange", "tab:red", "tab:purple")):
-            axis.plot(rows["epoch"], rows[column], marker="o", color=colour, label=None if member is None else f"member {member}")
+            axis.plot(
+                rows["epoch"],
+                rows[column],
+                marker="o",
+                color=colour,
+                label=None if member is None else f"member {member}",
+            )
         axis.set(xlabel="epoch", ylabel=label, title=title)
         axis.xaxis.get_major_locator().set_params(integer=True)
         if len(groups) > 1:
@@ -26,7 +32,9 @@ def training_curves(history: pd.DataFrame, panels: list[tuple[str, str, str]], p
     figure.savefig(path, dpi=110)
 
 
-def contact_sheet(sections: list[tuple[str, list[str], list[str]]], path: str | Path, title: str, tile: int = 112, columns: int = 8) -> None:
+def contact_sheet(
+    sections: list[tuple[str, list[str], list[str]]], path: str | Path, title: str, tile: int = 112, columns: int = 8
+) -> None:
     """Sections of thumbnails: each (heading, image paths, captions) starts on a new row under its
     heading; a section without images says so."""
     layout = []  # ("heading", text) or ("images", paths, captions) per grid row
@@ -36,7 +44,15 @@ def contact_sheet(sections: list[tuple[str, list[str], list[str]]], path: str | 
     heights = [0.35 if row[0] == "heading" else (tile + 24) / 80 for row in layout]
     figure = Figure(figsize=(columns * tile / 80, sum(heights) + 0.4))
     grid = figure.add_gridspec(
-        len(layout), columns, height_ratios=heights, hspace=0.35, wspace=0.05, left=0.02, right=0.98, bottom=0.02, top=1 - 0.3 / (sum(heights) + 0.4)
+        len(layout),
+        columns,
+        height_ratios=heights,
+        hspace=0.35,
+        wspace=0.05,
+        left=0.02,
+        right=0.98,
+        bottom=0.02,
+        top=1 - 0.3 / (sum(heights) + 0.4),
     )
     for row, entry in enumerate(layout):
         if entry[0] == "heading":

@@ -24,5 +24,9 @@ def safe_cell(value: object) -> object:
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with every text cell passed through `safe_cell`, for a CSV that people open."""
-    text = [name for name in frame.columns if not (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))]
+    text = [
+        name
+        for name in frame.columns
+        if not (pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_bool_dtype(frame[name]))
+    ]
     return frame.assign(**{name: frame[name].map(safe_cell) for name in text})

@@ -8,7 +8,9 @@ embed_step(
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
     phash_pairs_path=snakemake.input.phash_pairs,
-    outputs=table_outputs(snakemake.output, snakemake.params.tables, ("embeddings", "probabilities", "metrics", "duplicates", "map")),
+    outputs=table_outputs(
+        snakemake.output, snakemake.params.tables, ("embeddings", "probabilities", "metrics", "duplicates", "map")
+    ),
     settings=snakemake.params.settings,
     threads=snakemake.threads,
 )

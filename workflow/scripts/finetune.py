@@ -24,5 +24,5 @@ finetune_step(
     mask_settings=snakemake.params.mask_settings,
     score_method=snakemake.params.score_method,
     threads=snakemake.threads,
-    without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,
+    without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,  # noqa: SIM118 - `in` on a Namedlist tests values
 )

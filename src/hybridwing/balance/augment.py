@@ -139,7 +139,9 @@ class Augmenter:
         self._albumentations = albumentations_pipeline(self.settings)
         self._torchvision = torchvision_pipeline(self.settings)
 
-    def __call__(self, rgb: np.ndarray, mask: np.ndarray, library: str, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    def __call__(
+        self, rgb: np.ndarray, mask: np.ndarray, library: str, seed: int
+    ) -> tuple[np.ndarray, np.ndarray, str]:
         """(augmented RGB, augmented 0/1 mask, recipe): the recipe names what was applied."""
         if library == "albumentations":
             self._albumentations.set_random_seed(seed)
@@ -151,7 +153,8 @@ class Augmenter:
             torch.manual_seed(seed)
             try:
                 image, moved = self._torchvision(
-                    tv_tensors.Image(torch.from_numpy(rgb.copy()).permute(2, 0, 1)), tv_tensors.Mask(torch.from_numpy(mask.copy())[None])
+                    tv_tensors.Image(torch.from_numpy(rgb.copy()).permute(2, 0, 1)),
+                    tv_tensors.Mask(torch.from_numpy(mask.copy())[None]),
                 )
             finally:
                 torch.random.set_rng_state(generator_state)

@@ -30,7 +30,17 @@ from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["path", "class", "class_index", "source_image", "recipe", "seed", "synthetic", "parent_1", "parent_2"]
+MANIFEST_COLUMNS = [
+    "path",
+    "class",
+    "class_index",
+    "source_image",
+    "recipe",
+    "seed",
+    "synthetic",
+    "parent_1",
+    "parent_2",
+]
 PLAN_COLUMNS = ["source_image", "label", "copy", "seed", "library", "partner", "parent_1", "parent_2"]
 HASH_SIZE = 16  # 256-bit phash: the 64-bit one confuses distinct specimens photographed alike
 
@@ -64,7 +74,11 @@ def class_list(labels: pd.Series) -> list[str]:
 
 
 def copy_seed(base: int, image_id: str, copy: int) -> int:
-    return int(np.random.SeedSequence([base, zlib.crc32(image_id.encode("utf-8", "surrogateescape")), copy]).generate_state(1)[0])
+    return int(
+        np.random.SeedSequence([base, zlib.crc32(image_id.encode("utf-8", "surrogateescape")), copy]).generate_state(1)[
+            0
+        ]
+    )
 
 
 def library_of(settings: BalanceSettings, seed: int) -> str:
@@ -88,7 +102,15 @@ def plan_copies(train: pd.DataFrame, classes: list[str], settings: BalanceSettin
         for j in range(missing):
             image_id, copy = order[j % len(order)], j // len(order)
             seed = copy_seed(settings.seed, image_id, copy)
-            rows.append({"source_image": image_id, "label": name, "copy": copy, "seed": seed, "library": library_of(settings, seed)})
+            rows.append(
+                {
+                    "source_image": image_id,
+                    "label": name,
+                    "copy": copy,
+                    "seed": seed,
+                    "library": library_of(settings, seed),
+                }
+            )
     return pd.DataFrame(rows, columns=["source_image", "label", "copy", "seed", "library"])
 
 
@@ -108,7 +130,9 @@ def plan_balance(train: pd.DataFrame, settings: BalanceSettings) -> pd.DataFrame
     hybrid, a `partner` giving the hindwings). One table, so any shard of it is the same work."""
     parents = train.set_index("image_id")[["parent_1", "parent_2"]]
     copies = plan_copies(train, class_list(train["label"]), settings)
-    copies = copies.assign(partner="", **{name: copies["source_image"].map(parents[name]).to_numpy() for name in ("parent_1", "parent_2")})
+    copies = copies.assign(
+        partner="", **{name: copies["source_image"].map(parents[name]).to_numpy() for name in ("parent_1", "parent_2")}
+    )
     if settings.crosses.per_pair == 0:
         return copies[PLAN_COLUMNS]
     non_hybrids = train[train["label"] != HYBRID_LABEL]
@@ -121,7 +145,7 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(augment: AugmentSettings, mask_settings: MaskSettings) -> None:
-    import torch
+    import torch  # noqa: PLC0415 - only the worker processes need torch
 
     torch.set_num_threads(1)
     _worker["augmenter"] = Augmenter(augment)
@@ -159,7 +183,9 @@ def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str] | None]) -
     return recipe
 
 
-def write_composites(images: pd.DataFrame, plan: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path) -> pd.DataFrame:
+def write_composites(
+    images: pd.DataFrame, plan: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path
+) -> pd.DataFrame:
     """The crosses `plan` names (source_image gives the forewings, partner the hindwings; `images`
     has their photo and mask) as background-removed images, not augmented: image_id, path,
     parent_1, parent_2, source_image, partner."""
@@ -168,7 +194,9 @@ def write_composites(images: pd.DataFrame, plan: pd.DataFrame, mask_settings: Ma
     by_id = images.set_index("image_id")
     paths = []
     for row in tqdm(plan.itertuples(), total=len(plan), desc="compose crosses", unit="img"):
-        composed = _composed(*by_id.loc[row.source_image, ["photo", "mask"]], *by_id.loc[row.partner, ["photo", "mask"]])
+        composed = _composed(
+            *by_id.loc[row.source_image, ["photo", "mask"]], *by_id.loc[row.partner, ["photo", "mask"]]
+        )
         name = f"{row.source_image}_x_{row.partner}"
         target = out_dir / f"{name}.png"
         remove_background(*composed, mask_settings, background_rng(mask_settings, name)).save(target)
@@ -191,11 +219,18 @@ def balance_training_set(
     `train` holds the TRAIN split: image_id, label, photo (original photograph), mask, wings
     (background-removed image).
     """
-    return assemble_manifest(train, augment_copies(train, plan_balance(train, settings), settings, mask_settings, out_dir, threads))
+    return assemble_manifest(
+        train, augment_copies(train, plan_balance(train, settings), settings, mask_settings, out_dir, threads)
+    )
 
 
 def augment_copies(
-    train: pd.DataFrame, plan: pd.DataFrame, settings: BalanceSettings, mask_settings: MaskSettings, out_dir: str | Path, threads: int = 1
+    train: pd.DataFrame,
+    plan: pd.DataFrame,
+    settings: BalanceSettings,
+    mask_settings: MaskSettings,
+    out_dir: str | Path,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Write the copies and crosses `plan` asks for (all of them, or one shard's rows) under
     `out_dir`/<class>/; returns their manifest rows."""
@@ -207,7 +242,11 @@ def augment_copies(
     for row in plan.itertuples():
         folder = out_dir / row.label
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"{row.source_image}_aug{row.copy:03d}" if not row.partner else f"{row.source_image}_x_{row.partner}_{row.copy:03d}"
+        name = (
+            f"{row.source_image}_aug{row.copy:03d}"
+            if not row.partner
+            else f"{row.source_image}_x_{row.partner}_{row.copy:03d}"
+        )
         target = str(folder / f"{name}{suffix}")
         source = by_id.loc[row.source_image]
         partner = (by_id.at[row.partner, "photo"], by_id.at[row.partner, "mask"]) if row.partner else None
@@ -215,7 +254,9 @@ def augment_copies(
         targets.append(target)
     # fork: spawned workers would re-import __main__, which under Snakemake is the rule's script
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max(1, threads), context, initializer=_start_worker, initargs=(settings.augment, mask_settings)) as pool:
+    with ProcessPoolExecutor(
+        max(1, threads), context, initializer=_start_worker, initargs=(settings.augment, mask_settings)
+    ) as pool:
         recipes = list(tqdm(pool.map(_augment_one, tasks, chunksize=16), total=len(tasks), desc="balance", unit="img"))
     return pd.DataFrame(
         {

@@ -121,10 +121,19 @@ def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable
             for number in range(settings.per_pair):
                 fore, hind = (first, second) if number % 2 == 0 else (second, first)
                 draw = np.random.default_rng(pair_seed(seed, first, second, number))
-                source, partner = by_label[fore][draw.integers(len(by_label[fore]))], by_label[hind][draw.integers(len(by_label[hind]))]
+                source, partner = (
+                    by_label[fore][draw.integers(len(by_label[fore]))],
+                    by_label[hind][draw.integers(len(by_label[hind]))],
+                )
                 rows.append(
-                    {"source_image": source, "partner": partner, "parent_1": fore, "parent_2": hind, "copy": number,
-                     "seed": pair_seed(seed + 1, first, second, number)}
+                    {
+                        "source_image": source,
+                        "partner": partner,
+                        "parent_1": fore,
+                        "parent_2": hind,
+                        "copy": number,
+                        "seed": pair_seed(seed + 1, first, second, number),
+                    }
                 )
     return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy", "seed"])
 
@@ -155,7 +164,8 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
     """The crosses the held-out model never sees: every real cross of the training table, and the
     `count` pairs of subspecies (of one species) with the rarest parents in the TRAIN split among
     those whose two parents both have val/test photographs to compose from (`usable`: image ids
-    with a gap between their wing rows), no subspecies in two of them. Columns: parent_1, parent_2, kind (real | composed).
+    with a gap between their wing rows), no subspecies in two of them. Columns: parent_1, parent_2,
+    kind (real | composed).
 
     `images` holds the training table's images: image_id, label, species, split, parent_1, parent_2."""
     real = images[images["label"] == "hybrid"]
@@ -168,7 +178,8 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
         names = sorted(set(group["label"]) & set(train_counts.index))
         rows += [
             (min(train_counts[a], train_counts[b]), train_counts[a] + train_counts[b], a, b)
-            for a, b in itertools.combinations(names, 2) if (a, b) not in real_pairs
+            for a, b in itertools.combinations(names, 2)
+            if (a, b) not in real_pairs
         ]
     chosen, used = [], set()
     for *_, a, b in sorted(rows):  # rarest parent first, each subspecies in one pair at most
@@ -176,7 +187,8 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
             chosen.append((a, b))
             used |= {a, b}
     return pd.DataFrame(
-        [(a, b, "real") for a, b in real_pairs] + [(a, b, "composed") for a, b in chosen], columns=["parent_1", "parent_2", "kind"]
+        [(a, b, "real") for a, b in real_pairs] + [(a, b, "composed") for a, b in chosen],
+        columns=["parent_1", "parent_2", "kind"],
     )
 
 
@@ -185,7 +197,9 @@ def without_pairs(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     and their copies, and the composites of those pairs."""
     held = {pair_key(a, b) for a, b in zip(pairs["parent_1"], pairs["parent_2"])}
     crossed = [pair_key(a, b) in held for a, b in zip(manifest["parent_1"], manifest["parent_2"])]
-    return manifest[~(pd.Series(crossed, index=manifest.index) & (manifest["class"] == "hybrid"))].reset_index(drop=True)
+    return manifest[~(pd.Series(crossed, index=manifest.index) & (manifest["class"] == "hybrid"))].reset_index(
+        drop=True
+    )
 
 
 def plan_validation_crosses(held: pd.DataFrame, pairs: pd.DataFrame, per_pair: int, seed: int) -> pd.DataFrame:
@@ -200,5 +214,7 @@ def plan_validation_crosses(held: pd.DataFrame, pairs: pd.DataFrame, per_pair: i
         draw = np.random.default_rng(pair_seed(seed, pair.parent_1, pair.parent_2, 0))
         for number, k in enumerate(draw.permutation(len(combinations))[:per_pair]):
             (fore, hind), source, partner = combinations[k]
-            rows.append({"source_image": source, "partner": partner, "parent_1": fore, "parent_2": hind, "copy": number})
+            rows.append(
+                {"source_image": source, "partner": partner, "parent_1": fore, "parent_2": hind, "copy": number}
+            )
     return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy"])

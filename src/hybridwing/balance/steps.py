@@ -25,8 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def augment_step(
-    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, shard: str, out_dir: str, copies_path: str,
-    settings: dict[str, Any], mask_settings: dict[str, Any], threads: int,
+    metadata_path: str,
+    splits_path: str,
+    qc_path: str,
+    wings_path: str,
+    shard: str,
+    out_dir: str,
+    copies_path: str,
+    settings: dict[str, Any],
+    mask_settings: dict[str, Any],
+    threads: int,
 ) -> None:
     """One shard of the augmented copies that bring every TRAIN class to at least min_per_class, and
     of the synthetic crosses."""
@@ -35,7 +43,9 @@ def augment_step(
     plan = shard_rows(plan_balance(train, balance_settings), shard)
     copies = augment_copies(train, plan, balance_settings, MaskSettings.from_config(mask_settings), out_dir, threads)
     copies.to_csv(copies_path, index=False)
-    log.info("shard %s: %d augmented copies (%d synthetic crosses)", shard, len(copies), int((plan["partner"] != "").sum()))
+    log.info(
+        "shard %s: %d augmented copies (%d synthetic crosses)", shard, len(copies), int((plan["partner"] != "").sum())
+    )
 
 
 def balance_step(
@@ -59,4 +69,8 @@ def balance_step(
     write_summary(summary, summary_path)
     plot_class_counts(pd.Series(summary["before"]), pd.Series(summary["after"]), counts_plot)
     log.info("balanced %d classes: %s", len(summary["classes"]), summary["after"])
-    log.info("augmented images phash-identical to another image: %d of %d", summary["phash_identical_augmented"], summary["augmented"])
+    log.info(
+        "augmented images phash-identical to another image: %d of %d",
+        summary["phash_identical_augmented"],
+        summary["augmented"],
+    )

@@ -103,13 +103,18 @@ def resolve_location(file_url: str, table_location: str) -> str:
     folder = Path(table_location).parent
     path = folder / Path(*parts)
     if not path.resolve().is_relative_to(folder.resolve()):
-        raise FetchError(f"file_url {file_url!r} leaves the table's folder through a symbolic link (to {printable(path.resolve())})")
+        raise FetchError(
+            f"file_url {file_url!r} leaves the table's folder through a symbolic link (to {printable(path.resolve())})"
+        )
     return str(path)
 
 
 FILE_KINDS = (
-    (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
 )
 
 
@@ -163,7 +168,11 @@ class Reader:
         started = time.monotonic()
         try:
             response = self._session().get(url, timeout=self.settings.timeout_s, stream=True)
-        except (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL, requests.exceptions.TooManyRedirects) as error:
+        except (
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.TooManyRedirects,
+        ) as error:
             raise FetchError(f"refused: {error}") from None
         except requests.RequestException as error:
             raise RetryableError(f"network error: {error.__class__.__name__}: {error}") from None
@@ -182,7 +191,9 @@ class Reader:
                     if len(body) > self.settings.max_bytes:
                         raise FetchError(f"{url} sent more than fetch.max_bytes ({self.settings.max_bytes}) bytes")
                     if time.monotonic() - started > self.settings.total_timeout_s:
-                        raise RetryableError(f"download took longer than fetch.total_timeout_s ({self.settings.total_timeout_s:g} s)")
+                        raise RetryableError(
+                            f"download took longer than fetch.total_timeout_s ({self.settings.total_timeout_s:g} s)"
+                        )
             except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as error:
                 raise RetryableError(f"response cut short: connection closed early ({error})") from None
             received = response.raw.tell()
@@ -277,7 +288,9 @@ def fetch_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a table and fetch its images; returns (manifest of fetched images, failures)."""
     reader = Reader(settings)
-    table = normalise_table(read_csv_table(read_table_bytes(table_location, reader), table_location), source, table_location, taxa)
+    table = normalise_table(
+        read_csv_table(read_table_bytes(table_location, reader), table_location), source, table_location, taxa
+    )
     results: list[FetchedImage | FetchError] = [FetchError("not attempted")] * len(table)
 
     def work(position: int) -> None:
@@ -286,9 +299,10 @@ def fetch_table(
         except FetchError as error:
             results[position] = error
 
-    with ThreadPoolExecutor(max_workers=settings.max_parallel) as pool, tqdm(
-        total=len(table), desc=f"fetch {source}", unit="img"
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=settings.max_parallel) as pool,
+        tqdm(total=len(table), desc=f"fetch {source}", unit="img") as bar,
+    ):
         for _ in pool.map(work, range(len(table))):
             bar.update()
 
@@ -301,7 +315,11 @@ def fetch_table(
     reused = sum(isinstance(result, FetchedImage) and result.reused for result in results)
     log.info(
         "%s: %d images, %d fetched, %d already stored, %d failed",
-        source, len(table), len(manifest) - reused, reused, len(failures),
+        source,
+        len(table),
+        len(manifest) - reused,
+        reused,
+        len(failures),
     )
     for failure in failures.itertuples():
         log.error("%s (%s): %s", failure.image_id, failure.file_url, failure.reason)

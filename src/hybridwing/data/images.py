@@ -36,7 +36,11 @@ UNREADABLE_FORMATS = {"BUFR", "GRIB", "HDF5", "WMF", "EPS", "MPEG"}
 
 def image_suffixes() -> set[str]:
     """The file name endings Pillow decodes (``.jpg``, ``.jfif``, ``.gif``, ``.tif``...), lower case."""
-    return {suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN and name not in UNREADABLE_FORMATS}
+    return {
+        suffix
+        for suffix, name in Image.registered_extensions().items()
+        if name in Image.OPEN and name not in UNREADABLE_FORMATS
+    }
 
 
 def check_proportions(image: Image.Image, name: str = "image") -> None:

@@ -28,7 +28,9 @@ def read_exclusions(path: str | Path) -> pd.DataFrame:
     return frame.assign(image_id=frame["image_id"].str.strip())
 
 
-def apply_reviews(metadata: pd.DataFrame, exclusions: pd.DataFrame | None, exclude_origin: str = "dataset.exclude") -> pd.DataFrame:
+def apply_reviews(
+    metadata: pd.DataFrame, exclusions: pd.DataFrame | None, exclude_origin: str = "dataset.exclude"
+) -> pd.DataFrame:
     """`metadata` (every fetched table, the reviewed labels' rows with source ``extra_labels``) with
     each reviewed row in place of the row of the same image id, in the training table, and the
     excluded image ids left out. An excluded id that is in no table is an error (a typo would
@@ -40,7 +42,9 @@ def apply_reviews(metadata: pd.DataFrame, exclusions: pd.DataFrame | None, exclu
     if len(reviewed):
         log.info(
             "reviewed labels: %d images, %d replace a training label, %d leave their evaluation table (%s), %d are new",
-            len(reviewed), int((replaced & (rest["source"] == TRAIN_TABLE)).sum()), len(moved),
+            len(reviewed),
+            int((replaced & (rest["source"] == TRAIN_TABLE)).sum()),
+            len(moved),
             ", ".join(f"{name} {count}" for name, count in moved["source"].value_counts().items()) or "none",
             len(reviewed) - int(replaced.sum()),
         )
@@ -50,8 +54,13 @@ def apply_reviews(metadata: pd.DataFrame, exclusions: pd.DataFrame | None, exclu
     unknown = exclusions.index[~exclusions["image_id"].isin(merged["image_id"])]
     if len(unknown):
         raise TableError(
-            exclude_origin, [f"line {line_of(i)}, column 'image_id': {exclusions.at[i, 'image_id']!r} is in no table" for i in unknown]
+            exclude_origin,
+            [f"line {line_of(i)}, column 'image_id': {exclusions.at[i, 'image_id']!r} is in no table" for i in unknown],
         )
     dropped = merged["image_id"].isin(exclusions["image_id"])
-    log.info("excluded: %d images (%s)", int(dropped.sum()), ", ".join(f"{n} {c}" for n, c in merged.loc[dropped, "source"].value_counts().items()))
+    log.info(
+        "excluded: %d images (%s)",
+        int(dropped.sum()),
+        ", ".join(f"{n} {c}" for n, c in merged.loc[dropped, "source"].value_counts().items()),
+    )
     return merged[~dropped].reset_index(drop=True)

@@ -136,9 +136,7 @@ def split_metadata(
     is_train = (metadata["source"] == train_source).to_numpy()
     train_index = np.flatnonzero(is_train)
     position = {int(index): k for k, index in enumerate(train_index)}
-    links = [
-        (position[i], position[j]) for i, j in zip(pairs["i"], pairs["j"]) if is_train[i] and is_train[j]
-    ]
+    links = [(position[i], position[j]) for i, j in zip(pairs["i"], pairs["j"]) if is_train[i] and is_train[j]]
     train = metadata.iloc[train_index]
     same_specimen = train.groupby("camid").indices
     links += [(int(members[0]), int(other)) for members in same_specimen.values() for other in members[1:]]
@@ -194,7 +192,8 @@ def training_leaks(duplicates: pd.DataFrame) -> pd.DataFrame:
 def describe_leaks(leaks: pd.DataFrame, max_hamming: int) -> list[str]:
     """One line per leak, naming both images."""
     return [
-        f"{row.evaluation_table} image {row.evaluation_image!r} is a near-duplicate of training image {row.training_image!r} "
+        f"{row.evaluation_table} image {row.evaluation_image!r} is a near-duplicate of training image "
+        f"{row.training_image!r} "
         f"({row.training_split} split; phash distance {row.hamming} <= split.max_hamming {max_hamming})"
         for row in leaks.itertuples()
     ]

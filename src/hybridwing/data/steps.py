@@ -10,7 +10,15 @@ import pandas as pd
 
 from hybridwing.data.fetch import FetchSettings, ImageStore, fetch_table, write_fetch_outputs
 from hybridwing.data.reviews import apply_reviews, read_exclusions
-from hybridwing.data.split import LeakError, SplitSettings, describe_leaks, perceptual_hashes, split_metadata, split_summary, training_leaks
+from hybridwing.data.split import (
+    LeakError,
+    SplitSettings,
+    describe_leaks,
+    perceptual_hashes,
+    split_metadata,
+    split_summary,
+    training_leaks,
+)
 from hybridwing.data.tables import TableError, Taxa, read_metadata
 
 log = logging.getLogger(__name__)
@@ -27,7 +35,9 @@ def fetch_step(
 ) -> None:
     """The fetch rule: validate one table, fetch its images, write the manifest and failures."""
     fetch_settings = FetchSettings.from_config(settings)
-    manifest, failures = fetch_table(location, source, Taxa.read(taxa_path), ImageStore(Path(store_root)), fetch_settings)
+    manifest, failures = fetch_table(
+        location, source, Taxa.read(taxa_path), ImageStore(Path(store_root)), fetch_settings
+    )
     write_fetch_outputs(manifest, failures, manifest_path, failures_path, fetch_settings.allow_missing)
 
 
@@ -64,7 +74,8 @@ def split_step(
         raise LeakError(
             f"{len(leaks)} evaluation image(s) would be scored as unseen although the training table holds them:\n  "
             + "\n  ".join(leaks)
-            + "\nRemove one image of each pair (dataset.exclude takes image ids), or set split.allow_leaks: true to score them anyway."
+            + "\nRemove one image of each pair (dataset.exclude takes image ids), or set split.allow_leaks: true "
+            "to score them anyway."
         )
     for leak in leaks:
         log.warning("%s (allowed by split.allow_leaks)", leak)
@@ -73,5 +84,10 @@ def split_step(
     summary = split_summary(splits)
     summary.to_csv(summary_path)
     crossing = duplicates[duplicates["split_a"] != duplicates["split_b"]]
-    log.info("near-duplicate pairs (<= %d bits): %d, across splits or tables: %d", split_settings.max_hamming, len(duplicates), len(crossing))
+    log.info(
+        "near-duplicate pairs (<= %d bits): %d, across splits or tables: %d",
+        split_settings.max_hamming,
+        len(duplicates),
+        len(crossing),
+    )
     log.info("images per class and split:\n%s", summary.to_string())

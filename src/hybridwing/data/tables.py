@@ -80,7 +80,10 @@ class Taxa:
                 problems.append(f"line {line_of(index)}: empty subspecies or species")
                 continue
             if name.lower() == HYBRID_CLASS or HYBRID_SEPARATOR in name:
-                problems.append(f"line {line_of(index)}, column 'subspecies': {name!r} is reserved for hybrids (the class 'hybrid', 'a x b')")
+                problems.append(
+                    f"line {line_of(index)}, column 'subspecies': {name!r} is reserved for hybrids (the class "
+                    "'hybrid', 'a x b')"
+                )
                 continue
             if name in species_by_name:
                 problems.append(f"line {line_of(index)}, column 'subspecies': duplicate name {name!r}")
@@ -112,9 +115,7 @@ def _base_columns(md5_required: bool) -> dict[str, pa.Column]:
     columns = {
         "CAMID": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty CAMID"), **text),
         "file_url": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty file_url"), **text),
-        "filename": pa.Column(
-            checks=pa.Check.str_length(min_value=1, error="empty filename"), unique=True, **text
-        ),
+        "filename": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty filename"), unique=True, **text),
     }
     columns["md5"] = pa.Column(
         checks=pa.Check(_is_md5_or_empty, element_wise=True, error="not an md5 checksum (32 hex digits)"),
@@ -131,7 +132,8 @@ def _training_schema(taxa: Taxa) -> pa.DataFrameSchema:
     code_check = pa.Check(
         known_or_empty,
         element_wise=True,
-        error=f"not a known subspecies code written as a whole number (known: {', '.join(sorted(taxa.name_by_code, key=int))})",
+        error="not a known subspecies code written as a whole number "
+        f"(known: {', '.join(sorted(taxa.name_by_code, key=int))})",
     )
     columns = _base_columns(md5_required=True)
     columns["hybrid_stat"] = pa.Column(
@@ -186,7 +188,11 @@ def decode_table(data: bytes, origin: str) -> str:
         line = data.count(b"\n", 0, error.start) + 1
         byte = data[error.start]
         raise TableError(
-            origin, [f"line {line}, character {error.start - line_start + 1}: byte 0x{byte:02x} is not UTF-8 (save the table as UTF-8)"]
+            origin,
+            [
+                f"line {line}, character {error.start - line_start + 1}: byte 0x{byte:02x} is not UTF-8 (save the "
+                "table as UTF-8)"
+            ],
         ) from None
 
 
@@ -209,13 +215,17 @@ def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
     position as `line_of` reads it (its line in the file, less 2)."""
     text = decode_table(data, origin)
     if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html", "<?xml", "<head", "<body")):
-        raise TableError(origin, ["not a CSV table: this is an HTML or XML page (a login page, an error page or a wrong URL?)"])
+        raise TableError(
+            origin, ["not a CSV table: this is an HTML or XML page (a login page, an error page or a wrong URL?)"]
+        )
     try:
         records = csv_records(text)
         width = len(records[0][1]) if records else 0
         extra = [
-            f"line {line}: {len(cells) - width} cell(s) beyond the header's {width} columns ({', '.join(map(repr, cells[width:]))})"
-            for line, cells in records[1:] if any(cell.strip() for cell in cells[width:])
+            f"line {line}: {len(cells) - width} cell(s) beyond the header's {width} columns "
+            f"({', '.join(map(repr, cells[width:]))})"
+            for line, cells in records[1:]
+            if any(cell.strip() for cell in cells[width:])
         ]
         if extra:
             raise TableError(origin, extra)
@@ -274,7 +284,8 @@ def normalise_table(frame: pd.DataFrame, source: str, origin: str, taxa: Taxa) -
 def contradictory_labels(table: pd.DataFrame) -> list[str]:
     """Rows that give one photograph (same md5) or one specimen (same CAMID) different labels."""
     label = table["subspecies"].where(
-        ~table["is_hybrid"], [f"hybrid {' x '.join(sorted(pair))}" for pair in zip(table["parent_1"], table["parent_2"])]
+        ~table["is_hybrid"],
+        [f"hybrid {' x '.join(sorted(pair))}" for pair in zip(table["parent_1"], table["parent_2"])],
     )
     problems = []
     for column, what in (("md5", "photograph (md5)"), ("camid", "specimen (CAMID)")):
@@ -306,9 +317,12 @@ def _training_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
         if hybrid and len(parents) != 2:
             problem = f"{line}, column 'parent_subspecies_1/2': a hybrid needs both parent codes"
         elif hybrid and parents[0] == parents[1]:
-            problem = f"{line}, column 'parent_subspecies_1/2': a hybrid needs two different parents (both {parents[0]})"
+            problem = (
+                f"{line}, column 'parent_subspecies_1/2': a hybrid needs two different parents (both {parents[0]})"
+            )
         elif hybrid and raw["subspecies"]:
-            problem = f"{line}, column 'subspecies': a hybrid row must leave subspecies empty (it names {raw['subspecies']!r})"
+            named = raw["subspecies"]
+            problem = f"{line}, column 'subspecies': a hybrid row must leave subspecies empty (it names {named!r})"
         elif not hybrid and code is None:
             problem = f"{line}, column 'subspecies': empty label for a non-hybrid"
         else:
@@ -347,7 +361,9 @@ def _reference_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
                 f"subspecies_ref {raw['subspecies_ref']!r}"
             )
         elif hybrid and names[0] == names[1]:
-            problem = f"{line}, column 'subspecies_ref': a hybrid needs two different parents ({raw['subspecies_ref']!r})"
+            problem = (
+                f"{line}, column 'subspecies_ref': a hybrid needs two different parents ({raw['subspecies_ref']!r})"
+            )
         species, species_problem = _species_of(names, taxa, line)
         rows.append(
             (

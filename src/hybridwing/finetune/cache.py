@@ -68,7 +68,9 @@ def frozen_count(classifier: WingClassifier, unfrozen_blocks: int) -> int:
 
 def cache_key(classifier: WingClassifier, n_frozen: int, paths: list[str], size: int, mean, std) -> str:
     """A digest of everything the tokens depend on: the frozen weights, preprocessing and the image files' contents."""
-    digest = hashlib.sha256(json.dumps({"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std)}).encode())
+    digest = hashlib.sha256(
+        json.dumps({"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std)}).encode()
+    )
     visual = classifier.visual
     frozen_blocks = [f"transformer.resblocks.{k}." for k in range(n_frozen)]
     for name, tensor in visual.state_dict().items():

@@ -18,7 +18,9 @@ def confusion_heatmap(confusion: pd.DataFrame, path: str | Path) -> None:
     image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in pd.DataFrame(counts).stack().items():
         if count:
-            axis.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if shares[i, j] > 0.6 else "black")
+            axis.text(
+                j, i, str(count), ha="center", va="center", fontsize=7, color="white" if shares[i, j] > 0.6 else "black"
+            )
     axis.set_xticks(range(len(confusion)), confusion.columns, rotation=60, ha="right", fontsize=8)
     axis.set_yticks(range(len(confusion)), confusion.index, fontsize=8)
     axis.set(xlabel="predicted", ylabel="true")

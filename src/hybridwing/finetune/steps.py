@@ -14,9 +14,9 @@ import pandas as pd
 from hybridwing.balance.crosses import without_pairs
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
+from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
-from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.plots import training_curves
 from hybridwing.scores import hybrid_scores, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
@@ -33,7 +33,9 @@ def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classe
         log.warning("%s classes with no training images are left out: %s", split, ", ".join(unknown))
     index_of = {name: k for k, name in enumerate(classes)}
     table = table[table["label"].isin(classes)].reset_index(drop=True)
-    return table.assign(**{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]})
+    return table.assign(
+        **{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]}
+    )
 
 
 def call_threshold(probabilities: np.ndarray, non_hybrid: np.ndarray, score: str) -> float | None:
@@ -70,33 +72,54 @@ def finetune_step(
     without_crosses_path: str | None = None,
 ) -> None:
     """Train (an ensemble of) classifiers on the balanced set and write the model folder (calling
-    with hybrid score `score_method`) and the validation reports; with `without_crosses_path` (a holdout_pairs table), on the balanced set less
-    every hybrid of those crosses (the held-out model of the unseen-cross validation)."""
+    with hybrid score `score_method`) and the validation reports; with `without_crosses_path` (a
+    holdout_pairs table), on the balanced set less every hybrid of those crosses (the held-out model
+    of the unseen-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
-    classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])  # the hybrid class stays, trained or not
+    classes = list(
+        manifest.drop_duplicates("class_index").sort_values("class_index")["class"]
+    )  # the hybrid class stays, trained or not
     if without_crosses_path:
         held = pd.read_csv(without_crosses_path, keep_default_na=False)
         kept = without_pairs(manifest, held)
-        log.info("held-out model: %d of %d training images left out (every hybrid of %d crosses)", len(manifest) - len(kept), len(manifest), len(held))
+        log.info(
+            "held-out model: %d of %d training images left out (every hybrid of %d crosses)",
+            len(manifest) - len(kept),
+            len(manifest),
+            len(held),
+        )
         manifest = kept
-    val = labelled_split(pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes)
+    val = labelled_split(
+        pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes
+    )
     members = []
     for k in range(finetune_settings.ensemble):
-        member_checkpoint = Path(checkpoint_path) if k == 0 else Path(checkpoint_path).with_name(f"{Path(checkpoint_path).stem}_{k}.pt")
+        member_checkpoint = (
+            Path(checkpoint_path) if k == 0 else Path(checkpoint_path).with_name(f"{Path(checkpoint_path).stem}_{k}.pt")
+        )
         log.info("ensemble member %d of %d (seed %d)", k + 1, finetune_settings.ensemble, finetune_settings.seed + k)
         member_settings = replace(finetune_settings, seed=finetune_settings.seed + k)
         members.append(finetune(manifest, val, classes, member_settings, member_checkpoint, threads, cache_dir))
     result = members[0]
-    history = pd.concat([pd.DataFrame(m["state"]["history"]).assign(member=k) for k, m in enumerate(members)], ignore_index=True)
+    history = pd.concat(
+        [pd.DataFrame(m["state"]["history"]).assign(member=k) for k, m in enumerate(members)], ignore_index=True
+    )
     history.to_csv(history_path, index=False)
     training_curves(
-        history, [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")], curve_path
+        history,
+        [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")],
+        curve_path,
     )
     backbone = result["backbone"]
     val_logits = member_logits_of_files(
-        [member["model"].eval() for member in members], val["path"].tolist(), backbone.image_size, backbone.mean, backbone.std,
-        finetune_settings.flip_average, result["device"],
+        [member["model"].eval() for member in members],
+        val["path"].tolist(),
+        backbone.image_size,
+        backbone.mean,
+        backbone.std,
+        finetune_settings.flip_average,
+        result["device"],
     )
     temperature = finetune_settings.temperature
     if temperature == "fit" and len(val) == 0:
@@ -108,8 +131,17 @@ def finetune_step(
     probabilities = ensemble_probabilities(val_logits, float(temperature))
     threshold = call_threshold(probabilities, val["class_index"].to_numpy() != len(classes) - 1, score_method)
     write_model_folder(
-        model_dir, [member["model"].state_dict() for member in members], classes, backbone, asdict(finetune_settings),
-        segmenter_path, MaskSettings.from_config(mask_settings), float(temperature), finetune_settings.flip_average, threshold, score_method,
+        model_dir,
+        [member["model"].state_dict() for member in members],
+        classes,
+        backbone,
+        asdict(finetune_settings),
+        segmenter_path,
+        MaskSettings.from_config(mask_settings),
+        float(temperature),
+        finetune_settings.flip_average,
+        threshold,
+        score_method,
     )
     report = reports(probabilities, val, classes)
     report["per_class"].to_csv(per_class_path, index=False)
@@ -139,5 +171,7 @@ def finetune_step(
     }
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     if not result["backbone"].pretrained:
-        log.warning("the backbone was NOT pretrained (random initialisation): metrics are of a model trained from scratch")
+        log.warning(
+            "the backbone was NOT pretrained (random initialisation): metrics are of a model trained from scratch"
+        )
     log.info("validation macro-F1 %.4f, accuracy %.4f", report["macro_f1"], report["accuracy"])

@@ -99,8 +99,13 @@ def predict_logits(model: WingClassifier, feed: Feed, device: torch.device, batc
 
 
 def feeds(
-    model: WingClassifier, backbone: Backbone, train: pd.DataFrame, val: pd.DataFrame, settings: FinetuneSettings,
-    cache_dir: Path | None, device: torch.device,
+    model: WingClassifier,
+    backbone: Backbone,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    settings: FinetuneSettings,
+    cache_dir: Path | None,
+    device: torch.device,
 ) -> tuple[Feed, Feed]:
     """Training and validation inputs: frozen-trunk tokens when the trunk is frozen and a cache
     folder is given, otherwise the preloaded images."""
@@ -117,10 +122,21 @@ def feeds(
         def batches_from(start: int, paths: list[str] = paths) -> Iterator[torch.Tensor]:
             for first in range(start, len(paths), settings.batch_size):
                 chunk = paths[first : first + settings.batch_size]
-                yield normalise(torch.stack([load_image(p, backbone.image_size) for p in chunk]), backbone.mean, backbone.std)
+                yield normalise(
+                    torch.stack([load_image(p, backbone.image_size) for p in chunk]), backbone.mean, backbone.std
+                )
 
         key = cache_key(model, n_frozen, paths, backbone.image_size, backbone.mean, backbone.std)
-        tokens = build_token_cache(model, n_frozen, batches_from, len(paths), key, Path(cache_dir) / f"{name}.npy", device, f"token cache {name}")
+        tokens = build_token_cache(
+            model,
+            n_frozen,
+            batches_from,
+            len(paths),
+            key,
+            Path(cache_dir) / f"{name}.npy",
+            device,
+            f"token cache {name}",
+        )
         out.append(TokenFeed(tokens, n_frozen))
     return out[0], out[1]
 
@@ -198,10 +214,14 @@ def class_report(truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -
     return pd.DataFrame({"class": classes, "precision": precision, "recall": recall, "f1": f1, "support": support})
 
 
-def record_epoch_reports(state: dict[str, Any], epoch: int, truth: np.ndarray, predicted: np.ndarray, classes: list[str]) -> None:
+def record_epoch_reports(
+    state: dict[str, Any], epoch: int, truth: np.ndarray, predicted: np.ndarray, classes: list[str]
+) -> None:
     """Append this epoch's per-class precision/recall/F1 and confusion counts to the resumable state."""
     for row in class_report(truth, predicted, classes).to_dict("records"):
-        state["per_class"].append({"epoch": epoch} | {name: value if name == "class" else float(value) for name, value in row.items()})
+        state["per_class"].append(
+            {"epoch": epoch} | {name: value if name == "class" else float(value) for name, value in row.items()}
+        )
     matrix = confusion_matrix(truth, predicted, labels=list(range(len(classes))))
     for (i, j), count in np.ndenumerate(matrix):
         state["confusion"].append({"epoch": epoch, "truth": classes[i], "predicted": classes[j], "count": int(count)})
@@ -220,12 +240,22 @@ def mixup_pairs(alpha: float, seed: int, step: int, size: int) -> tuple[float, t
 def fresh_state() -> dict[str, Any]:
     """The resumable state of a run that has not started: where it is, what it has seen, the best model."""
     return {
-        "epoch": 1, "step": 0, "history": [], "per_class": [], "confusion": [],
-        "best_f1": -1.0, "best_epoch": 0, "best_state": None, "stale": 0, "sample_losses": {},
+        "epoch": 1,
+        "step": 0,
+        "history": [],
+        "per_class": [],
+        "confusion": [],
+        "best_f1": -1.0,
+        "best_epoch": 0,
+        "best_state": None,
+        "stale": 0,
+        "sample_losses": {},
     }
 
 
-def save_checkpoint(path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
     """Model, optimiser and state (the best model's weights beside them), replaced atomically."""
     plain = {name: value for name, value in state.items() if name != "best_state"}
     payload = {"key": key, "model": model.state_dict(), "optimiser": optimiser.state_dict(), "state": json.dumps(plain)}
@@ -278,7 +308,12 @@ class TrainingRun:
     def train_step(self, epoch: int, step: int, index: torch.Tensor, loss_fn: nn.Module) -> float:
         """One optimiser step on the batch `index` (mixed up when configured); returns its loss."""
         settings = self.settings
-        factor = lr_factor(settings.lr_schedule, settings.warmup_fraction, (epoch - 1) * self.steps + step, settings.epochs * self.steps)
+        factor = lr_factor(
+            settings.lr_schedule,
+            settings.warmup_fraction,
+            (epoch - 1) * self.steps + step,
+            settings.epochs * self.steps,
+        )
         for group, base_lr in zip(self.optimiser.param_groups, self.base_lrs):
             group["lr"] = base_lr * factor
         x = self.train_feed.batch(index, self.device)
@@ -306,7 +341,13 @@ class TrainingRun:
         order = epoch_order(self.settings.seed, epoch, len(self.train_feed))
         self.model.train()
         losses = []
-        for step in tqdm(range(self.state["step"], self.steps), desc=f"finetune epoch {epoch}", unit="batch", initial=self.state["step"], total=self.steps):
+        for step in tqdm(
+            range(self.state["step"], self.steps),
+            desc=f"finetune epoch {epoch}",
+            unit="batch",
+            initial=self.state["step"],
+            total=self.steps,
+        ):
             losses.append(self.train_step(epoch, step, order[step * batch : (step + 1) * batch], loss_fn))
             self.state["step"] = step + 1
             if self.state["step"] % self.settings.checkpoint_every == 0:
@@ -316,17 +357,33 @@ class TrainingRun:
     def validate(self, losses: list[float], started: float) -> None:
         """Score the epoch on validation, record it, keep the best model, and move to the next epoch."""
         epoch = self.state["epoch"]
-        predicted = predict_logits(self.model, self.val_feed, self.device, self.settings.batch_size * 2).argmax(1).numpy()
+        predicted = (
+            predict_logits(self.model, self.val_feed, self.device, self.settings.batch_size * 2).argmax(1).numpy()
+        )
         macro_f1 = macro_f1_score(self.val_labels, predicted)
         accuracy = float((predicted == self.val_labels).mean()) if len(self.val_labels) else 0.0
         self.state["history"].append(
-            {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"), "val_macro_f1": macro_f1, "val_accuracy": accuracy, "seconds": time.perf_counter() - started}
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "val_macro_f1": macro_f1,
+                "val_accuracy": accuracy,
+                "seconds": time.perf_counter() - started,
+            }
         )
         record_epoch_reports(self.state, epoch, self.val_labels, predicted, self.classes)
-        log.info("epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f", epoch, self.state["history"][-1]["train_loss"], macro_f1, accuracy)
+        log.info(
+            "epoch %d: loss %.4f, validation macro-F1 %.4f, accuracy %.4f",
+            epoch,
+            self.state["history"][-1]["train_loss"],
+            macro_f1,
+            accuracy,
+        )
         if macro_f1 > self.state["best_f1"]:
             self.state.update(best_f1=macro_f1, best_epoch=epoch, stale=0)
-            self.state["best_state"] = {name: tensor.detach().cpu().clone() for name, tensor in self.model.state_dict().items()}
+            self.state["best_state"] = {
+                name: tensor.detach().cpu().clone() for name, tensor in self.model.state_dict().items()
+            }
         else:
             self.state["stale"] += 1
         self.state["epoch"], self.state["step"] = epoch + 1, 0
@@ -357,16 +414,31 @@ def finetune(
     model = WingClassifier(backbone.visual, len(classes))
     configure_trainable(model, settings.unfrozen_blocks, settings.train_proj)
     model.to(device)
-    optimiser = torch.optim.AdamW(parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay)
+    optimiser = torch.optim.AdamW(
+        parameter_groups(model, settings.backbone_lr, settings.head_lr), weight_decay=settings.weight_decay
+    )
     base_lrs = [group["lr"] for group in optimiser.param_groups]  # before a resumed optimiser overwrites them
     started = time.perf_counter()
-    train_feed, val_feed = feeds(model, backbone, train, val, settings, None if cache_dir is None else Path(cache_dir), device)
+    train_feed, val_feed = feeds(
+        model, backbone, train, val, settings, None if cache_dir is None else Path(cache_dir), device
+    )
     setup_seconds = time.perf_counter() - started
     key = checkpoint_key(settings, classes, train, val)
     checkpoint = Path(checkpoint_path)
     run = TrainingRun(
-        model, optimiser, base_lrs, train_feed, val_feed, training_targets(train, classes, settings.hybrid_target),
-        val["class_index"].to_numpy(), classes, settings, device, checkpoint, key, resume(checkpoint, key, model, optimiser),
+        model,
+        optimiser,
+        base_lrs,
+        train_feed,
+        val_feed,
+        training_targets(train, classes, settings.hybrid_target),
+        val["class_index"].to_numpy(),
+        classes,
+        settings,
+        device,
+        checkpoint,
+        key,
+        resume(checkpoint, key, model, optimiser),
     )
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing, reduction="none")
     while run.state["epoch"] <= settings.epochs and run.state["stale"] < settings.patience:
@@ -376,7 +448,14 @@ def finetune(
     if run.state["stale"] >= settings.patience:
         log.info("early stop: no better validation macro-F1 for %d epochs", run.state["stale"])
     model.load_state_dict(run.state["best_state"])
-    return {"model": model, "backbone": backbone, "state": run.state, "val_feed": val_feed, "device": device, "setup_seconds": setup_seconds}
+    return {
+        "model": model,
+        "backbone": backbone,
+        "state": run.state,
+        "val_feed": val_feed,
+        "device": device,
+        "setup_seconds": setup_seconds,
+    }
 
 
 def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
@@ -384,11 +463,15 @@ def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str]) ->
     of the validation images' class probabilities."""
     predicted = probabilities.argmax(1)
     truth = val["class_index"].to_numpy()
-    wrong = val.assign(predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth])
+    wrong = val.assign(
+        predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth]
+    )
     wrong = wrong[predicted != truth].sort_values("confidence", ascending=False)
     return {
         "per_class": class_report(truth, predicted, classes),
-        "confusion": pd.DataFrame(confusion_matrix(truth, predicted, labels=list(range(len(classes)))), index=classes, columns=classes),
+        "confusion": pd.DataFrame(
+            confusion_matrix(truth, predicted, labels=list(range(len(classes)))), index=classes, columns=classes
+        ),
         "misclassified": wrong[["image_id", "path", "truth", "predicted", "confidence"]].head(32),
         "macro_f1": macro_f1_score(truth, predicted),
         "accuracy": float((predicted == truth).mean()) if len(truth) else 0.0,

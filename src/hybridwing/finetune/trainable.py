@@ -25,7 +25,10 @@ def configure_trainable(classifier: WingClassifier, unfrozen_blocks: int | str, 
     if not trainable_all:
         blocks = vision_blocks(classifier.visual)
         if int(unfrozen_blocks) > len(blocks):
-            raise ValueError(f"config key finetune.unfrozen_blocks: {unfrozen_blocks}, but the model has {len(blocks)} blocks (or use all)")
+            raise ValueError(
+                f"config key finetune.unfrozen_blocks: {unfrozen_blocks}, but the model has {len(blocks)} blocks (or "
+                "use all)"
+            )
         for block in list(blocks)[len(blocks) - int(unfrozen_blocks) :]:
             block.requires_grad_(True)
         if getattr(classifier.visual, "ln_post", None) is not None:

@@ -91,7 +91,7 @@ def tokenizer_of(spec: str):
 
 def _hub_config(spec: str) -> dict[str, Any]:
     """The open_clip model config of a hub model (its open_clip_config.json, cached by the load)."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # noqa: PLC0415 - only hub models need it
 
     path = hf_hub_download(spec.removeprefix("hf-hub:"), "open_clip_config.json")
     return json.loads(Path(path).read_text())["model_cfg"]

@@ -54,7 +54,10 @@ class Inference:
 
     def to_json(self) -> str:
         values = {
-            "weights": list(self.weights), "temperature": self.temperature, "flip_average": self.flip_average, "threshold": self.threshold,
+            "weights": list(self.weights),
+            "temperature": self.temperature,
+            "flip_average": self.flip_average,
+            "threshold": self.threshold,
             "score": self.score,
         }
         return json.dumps(values, indent=1)
@@ -81,7 +84,13 @@ def write_model_folder(
     """Weights (safetensors, one file per ensemble member), how members combine, the class list,
     preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
     prediction from raw photographs needs. The folder replaces any earlier one only once complete."""
-    inference = Inference(tuple(member_file(k) for k in range(len(members))), float(temperature), flip_average, threshold, check_score(score))
+    inference = Inference(
+        tuple(member_file(k) for k in range(len(members))),
+        float(temperature),
+        flip_average,
+        threshold,
+        check_score(score),
+    )
     with atomic_folder(folder) as partial:
         shutil.copyfile(segmenter_path, partial / SEGMENTER)
         (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask_settings), indent=1))
@@ -89,7 +98,9 @@ def write_model_folder(
             save_file({key: tensor.contiguous() for key, tensor in state.items()}, partial / name)
         (partial / INFERENCE).write_text(inference.to_json())
         (partial / CLASSES).write_text(json.dumps(classes, indent=1))
-        (partial / PREPROCESS).write_text(json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1))
+        (partial / PREPROCESS).write_text(
+            json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1)
+        )
         config = {
             "settings": settings,
             "model_cfg": backbone.model_cfg,
@@ -123,18 +134,23 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFolderError(f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})") from None
+        raise ModelFolderError(
+            f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})"
+        ) from None
 
 
 def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mask_settings: MaskSettings) -> list[str]:
     """What a hand-edited folder can get wrong that would give silent nonsense rather than an error:
     a temperature that is not a positive number, a std of zero, a boolean written as a string, mask
     settings out of their range."""
+
     def number(value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
     found = []
-    if not (isinstance(preprocess["size"], int) and not isinstance(preprocess["size"], bool) and preprocess["size"] >= 16):
+    if not (
+        isinstance(preprocess["size"], int) and not isinstance(preprocess["size"], bool) and preprocess["size"] >= 16
+    ):
         found.append(f"{PREPROCESS}: size must be a whole number of pixels (16 or more), not {preprocess['size']!r}")
     if not all(number(value) for value in preprocess["mean"]):
         found.append(f"{PREPROCESS}: mean must be finite numbers, not {preprocess['mean']!r}")
@@ -178,7 +194,10 @@ def read_description(folder: str | Path) -> ModelDescription:
     inference = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else {}
     score = inference.get("score", DEFAULT_SCORE) if isinstance(inference, dict) else None
     if score not in SCORES:
-        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {INFERENCE}: score must be one of {', '.join(SCORES)}, not {score!r}")
+        raise ModelFolderError(
+            f"{folder}: not a hybridwing model folder: {INFERENCE}: score must be one of {', '.join(SCORES)}, not "
+            f"{score!r}"
+        )
     return ModelDescription(classes, config, score)
 
 
@@ -195,17 +214,32 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
     mask_block = _read_json(folder / MASK_SETTINGS)
     inference_block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else None
     try:
-        size, mean, std = int(preprocess["size"]), tuple(map(float, preprocess["mean"])), tuple(map(float, preprocess["std"]))
-        inference = Inference() if inference_block is None else Inference(
-            tuple(inference_block["weights"]), float(inference_block["temperature"]), bool(inference_block["flip_average"]),
-            inference_block.get("threshold"), inference_block.get("score", DEFAULT_SCORE),
+        size, mean, std = (
+            int(preprocess["size"]),
+            tuple(map(float, preprocess["mean"])),
+            tuple(map(float, preprocess["std"])),
+        )
+        inference = (
+            Inference()
+            if inference_block is None
+            else Inference(
+                tuple(inference_block["weights"]),
+                float(inference_block["temperature"]),
+                bool(inference_block["flip_average"]),
+                inference_block.get("threshold"),
+                inference_block.get("score", DEFAULT_SCORE),
+            )
         )
         mask_settings = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]
     except (KeyError, TypeError, ValueError) as error:
-        raise ModelFolderError(f"{problem} a setting is missing or malformed ({error.__class__.__name__}: {error})") from None
+        raise ModelFolderError(
+            f"{problem} a setting is missing or malformed ({error.__class__.__name__}: {error})"
+        ) from None
     if len(mean) != 3 or len(std) != 3 or not inference.weights or not isinstance(vision_cfg, dict):
-        raise ModelFolderError(f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file")
+        raise ModelFolderError(
+            f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file"
+        )
     wrong = settings_problems(preprocess, inference_block or {}, mask_settings)
     if wrong:
         raise ModelFolderError(f"{problem} " + "; ".join(wrong))
@@ -218,4 +252,3 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
         except (SafetensorError, OSError, ValueError) as error:
             raise ModelFolderError(f"{problem} {name} is not a readable safetensors file ({error})") from None
     return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask_settings)
-

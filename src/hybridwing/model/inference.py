@@ -4,6 +4,7 @@ image), their temperature-scaled softmax averaged over members and views."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -33,7 +34,12 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def member_logits(
-    classifiers: list[nn.Module], images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], flip_average: bool, device: torch.device
+    classifiers: list[nn.Module],
+    images: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    flip_average: bool,
+    device: torch.device,
 ) -> np.ndarray:
     """Logits (members, views, images, classes) of uint8 images (N, 3, S, S) at the model's size;
     the views are the image and, with flip averaging, its mirror image."""
@@ -44,16 +50,33 @@ def member_logits(
 
 
 def member_logits_of_files(
-    classifiers: list[nn.Module], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
-    flip_average: bool, device: torch.device, batch_size: int = 64,
+    classifiers: list[nn.Module],
+    paths: list[str],
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    flip_average: bool,
+    device: torch.device,
+    batch_size: int = 64,
 ) -> np.ndarray:
     """`member_logits` of image files, read `batch_size` at a time."""
     chunks = [
-        member_logits(classifiers, torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]), mean, std, flip_average, device)
+        member_logits(
+            classifiers,
+            torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]),
+            mean,
+            std,
+            flip_average,
+            device,
+        )
         for start in range(0, len(paths), batch_size)
     ]
     n_classes = classifiers[0].head.out_features
-    return np.concatenate(chunks, axis=2) if chunks else np.zeros((len(classifiers), 2 if flip_average else 1, 0, n_classes))
+    return (
+        np.concatenate(chunks, axis=2)
+        if chunks
+        else np.zeros((len(classifiers), 2 if flip_average else 1, 0, n_classes))
+    )
 
 
 def load_classifiers(folder: ModelFolder, device: torch.device) -> list[WingClassifier]:
@@ -71,7 +94,10 @@ def load_classifiers(folder: ModelFolder, device: torch.device) -> list[WingClas
         with torch.inference_mode():
             classifiers[0](torch.zeros(1, 3, folder.size, folder.size, device=device))
     except RuntimeError as error:
-        raise ModelFolderError(f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the weights ({error})") from None
+        raise ModelFolderError(
+            f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the "
+            f"weights ({error})"
+        ) from None
     return classifiers
 
 
@@ -93,10 +119,14 @@ class TrainedClassifiers:
         flip = self.inference.flip_average if flip_average is None else flip_average
         return member_logits(self.classifiers, wings, self.mean, self.std, flip, self.device)
 
-    def member_logits_of_files(self, paths: list[str], batch_size: int = 64, flip_average: bool | None = None) -> np.ndarray:
+    def member_logits_of_files(
+        self, paths: list[str], batch_size: int = 64, flip_average: bool | None = None
+    ) -> np.ndarray:
         """`member_logits` of background-removed image files, read `batch_size` at a time."""
         flip = self.inference.flip_average if flip_average is None else flip_average
-        return member_logits_of_files(self.classifiers, paths, self.size, self.mean, self.std, flip, self.device, batch_size)
+        return member_logits_of_files(
+            self.classifiers, paths, self.size, self.mean, self.std, flip, self.device, batch_size
+        )
 
     def probabilities(self, wings: torch.Tensor) -> np.ndarray:
         """Class probabilities (hybrid last) of uint8 wing images (N, 3, size, size)."""
@@ -108,12 +138,13 @@ class TrainedClassifiers:
         called hybrid, its two most likely parents."""
         first, p_first, second, p_second = top_two(probabilities)
         names = np.array(self.classes[:-1] + [""], dtype=object)
-        frame = pd.DataFrame(
-            {"subspecies": names[first], "p_top1": p_first, "top2": names[second], "p_top2": p_second}
-        )
+        frame = pd.DataFrame({"subspecies": names[first], "p_top1": p_first, "top2": names[second], "p_top2": p_second})
         scores = hybrid_scores(probabilities)
         if self.inference.threshold is not None:
             hybrid = scores[self.inference.score].to_numpy() > self.inference.threshold
             frame["call"] = np.where(hybrid, "hybrid", "non-hybrid")
-            frame["parents"] = [" x ".join(sorted((a, b))) if called else "" for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)]
+            frame["parents"] = [
+                " x ".join(sorted((a, b))) if called else ""
+                for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)
+            ]
         return pd.concat([frame, scores], axis=1)

@@ -27,10 +27,14 @@ def load_images(paths: list[str], size: int, desc: str) -> torch.Tensor:
     return out
 
 
-def normalised_batches(paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, batch_size: int):
+def normalised_batches(
+    paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device, batch_size: int
+):
     """Image files `batch_size` at a time, resized and scaled by mean/std, on `device`."""
     for start in range(0, len(paths), batch_size):
-        yield normalise(torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std)
+        yield normalise(
+            torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]).to(device), mean, std
+        )
 
 
 def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:

@@ -13,12 +13,27 @@ from hybridwing.review.triage import next_batch
 HYBRID = "hybrid"
 #: The training table's columns, then what the person labelling needs to see.
 BATCH_COLUMNS = [
-    "CAMID", "filename", "file_url", "md5", "hybrid_stat", "subspecies", "parent_subspecies_1", "parent_subspecies_2",
-    "label_now", "predicted", "p_top", "band", "entropy", "mutual_information", "photograph",
+    "CAMID",
+    "filename",
+    "file_url",
+    "md5",
+    "hybrid_stat",
+    "subspecies",
+    "parent_subspecies_1",
+    "parent_subspecies_2",
+    "label_now",
+    "predicted",
+    "p_top",
+    "band",
+    "entropy",
+    "mutual_information",
+    "photograph",
 ]
 
 
-def review_batch(triage: pd.DataFrame, metadata: pd.DataFrame, taxa: Taxa, count: int, workdir: Path = Path(".")) -> pd.DataFrame:
+def review_batch(
+    triage: pd.DataFrame, metadata: pd.DataFrame, taxa: Taxa, count: int, workdir: Path = Path(".")
+) -> pd.DataFrame:
     """The top `count` of band C (by entropy) then band B (by mutual information), with the label
     columns filled from the current label where there is one and from the prediction otherwise
     (a hybrid's parent codes are left for the person). ``file_url`` is the stored photograph's own

@@ -23,8 +23,13 @@ METRICS = ("cosine", "euclidean")
 
 
 def embed_files(
-    classifiers: list[nn.Module], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
-    device: torch.device, batch_size: int = 64,
+    classifiers: list[nn.Module],
+    paths: list[str],
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    batch_size: int = 64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The first member's image embedding (the vision tower's output; images, features) and every
     member's logits (members, images, classes) of image files, read `batch_size` at a time."""
@@ -36,7 +41,9 @@ def embed_files(
             logits.append(np.stack([member.head(e).float().cpu().numpy() for member, e in zip(classifiers, embedded)]))
     if not features:
         width = classifiers[0].head.in_features
-        return np.zeros((0, width), np.float32), np.zeros((len(classifiers), 0, classifiers[0].head.out_features), np.float32)
+        return np.zeros((0, width), np.float32), np.zeros(
+            (len(classifiers), 0, classifiers[0].head.out_features), np.float32
+        )
     return np.concatenate(features), np.concatenate(logits, axis=1)
 
 
@@ -72,7 +79,9 @@ def _distances(features: np.ndarray, metric: str) -> np.ndarray:
     return np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * features @ features.T, 0, None))
 
 
-def knn_accuracies(features: np.ndarray, labels: pd.Series, specimens: pd.Series, ks: tuple[int, ...], metric: str) -> dict[int, float | None]:
+def knn_accuracies(
+    features: np.ndarray, labels: pd.Series, specimens: pd.Series, ks: tuple[int, ...], metric: str
+) -> dict[int, float | None]:
     """For each k of `ks`: the share of images whose k nearest neighbours (by `metric`, other
     specimens only; a majority vote, ties to the nearer) carry their label; None with fewer than
     k + 1 specimens. The neighbours are ordered once for every k."""
@@ -107,7 +116,11 @@ def cluster_scores(features: np.ndarray, labels: pd.Series, seed: int) -> dict[s
     unit = features / np.linalg.norm(features, axis=1, keepdims=True).clip(min=1e-12)
     clusters = KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(unit)
     majority = pd.crosstab(clusters, labels).max(axis=1).sum()
-    return {"kmeans_k": k, "kmeans_purity": float(majority / len(labels)), "kmeans_nmi": float(normalized_mutual_info_score(labels, clusters))}
+    return {
+        "kmeans_k": k,
+        "kmeans_purity": float(majority / len(labels)),
+        "kmeans_nmi": float(normalized_mutual_info_score(labels, clusters)),
+    }
 
 
 def taxa_metrics(frame: pd.DataFrame, seed: int, prefix: str = EMBEDDING_PREFIX) -> dict[str, Any]:
@@ -120,7 +133,9 @@ def taxa_metrics(frame: pd.DataFrame, seed: int, prefix: str = EMBEDDING_PREFIX)
     for level, rows in (("subspecies", pure), ("species", np.ones(len(frame), bool))):
         labels = frame.loc[rows, "label" if level == "subspecies" else "species"]
         for metric in METRICS:
-            for k, accuracy in knn_accuracies(features[rows], labels, frame.loc[rows, "specimen"], NEIGHBOURS, metric).items():
+            for k, accuracy in knn_accuracies(
+                features[rows], labels, frame.loc[rows, "specimen"], NEIGHBOURS, metric
+            ).items():
                 metrics[f"knn{k}_{metric}_{level}"] = accuracy
     labels = frame.loc[pure, "label"]
     if labels.nunique() > 1 and pure.sum() > labels.nunique():
@@ -155,7 +170,11 @@ def near_duplicates(frame: pd.DataFrame, min_cosine: float) -> pd.DataFrame:
     specimens = frame["specimen"].to_numpy()
     first, second = np.nonzero(np.triu(similarity >= min_cosine, k=1) & (specimens[:, None] != specimens[None, :]))
     pairs = pd.DataFrame(
-        {"image_a": frame["image_id"].to_numpy()[first], "image_b": frame["image_id"].to_numpy()[second], "cosine": similarity[first, second].round(5)}
+        {
+            "image_a": frame["image_id"].to_numpy()[first],
+            "image_b": frame["image_id"].to_numpy()[second],
+            "cosine": similarity[first, second].round(5),
+        }
     )
     return pairs.sort_values("cosine", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -163,5 +182,10 @@ def near_duplicates(frame: pd.DataFrame, min_cosine: float) -> pd.DataFrame:
 def beside_phash_pairs(pairs: pd.DataFrame, phash_pairs: pd.DataFrame) -> pd.DataFrame:
     """Embedding pairs with the perceptual-hash distance (``hamming``) of those that the split's
     near-duplicate table also holds (either order), empty otherwise."""
-    hamming = {frozenset(pair): distance for *pair, distance in phash_pairs[["image_a", "image_b", "hamming"]].itertuples(index=False)}
-    return pairs.assign(hamming=[hamming.get(frozenset(pair), "") for pair in pairs[["image_a", "image_b"]].itertuples(index=False)])
+    hamming = {
+        frozenset(pair): distance
+        for *pair, distance in phash_pairs[["image_a", "image_b", "hamming"]].itertuples(index=False)
+    }
+    return pairs.assign(
+        hamming=[hamming.get(frozenset(pair), "") for pair in pairs[["image_a", "image_b"]].itertuples(index=False)]
+    )

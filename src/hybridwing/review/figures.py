@@ -21,9 +21,25 @@ def embedding_map(frame: pd.DataFrame, coordinates: np.ndarray, method: str, tit
     markers = ["o", "s", "^", "D", "v", "P"]
     for i, name in enumerate(sorted(set(labels[~hybrid]))):
         rows = (labels == name) & ~hybrid
-        axis.scatter(coordinates[rows, 0], coordinates[rows, 1], s=12, color=palette[i % 20], marker=markers[i // 20 % 6], label=name, alpha=0.8)
+        axis.scatter(
+            coordinates[rows, 0],
+            coordinates[rows, 1],
+            s=12,
+            color=palette[i % 20],
+            marker=markers[i // 20 % 6],
+            label=name,
+            alpha=0.8,
+        )
     if hybrid.any():
-        axis.scatter(coordinates[hybrid, 0], coordinates[hybrid, 1], s=26, color="black", marker="x", label="hybrid", linewidths=1)
+        axis.scatter(
+            coordinates[hybrid, 0],
+            coordinates[hybrid, 1],
+            s=26,
+            color="black",
+            marker="x",
+            label="hybrid",
+            linewidths=1,
+        )
     axis.set(title=title, xlabel=f"{method} 1", ylabel=f"{method} 2", xticks=[], yticks=[])
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False, ncols=1 + len(set(labels)) // 24)
     figure.tight_layout()

@@ -16,7 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 
-def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int, folds: int, seed: int) -> np.ndarray:
+def out_of_fold_probabilities(
+    features: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_classes: int, folds: int, seed: int
+) -> np.ndarray:
     """(images, n_classes) probabilities, each image's from a logistic regression fitted on the
     folds that do not hold its specimen. A class missing from a fold's training part gets 0."""
     probabilities = np.zeros((len(labels), n_classes))
@@ -45,13 +47,21 @@ def label_issues(frame: pd.DataFrame, features: np.ndarray, classes: list[str], 
     squeezed = probabilities[:, present]
     squeezed = squeezed / squeezed.sum(1, keepdims=True).clip(min=1e-12)
     local = np.searchsorted(present, labels)
-    flagged = find_label_issues(local, squeezed, filter_by="prune_by_noise_rate") if len(present) > 1 else np.zeros(len(labels), bool)
-    table = frame[["image_id", "label", "specimen"]].reset_index(drop=True).assign(
-        p_label=probabilities[np.arange(len(labels)), labels].round(4),
-        suggested=[classes[i] for i in probabilities.argmax(1)],
-        p_suggested=probabilities.max(1).round(4),
-        label_quality=get_label_quality_scores(local, squeezed).round(4),
-        label_issue=flagged,
+    flagged = (
+        find_label_issues(local, squeezed, filter_by="prune_by_noise_rate")
+        if len(present) > 1
+        else np.zeros(len(labels), bool)
+    )
+    table = (
+        frame[["image_id", "label", "specimen"]]
+        .reset_index(drop=True)
+        .assign(
+            p_label=probabilities[np.arange(len(labels)), labels].round(4),
+            suggested=[classes[i] for i in probabilities.argmax(1)],
+            p_suggested=probabilities.max(1).round(4),
+            label_quality=get_label_quality_scores(local, squeezed).round(4),
+            label_issue=flagged,
+        )
     )
     return table.sort_values("label_quality", kind="stable").reset_index(drop=True)
 
@@ -59,7 +69,11 @@ def label_issues(frame: pd.DataFrame, features: np.ndarray, classes: list[str], 
 def with_training_loss(issues: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFrame:
     """`issues` with the fine-tune's mean per-image loss of each source image (its own copy and its
     augmented ones averaged) and whether that loss flagged it."""
-    by_image = losses.groupby("source_image").agg(train_loss=("mean_loss", "mean"), loss_flagged=("flagged", "any")).reset_index()
+    by_image = (
+        losses.groupby("source_image")
+        .agg(train_loss=("mean_loss", "mean"), loss_flagged=("flagged", "any"))
+        .reset_index()
+    )
     merged = issues.merge(by_image.rename(columns={"source_image": "image_id"}), on="image_id", how="left")
     merged["loss_flagged"] = merged["loss_flagged"].fillna(False).astype(bool)
     return merged

@@ -9,7 +9,11 @@ from typing import Any
 from hybridwing.review.triage import TriageSettings
 
 JUNK_PROMPTS = (
-    "a photo of a butterfly wing", "a photo of a ruler", "a photo of a specimen label", "a photo of an empty tray", "a photo that is not a butterfly",
+    "a photo of a butterfly wing",
+    "a photo of a ruler",
+    "a photo of a specimen label",
+    "a photo of an empty tray",
+    "a photo that is not a butterfly",
 )
 
 

@@ -14,19 +14,36 @@ import pandas as pd
 import torch
 
 from hybridwing.data.tables import read_metadata
-from hybridwing.model.backbone import Backbone, BackboneUnavailable, load_backbone, load_clip, preprocessing, tokenizer_of
+from hybridwing.model.backbone import (
+    Backbone,
+    BackboneUnavailable,
+    load_backbone,
+    load_clip,
+    preprocessing,
+    tokenizer_of,
+)
 from hybridwing.model.folder import read_description
 from hybridwing.model.inference import ensemble_probabilities
 from hybridwing.plots import contact_sheet
-from hybridwing.review.embed import FROZEN_PREFIX, beside_phash_pairs, embed_files, embedding_frame, embedding_matrix, frozen_features, map_2d, near_duplicates, taxa_metrics
+from hybridwing.review.embed import (
+    FROZEN_PREFIX,
+    beside_phash_pairs,
+    embed_files,
+    embedding_frame,
+    embedding_matrix,
+    frozen_features,
+    map_2d,
+    near_duplicates,
+    taxa_metrics,
+)
 from hybridwing.review.figures import embedding_map, rounds_figure
 from hybridwing.review.label_issues import label_issues, with_training_loss
 from hybridwing.review.settings import ReviewSettings, ZeroShotSettings
 from hybridwing.review.triage import BANDS, assign_bands, uncertainty
 from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
 from hybridwing.score.predictor import Predictor
-from hybridwing.scores import hybrid_scores
 from hybridwing.score.steps import format_metric
+from hybridwing.scores import hybrid_scores
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +55,9 @@ def table_outputs(output: Any, tables: list[str], kinds: tuple[str, ...]) -> dic
     """A rule's outputs per kind, in the order of `tables`: a named list (``expand``), or one name
     per table, ``{kind}_{table}`` (the report figures)."""
     named = dict(output.items())
-    gathered = {kind: list(named[kind]) if kind in named else [named[f"{kind}_{table}"] for table in tables] for kind in kinds}
+    gathered = {
+        kind: list(named[kind]) if kind in named else [named[f"{kind}_{table}"] for table in tables] for kind in kinds
+    }
     return {"tables": list(tables), **gathered}
 
 
@@ -52,8 +71,14 @@ def table_rows(wings: pd.DataFrame, metadata: pd.DataFrame, splits: pd.DataFrame
 
 
 def embed_step(
-    model_dir: str, wings_path: str, metadata_path: str, splits_path: str, phash_pairs_path: str, outputs: dict[str, list[str]],
-    settings: dict[str, Any], threads: int,
+    model_dir: str,
+    wings_path: str,
+    metadata_path: str,
+    splits_path: str,
+    phash_pairs_path: str,
+    outputs: dict[str, list[str]],
+    settings: dict[str, Any],
+    threads: int,
 ) -> None:
     """The embed rule: every table's embeddings, member probabilities, metrics, near-duplicates
     (beside the perceptual-hash pairs) and map; `outputs` holds one list of paths per kind, in the
@@ -84,20 +109,41 @@ def frozen_backbone(model_config: dict[str, Any]) -> Backbone | None:
 
 
 def embed_table(
-    predictor: Predictor, frozen: Backbone | None, rows: pd.DataFrame, table: str, phash_pairs: pd.DataFrame, embeddings_path: str,
-    probabilities_path: str, metrics_path: str, duplicates_path: str, map_path: str, settings: ReviewSettings,
+    predictor: Predictor,
+    frozen: Backbone | None,
+    rows: pd.DataFrame,
+    table: str,
+    phash_pairs: pd.DataFrame,
+    embeddings_path: str,
+    probabilities_path: str,
+    metrics_path: str,
+    duplicates_path: str,
+    map_path: str,
+    settings: ReviewSettings,
 ) -> None:
     """One table: the trained model's embedding (e columns) and, with a pretrained backbone, the
     frozen one's (p columns, metrics under ``frozen_pretrained``)."""
     paths = rows["path"].tolist()
-    features, logits = embed_files(predictor.classifiers, paths, predictor.size, predictor.mean, predictor.std, predictor.device, settings.batch_size)
+    features, logits = embed_files(
+        predictor.classifiers,
+        paths,
+        predictor.size,
+        predictor.mean,
+        predictor.std,
+        predictor.device,
+        settings.batch_size,
+    )
     frame = embedding_frame(rows, features)
     metrics = {"table": table, **taxa_metrics(frame, settings.seed), "frozen_pretrained": None}
     if frozen is not None:
-        frame = embedding_frame(frame, frozen_features(frozen, paths, predictor.device, settings.batch_size), FROZEN_PREFIX)
+        frame = embedding_frame(
+            frame, frozen_features(frozen, paths, predictor.device, settings.batch_size), FROZEN_PREFIX
+        )
         metrics["frozen_pretrained"] = {"backbone": frozen.source, **taxa_metrics(frame, settings.seed, FROZEN_PREFIX)}
     frame.to_parquet(embeddings_path, index=False)
-    probabilities = np.stack([ensemble_probabilities(member[None], predictor.inference.temperature) for member in logits])
+    probabilities = np.stack(
+        [ensemble_probabilities(member[None], predictor.inference.temperature) for member in logits]
+    )
     np.save(probabilities_path, probabilities.astype(np.float32))
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     duplicates = beside_phash_pairs(near_duplicates(frame, settings.duplicate_cosine), phash_pairs)
@@ -105,9 +151,15 @@ def embed_table(
     coordinates, method = map_2d(embedding_matrix(frame), settings.seed)
     embedding_map(frame, coordinates, method, f"{table}: {len(frame)} images", map_path)
     log.info(
-        "%s: %d images, %d dimensions; 1-NN cosine accuracy %s (subspecies), %s (species); %d embedding near-duplicate pairs (cosine >= %s)",
-        table, len(frame), features.shape[1], format_metric(metrics["knn1_cosine_subspecies"]), format_metric(metrics["knn1_cosine_species"]),
-        len(duplicates), settings.duplicate_cosine,
+        "%s: %d images, %d dimensions; 1-NN cosine accuracy %s (subspecies), %s (species); %d embedding "
+        "near-duplicate pairs (cosine >= %s)",
+        table,
+        len(frame),
+        features.shape[1],
+        format_metric(metrics["knn1_cosine_subspecies"]),
+        format_metric(metrics["knn1_cosine_species"]),
+        len(duplicates),
+        settings.duplicate_cosine,
     )
 
 
@@ -134,13 +186,22 @@ def junk_flags(judge, reason: str, photographs: pd.DataFrame, settings: ZeroShot
     """The zero-shot table of `photographs` (image_id, path of the raw photograph); without a judge
     it says why in its ``reason`` column and flags nothing."""
     if judge is None:
-        return photographs[["image_id"]].assign(p_wing=np.nan, likeliest_junk="", p_junk=np.nan, junk=False, reason=reason)
+        return photographs[["image_id"]].assign(
+            p_wing=np.nan, likeliest_junk="", p_junk=np.nan, junk=False, reason=reason
+        )
     prompts = list(settings.prompts)
-    return junk_table(photographs, judge(photographs["path"].tolist(), prompts), prompts, settings.threshold).assign(reason="")
+    return junk_table(photographs, judge(photographs["path"].tolist(), prompts), prompts, settings.threshold).assign(
+        reason=""
+    )
 
 
 def triage_step(
-    model_dir: str, metadata_path: str, inputs: dict[str, list[str]], outputs: dict[str, list[str]], settings: dict[str, Any], threads: int
+    model_dir: str,
+    metadata_path: str,
+    inputs: dict[str, list[str]],
+    outputs: dict[str, list[str]],
+    settings: dict[str, Any],
+    threads: int,
 ) -> None:
     """The triage rule: for every table, the zero-shot junk flags of its raw photographs, then
     uncertainty, bands and the two contact sheets; the zero-shot judge is the backbone the model
@@ -153,18 +214,37 @@ def triage_step(
     if reason:
         log.info("zero-shot filter skipped: %s", reason)
     kinds = ("zero_shot", "triage", "bands", "misclassified")
-    for table, embeddings_path, probabilities_path, *paths in zip(outputs["tables"], inputs["embeddings"], inputs["probabilities"], *(outputs[k] for k in kinds)):
+    for table, embeddings_path, probabilities_path, *paths in zip(
+        outputs["tables"], inputs["embeddings"], inputs["probabilities"], *(outputs[k] for k in kinds)
+    ):
         rows = pd.read_parquet(embeddings_path, columns=ROW_COLUMNS)
-        junk = junk_flags(judge, reason, rows[["image_id"]].assign(path=rows["image_id"].map(raw_paths)), settings.zero_shot)
+        junk = junk_flags(
+            judge, reason, rows[["image_id"]].assign(path=rows["image_id"].map(raw_paths)), settings.zero_shot
+        )
         junk.to_csv(paths[0], index=False)
         if judge is not None:
-            log.info("%s: %d of %d photographs flagged as junk by the text prompts", table, int(junk["junk"].sum()), len(junk))
-        triage_table(rows, np.load(probabilities_path), junk, description.classes, description.score, table, *paths[1:], settings)
+            log.info(
+                "%s: %d of %d photographs flagged as junk by the text prompts",
+                table,
+                int(junk["junk"].sum()),
+                len(junk),
+            )
+        triage_table(
+            rows, np.load(probabilities_path), junk, description.classes, description.score, table, *paths[1:], settings
+        )
 
 
 def triage_table(
-    rows: pd.DataFrame, member_probabilities: np.ndarray, junk: pd.DataFrame, classes: list[str], score: str, table: str,
-    triage_path: str, bands_path: str, misclassified_path: str, settings: ReviewSettings,
+    rows: pd.DataFrame,
+    member_probabilities: np.ndarray,
+    junk: pd.DataFrame,
+    classes: list[str],
+    score: str,
+    table: str,
+    triage_path: str,
+    bands_path: str,
+    misclassified_path: str,
+    settings: ReviewSettings,
 ) -> None:
     measures = uncertainty(member_probabilities)
     mean = member_probabilities.mean(0)
@@ -177,26 +257,46 @@ def triage_table(
     triage["band"] = assign_bands(triage, settings.triage)
     triage.round(5).to_csv(triage_path, index=False)
     counts = triage["band"].value_counts().reindex(list(BANDS), fill_value=0)
-    log.info("%s: triage bands %s", table, ", ".join(f"{band} {count} ({BANDS[band]})" for band, count in counts.items()))
+    log.info(
+        "%s: triage bands %s", table, ", ".join(f"{band} {count} ({BANDS[band]})" for band, count in counts.items())
+    )
     per_band = settings.sheet_images
     sections = []
     for band, meaning in BANDS.items():
         shown = triage[triage["band"] == band].sort_values("entropy", ascending=False).head(per_band)
-        sections.append((f"{band}: {meaning}, {counts[band]} images", shown["path"].tolist(), [f"{p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])]))
+        sections.append(
+            (
+                f"{band}: {meaning}, {counts[band]} images",
+                shown["path"].tolist(),
+                [f"{p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])],
+            )
+        )
     contact_sheet(sections, bands_path, title=f"{table}: triage bands (caption: predicted class, mean top probability)")
     known = triage["label"].isin(classes)
-    wrong = triage[known & (triage["label"] != triage["predicted"])].sort_values(["label", "p_top"], ascending=[True, False])
+    wrong = triage[known & (triage["label"] != triage["predicted"])].sort_values(
+        ["label", "p_top"], ascending=[True, False]
+    )
     sections = []
     for label, group in wrong.groupby("label"):
         shown = group.head(per_band)
-        sections.append((f"true class {label}", shown["path"].tolist(), [f"-> {p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])]))
+        sections.append(
+            (
+                f"true class {label}",
+                shown["path"].tolist(),
+                [f"-> {p} {q:.2f}" for p, q in zip(shown["predicted"], shown["p_top"])],
+            )
+        )
     contact_sheet(
-        sections or [("misclassified", [], [])], misclassified_path,
-        title=f"{table}: {len(wrong)} of {int(known.sum())} labelled images misclassified (caption: predicted class, its probability)",
+        sections or [("misclassified", [], [])],
+        misclassified_path,
+        title=f"{table}: {len(wrong)} of {int(known.sum())} labelled images misclassified "
+        "(caption: predicted class, its probability)",
     )
 
 
-def label_issues_step(embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any]) -> None:
+def label_issues_step(
+    embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any]
+) -> None:
     """The label_issues rule: confident learning on the training images' embeddings (the frozen
     pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
     per-image loss, and the ``review.sheet_images`` lowest label qualities as a contact sheet."""
@@ -210,18 +310,33 @@ def label_issues_step(embeddings_path: str, model_dir: str, losses_path: str, is
     issues = with_training_loss(issues, pd.read_csv(losses_path))
     issues.to_csv(issues_path, index=False)
     worst = issues.head(settings.sheet_images).merge(frame[["image_id", "path"]], on="image_id")
-    captions = [f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])]
+    captions = [
+        f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])
+    ]
     contact_sheet(
-        [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)], sheet_path,
-        title=f"label issues: {int(issues['label_issue'].sum())} flagged by confident learning (caption: label -> suggested, quality)",
+        [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)],
+        sheet_path,
+        title=f"label issues: {int(issues['label_issue'].sum())} flagged by confident learning "
+        "(caption: label -> suggested, quality)",
     )
-    log.info("label issues: %d of %d training images flagged (%d also by the training loss)",
-             int(issues["label_issue"].sum()), len(issues), int((issues["label_issue"] & issues["loss_flagged"]).sum()))
+    log.info(
+        "label issues: %d of %d training images flagged (%d also by the training loss)",
+        int(issues["label_issue"].sum()),
+        len(issues),
+        int((issues["label_issue"] & issues["loss_flagged"]).sum()),
+    )
 
 
 def rounds_step(
-    round_name: str, score_paths: list[str], embed_paths: list[str], triage_paths: list[str], extra_labels_path: str | None,
-    exclude_path: str | None, record_path: str, table_path: str, figure_path: str,
+    round_name: str,
+    score_paths: list[str],
+    embed_paths: list[str],
+    triage_paths: list[str],
+    extra_labels_path: str | None,
+    exclude_path: str | None,
+    record_path: str,
+    table_path: str,
+    figure_path: str,
 ) -> None:
     """This active-learning round's record (its reviewed and excluded counts, the scores it reached,
     the 1-NN accuracy and band C's size), then every round recorded so far (the records beside this
@@ -243,9 +358,19 @@ def rounds_step(
     }
     Path(record_path).write_text(json.dumps(record, indent=2))
     earlier = [path for path in Path(record_path).parent.glob("round-*.json") if path.name != Path(record_path).name]
-    records = sorted((json.loads(path.read_text()) for path in [*earlier, Path(record_path)]), key=lambda r: r["finished"])
+    records = sorted(
+        (json.loads(path.read_text()) for path in [*earlier, Path(record_path)]), key=lambda r: r["finished"]
+    )
     rows = [
-        {"round": r["round"], "finished": r["finished"], "extra_labels": r["extra_labels"], "excluded": r["excluded"], "table": table, "metric": metric, "value": value}
+        {
+            "round": r["round"],
+            "finished": r["finished"],
+            "extra_labels": r["extra_labels"],
+            "excluded": r["excluded"],
+            "table": table,
+            "metric": metric,
+            "value": value,
+        }
         for r in records
         for table, metrics in r["scores"].items()
         for metric, value in metrics.items()
@@ -253,5 +378,10 @@ def rounds_step(
     table = pd.DataFrame(rows, columns=["round", "finished", "extra_labels", "excluded", "table", "metric", "value"])
     table.to_csv(table_path, index=False)
     rounds_figure(table, figure_path)
-    log.info("%d rounds recorded; this one (%s): %d reviewed labels, %d excluded", len(records), round_name, record["extra_labels"], record["excluded"])
-
+    log.info(
+        "%d rounds recorded; this one (%s): %d reviewed labels, %d excluded",
+        len(records),
+        round_name,
+        record["extra_labels"],
+        record["excluded"],
+    )

@@ -22,8 +22,15 @@ def why_not_zero_shot(model: nn.Module, pretrained: bool) -> str | None:
 
 
 def prompt_probabilities(
-    model: nn.Module, tokenizer, prompts: list[str], paths: list[str], size: int, mean: tuple[float, ...], std: tuple[float, ...],
-    device: torch.device, batch_size: int = 32,
+    model: nn.Module,
+    tokenizer,
+    prompts: list[str],
+    paths: list[str],
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    batch_size: int = 32,
 ) -> np.ndarray:
     """(images, prompts) softmax of the model's scaled cosine similarities between each image and
     each prompt."""
@@ -44,9 +51,13 @@ def junk_table(rows: pd.DataFrame, probabilities: np.ndarray, prompts: list[str]
     """Per image: the probability of the clean prompt, the likeliest junk prompt and whether the junk
     prompts together reach `threshold`."""
     junk = probabilities[:, 1:]
-    return rows[["image_id"]].reset_index(drop=True).assign(
-        p_wing=probabilities[:, 0].round(4),
-        likeliest_junk=[prompts[1 + i] for i in junk.argmax(1)] if len(junk) else [],
-        p_junk=junk.sum(1).round(4),
-        junk=junk.sum(1) >= threshold,
+    return (
+        rows[["image_id"]]
+        .reset_index(drop=True)
+        .assign(
+            p_wing=probabilities[:, 0].round(4),
+            likeliest_junk=[prompts[1 + i] for i in junk.argmax(1)] if len(junk) else [],
+            p_junk=junk.sum(1).round(4),
+            junk=junk.sum(1) >= threshold,
+        )
     )

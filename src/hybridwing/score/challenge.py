@@ -25,7 +25,9 @@ def harmonic_mean(values: list[float]) -> float:
     return 0.0 if min(values) <= 0 else len(values) / sum(1.0 / v for v in values)
 
 
-def _recalls(scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray) -> tuple[dict[str, float | None], dict[str, float | None]]:
+def _recalls(
+    scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
     thresholds: dict[str, float | None] = {}
     recalls: dict[str, float | None] = {}
     for group, members in GROUPS.items():
@@ -43,7 +45,9 @@ def _auc(function, is_hybrid: np.ndarray, scores: np.ndarray) -> float | None:
     return float(function(is_hybrid, scores)) if 0 < is_hybrid.sum() < len(is_hybrid) else None
 
 
-def _bootstrap(scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray, scored: list[str], n: int, seed: int) -> dict[str, list[float]]:
+def _bootstrap(
+    scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray, scored: list[str], n: int, seed: int
+) -> dict[str, list[float]]:
     """90% intervals of each scored part's recall and of the challenge score."""
     rng = np.random.default_rng(seed)
     recalls = {}
@@ -61,7 +65,9 @@ def _bootstrap(scores: np.ndarray, is_hybrid: np.ndarray, parts: np.ndarray, sco
     stacked = np.stack([recalls[part] for part in scored])
     challenge = np.where(stacked.min(axis=0) > 0, len(scored) / (1.0 / np.maximum(stacked, 1e-12)).sum(axis=0), 0.0)
     intervals = {f"{part}_recall_ci90": recalls[part] for part in scored} | {"challenge_score_ci90": challenge}
-    return {name: [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))] for name, values in intervals.items()}
+    return {
+        name: [float(np.quantile(values, 0.05)), float(np.quantile(values, 0.95))] for name, values in intervals.items()
+    }
 
 
 def hybrid_metrics(scores, is_hybrid, parts, bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:

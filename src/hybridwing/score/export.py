@@ -15,8 +15,15 @@ from hybridwing.score.predictor import Predictor
 #: What the prediction path imports beyond the standard library; torch and torchvision are left to
 #: the challenge's container, which brings a build for its GPU.
 REQUIREMENTS = (
-    "open_clip_torch", "segmentation-models-pytorch", "safetensors", "pillow", "numpy", "pandas",
-    "opencv-python-headless", "scikit-learn", "tqdm",
+    "open_clip_torch",
+    "segmentation-models-pytorch",
+    "safetensors",
+    "pillow",
+    "numpy",
+    "pandas",
+    "opencv-python-headless",
+    "scikit-learn",
+    "tqdm",
 )
 
 MODEL_PY = '''"""hybridwing model for the HDR butterfly hybrid detection challenge (written by
@@ -48,7 +55,9 @@ def export_submission(model_dir: str | Path, out: str | Path) -> Path:
     """Write the submission folder `out` (which must not exist yet) for the model in `model_dir`."""
     out = Path(out)
     if out.resolve().is_relative_to(Path(model_dir).resolve()):
-        raise FileExistsError(f"{out} is inside the model folder {model_dir}: give a folder outside it (it would copy itself)")
+        raise FileExistsError(
+            f"{out} is inside the model folder {model_dir}: give a folder outside it (it would copy itself)"
+        )
     Predictor.load(model_dir)  # refuses an incomplete or inconsistent folder before anything is written
     if out.exists():
         raise FileExistsError(f"{out} exists already: give a new folder")
@@ -57,5 +66,7 @@ def export_submission(model_dir: str | Path, out: str | Path) -> Path:
         package = Path(hybridwing.__file__).parent
         shutil.copytree(package, partial / "hybridwing", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (partial / "model.py").write_text(MODEL_PY)
-        (partial / "requirements.txt").write_text("".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS))
+        (partial / "requirements.txt").write_text(
+            "".join(f"{name}=={metadata.version(name)}\n" for name in REQUIREMENTS)
+        )
     return out

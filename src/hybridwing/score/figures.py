@@ -14,11 +14,13 @@ PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
 GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}
 
 
-def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path) -> None:
+def score_figures(
+    predictions: pd.DataFrame, metrics: dict, curves_path: str | Path, histogram_path: str | Path
+) -> None:
     """ROC and precision-recall curves per part (each part's hybrids against its group's
     non-hybrids; the metrics' score solid, its comparison dashed), and score histograms of hybrids
     and non-hybrids per group with the challenge threshold."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: PLC0415 - scikit-learn loads in seconds; only the figures need it
 
     method = metrics["score"]
     comparison = comparison_score(method)
@@ -27,7 +29,10 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
     roc_axis, pr_axis = figure.subplots(1, 2)
     for part, colour in PART_COLOURS.items():
         group = next(parts for parts in GROUPS.values() if part in parts)
-        rows = predictions[(predictions["part"] == part) & predictions["is_hybrid"] | predictions["part"].isin(group) & ~predictions["is_hybrid"]]
+        rows = predictions[
+            (predictions["part"] == part) & predictions["is_hybrid"]
+            | predictions["part"].isin(group) & ~predictions["is_hybrid"]
+        ]
         if rows["is_hybrid"].nunique() < 2:
             continue
         for score, style in ((method, "-"), (comparison, "--")):
@@ -55,6 +60,8 @@ def score_figures(predictions: pd.DataFrame, metrics: dict, curves_path: str | P
         if threshold is not None:
             axis.axvline(threshold, color="black", linestyle="--", label="threshold (95% non-hybrids below)")
         axis.set(xlabel=f"hybrid score ({method})", ylabel="images", title=GROUP_TITLES[group])
-        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False)  # below the axes, off the bars
+        axis.legend(
+            fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, frameon=False
+        )  # below the axes, off the bars
     figure.tight_layout()
     figure.savefig(histogram_path, dpi=110, bbox_inches="tight")

@@ -48,10 +48,21 @@ class Predictor(TrainedClassifiers):
         try:
             unet, unet_settings = load_checkpoint(folder.segmenter)
         except Exception as error:  # noqa: BLE001 - a damaged segmenter fails in torch.load, json or the U-Net build
-            raise ModelFolderError(f"{folder.path}: not a hybridwing model folder: {SEGMENTER} is damaged ({error.__class__.__name__}: {error})") from None
+            raise ModelFolderError(
+                f"{folder.path}: not a hybridwing model folder: {SEGMENTER} is damaged ({error.__class__.__name__}: "
+                f"{error})"
+            ) from None
         return cls(
-            classifiers, folder.classes, folder.size, folder.mean, folder.std, device, folder.inference,
-            segmenter=channels_last(unet, device).eval(), segmenter_size=unet_settings.image_size, mask_settings=folder.mask_settings,
+            classifiers,
+            folder.classes,
+            folder.size,
+            folder.mean,
+            folder.std,
+            device,
+            folder.inference,
+            segmenter=channels_last(unet, device).eval(),
+            segmenter_size=unet_settings.image_size,
+            mask_settings=folder.mask_settings,
         )
 
     def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
@@ -59,7 +70,9 @@ class Predictor(TrainedClassifiers):
         seeds a textured background)."""
         pictures = [np.asarray(image.convert("RGB")) for image in images]
         out = []
-        for picture, probability, name in zip(pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names):
+        for picture, probability, name in zip(
+            pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names
+        ):
             mask, _, _ = wing_mask(probability, self.mask_settings)
             out.append(remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name)))
         return out
@@ -76,11 +89,17 @@ class Predictor(TrainedClassifiers):
     def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
         """Logits (members, views, images, classes) of background-removed images (or their
         `model_input` tensors); the views are the image and, with flip averaging, its mirror image."""
-        images = wings if isinstance(wings, torch.Tensor) else torch.stack([image_tensor(image, self.size) for image in wings])
+        images = (
+            wings
+            if isinstance(wings, torch.Tensor)
+            else torch.stack([image_tensor(image, self.size) for image in wings])
+        )
         return super().member_logits(images, flip_average)
 
     def predict_images(self, images: list[Image.Image], names: list[str]) -> pd.DataFrame:
-        return self.table(self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)])))
+        return self.table(
+            self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)]))
+        )
 
     def predict(self, image: Image.Image, name: str = "") -> dict[str, Any]:
         """One photograph: subspecies, hybrid score, top two and the other scores."""

@@ -20,4 +20,9 @@ class ScoreSettings:
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> ScoreSettings:
-        return cls(method=check_score(block["method"]), batch_size=int(block["batch_size"]), bootstrap=int(block["bootstrap"]), seed=int(block["seed"]))
+        return cls(
+            method=check_score(block["method"]),
+            batch_size=int(block["batch_size"]),
+            bootstrap=int(block["bootstrap"]),
+            seed=int(block["seed"]),
+        )

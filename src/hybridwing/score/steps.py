@@ -41,7 +41,9 @@ def challenge_parts(rows: pd.DataFrame, training: pd.DataFrame) -> pd.Series:
             return "major" if {row.parent_1, row.parent_2} <= signal else "minor"
         return "major" if row.subspecies in signal else "minor"
 
-    fallback = [derived(row) for row in rows.assign(parent_1=parents["parent_1"], parent_2=parents["parent_2"]).itertuples()]
+    fallback = [
+        derived(row) for row in rows.assign(parent_1=parents["parent_1"], parent_2=parents["parent_2"]).itertuples()
+    ]
     given = rows["ssp_indicator"].fillna("").astype(str)
     return given.where(given != "", pd.Series(fallback, index=rows.index))
 
@@ -75,7 +77,9 @@ def parent_pair_accuracy(predictions: pd.DataFrame) -> dict[str, Any]:
     """How often a hybrid's two most likely subspecies are its two parents (hybrids with both
     parents known), and of those the model calls hybrid."""
     known = predictions[predictions["is_hybrid"] & (predictions["parent_1"] != "") & (predictions["parent_2"] != "")]
-    right = [{a, b} == {p, q} for a, b, p, q in zip(known["subspecies"], known["top2"], known["parent_1"], known["parent_2"])]
+    right = [
+        {a, b} == {p, q} for a, b, p, q in zip(known["subspecies"], known["top2"], known["parent_1"], known["parent_2"])
+    ]
     called = known["call"].eq("hybrid").to_numpy() if "call" in known else np.zeros(len(known), bool)
     return {
         "n_hybrids_with_parents": len(known),
@@ -88,7 +92,8 @@ def evaluate(predictions: pd.DataFrame, classes: list[str], bootstrap: int, seed
     """The challenge metrics of every score (`method`, the one that calls, first) and subspecies accuracy."""
     known = predictions[~predictions["is_hybrid"] & predictions["truth"].isin(classes[:-1])]
     by_score = {
-        name: hybrid_metrics(predictions[name], predictions["is_hybrid"], predictions["part"], bootstrap, seed) for name in SCORE_NAMES
+        name: hybrid_metrics(predictions[name], predictions["is_hybrid"], predictions["part"], bootstrap, seed)
+        for name in SCORE_NAMES
     }
     return {
         "score": method,
@@ -123,24 +128,38 @@ def score_step(
     score_settings = ScoreSettings.from_config(settings)
     predictor = Predictor.load(model_dir)
     if predictor.inference.score != score_settings.method:
-        raise ValueError(f"{model_dir} calls with {predictor.inference.score}, but score.method is {score_settings.method}: rerun the finetune rule")
+        raise ValueError(
+            f"{model_dir} calls with {predictor.inference.score}, but score.method is {score_settings.method}: rerun "
+            "the finetune rule"
+        )
     splits = pd.read_csv(splits_path, keep_default_na=False)
     rows = scored_rows(pd.read_csv(wings_path, keep_default_na=False), read_metadata(metadata_path), splits, table)
     predicted = predict_table(predictor, rows, score_settings.batch_size)
     predictions = pd.concat(
-        [rows[["image_id", "filename", "label", "is_hybrid", "part", "parent_1", "parent_2"]].rename(columns={"label": "truth"}).reset_index(drop=True), predicted],
+        [
+            rows[["image_id", "filename", "label", "is_hybrid", "part", "parent_1", "parent_2"]]
+            .rename(columns={"label": "truth"})
+            .reset_index(drop=True),
+            predicted,
+        ],
         axis=1,
     )
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
-    metrics = evaluate(predictions, predictor.classes, score_settings.bootstrap, score_settings.seed, score_settings.method)
+    metrics = evaluate(
+        predictions, predictor.classes, score_settings.bootstrap, score_settings.seed, score_settings.method
+    )
     metrics["table"] = table
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     write_submission(predictions, submission_path, score_settings.method)
     score_figures(predictions, metrics, curves_path, histogram_path)
     log.info(
         "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
-        table, format_metric(metrics["challenge_score"]), ",".join(metrics["parts_scored"]), format_metric(metrics["prc_auc"]),
-        format_metric(metrics["roc_auc"]), format_metric(metrics["subspecies_accuracy"]),
+        table,
+        format_metric(metrics["challenge_score"]),
+        ",".join(metrics["parts_scored"]),
+        format_metric(metrics["prc_auc"]),
+        format_metric(metrics["roc_auc"]),
+        format_metric(metrics["subspecies_accuracy"]),
     )
 
 
@@ -150,8 +169,16 @@ def format_metric(value: float | None) -> str:
 
 
 SUMMARY_COLUMNS = [
-    "challenge_score", "challenge_score_ci90", "major_recall", "major_recall_ci90", "minor_recall", "minor_recall_ci90",
-    "mimic_recall", "mimic_recall_ci90", "prc_auc", "roc_auc",
+    "challenge_score",
+    "challenge_score_ci90",
+    "major_recall",
+    "major_recall_ci90",
+    "minor_recall",
+    "minor_recall_ci90",
+    "mimic_recall",
+    "mimic_recall_ci90",
+    "prc_auc",
+    "roc_auc",
 ]
 
 
@@ -161,17 +188,29 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for table, metrics in metrics_by_table.items():
         for score, values in {metrics["score"]: metrics, **metrics["alternatives"]}.items():
-            row = {"table": table, "score": score, "chosen": score == metrics["score"], "n_images": values["n_images"], "n_hybrids": values["n_hybrids"]}
+            row = {
+                "table": table,
+                "score": score,
+                "chosen": score == metrics["score"],
+                "n_images": values["n_images"],
+                "n_hybrids": values["n_hybrids"],
+            }
             for column in SUMMARY_COLUMNS:
                 value = values.get(column)
-                row[column] = "" if value is None else (f"{value[0]:.3f}-{value[1]:.3f}" if isinstance(value, list) else round(value, 4))
+                row[column] = (
+                    ""
+                    if value is None
+                    else (f"{value[0]:.3f}-{value[1]:.3f}" if isinstance(value, list) else round(value, 4))
+                )
             row["subspecies_accuracy"] = metrics["subspecies_accuracy"] if row["chosen"] else None
             row["subspecies_macro_f1"] = metrics["subspecies_macro_f1"] if row["chosen"] else None
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def summary_step(metrics_paths: list[str], finetune_metrics_path: str, duplicates_path: str, table_path: str, html_path: str) -> None:
+def summary_step(
+    metrics_paths: list[str], finetune_metrics_path: str, duplicates_path: str, table_path: str, html_path: str
+) -> None:
     """The summary table of every scored table, as CSV and as a page for the report that names the
     backbone and whether it was pretrained, says how many evaluation images are near-duplicates of
     training images, and fits the page (narrow, wrapping headers)."""
@@ -179,17 +218,24 @@ def summary_step(metrics_paths: list[str], finetune_metrics_path: str, duplicate
     table = summary_table({metrics["table"]: metrics for metrics in loaded})
     leaks = training_leaks(pd.read_csv(duplicates_path, dtype={"hamming": int}, keep_default_na=False))
     leaked = leaks.groupby("evaluation_table")["evaluation_image"].nunique()
-    table.insert(4, "n_training_duplicates", [int(leaked.get(name, 0)) if name not in SPLITS else "" for name in table["table"]])
+    table.insert(
+        4, "n_training_duplicates", [int(leaked.get(name, 0)) if name not in SPLITS else "" for name in table["table"]]
+    )
     table.to_csv(table_path, index=False)
     trained = json.loads(Path(finetune_metrics_path).read_text())
     weights = "pretrained" if trained["pretrained_backbone"] else "<b>randomly initialised</b> (no pretraining)"
-    shown = table.rename(columns=lambda name: name.replace("subspecies_", "subsp. ").replace("_ci90", " 90%").replace("n_", "").replace("_", " "))
+    shown = table.rename(
+        columns=lambda name: (
+            name.replace("subspecies_", "subsp. ").replace("_ci90", " 90%").replace("n_", "").replace("_", " ")
+        )
+    )
     Path(html_path).write_text(
         "<html><head><meta charset='utf-8'><style>body{font:12px sans-serif;margin:8px}"
         "table{border-collapse:collapse;width:100%;table-layout:auto;font-size:11px}"
         "th{font-weight:600}td,th{border:1px solid #ccc;padding:2px 4px;text-align:right}"
         "td:first-child,td:nth-child(2){text-align:left}</style></head><body>"
-        f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of {trained.get('ensemble', 1)}.</p>"
+        f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of "
+        f"{trained.get('ensemble', 1)}.</p>"
         "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
         "of each group's non-hybrids below it; intervals are bootstrap 90%.</p>"
         f"<p>Evaluation photographs that are near-duplicates of a training photograph (scored although seen, "

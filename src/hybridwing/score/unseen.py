@@ -24,16 +24,17 @@ from sklearn.metrics import roc_auc_score
 from hybridwing.balance.balance import composable_images, training_images, write_composites
 from hybridwing.balance.crosses import HoldoutSettings, holdout_pairs, pair_key, plan_validation_crosses
 from hybridwing.data.split import HYBRID_LABEL, SPLITS
-from hybridwing.scores import threshold_at
 from hybridwing.score.predictor import Predictor
-from hybridwing.scores import SCORE_NAMES
 from hybridwing.score.steps import predict_table
+from hybridwing.scores import SCORE_NAMES, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)
 
 
-def holdout_pairs_step(metadata_path: str, splits_path: str, qc_path: str, wings_path: str, pairs_path: str, settings: dict[str, Any]) -> None:
+def holdout_pairs_step(
+    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, pairs_path: str, settings: dict[str, Any]
+) -> None:
     """The holdout_pairs rule: which crosses the held-out model never sees."""
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     held = images[(images["split"] != "train") & (images["label"] != HYBRID_LABEL)]
@@ -42,7 +43,14 @@ def holdout_pairs_step(metadata_path: str, splits_path: str, qc_path: str, wings
     log.info("held-out crosses:\n%s", pairs.to_string(index=False))
 
 
-def unseen_cross_rows(images: pd.DataFrame, pairs: pd.DataFrame, settings: HoldoutSettings, mask_settings: MaskSettings, seed: int, out_dir: str | Path) -> pd.DataFrame:
+def unseen_cross_rows(
+    images: pd.DataFrame,
+    pairs: pd.DataFrame,
+    settings: HoldoutSettings,
+    mask_settings: MaskSettings,
+    seed: int,
+    out_dir: str | Path,
+) -> pd.DataFrame:
     """What the held-out model is scored on: the validation split's non-hybrids (cross empty), every
     real hybrid photograph of the training table, and the composites of the composed pairs
     (written under `out_dir`). Columns: image_id, path, is_hybrid, cross (``a x b``), kind."""
@@ -50,17 +58,42 @@ def unseen_cross_rows(images: pd.DataFrame, pairs: pd.DataFrame, settings: Holdo
     real = images[images["label"] == HYBRID_LABEL]
     held = images[(images["split"] != "train") & (images["label"] != HYBRID_LABEL)]
     held = held[held["image_id"].isin(composable_images(held))]
-    composites = write_composites(held, plan_validation_crosses(held, pairs, settings.per_pair, seed), mask_settings, out_dir)
+    composites = write_composites(
+        held, plan_validation_crosses(held, pairs, settings.per_pair, seed), mask_settings, out_dir
+    )
 
     def cross_of(first: pd.Series, second: pd.Series) -> list[str]:
         return [" x ".join(pair_key(a, b)) for a, b in zip(first, second)]
 
     return pd.concat(
         [
-            pd.DataFrame({"image_id": negatives["image_id"], "path": negatives["wings"], "is_hybrid": False, "cross": "", "kind": "non-hybrid"}),
-            pd.DataFrame({"image_id": real["image_id"], "path": real["wings"], "is_hybrid": True, "cross": cross_of(real["parent_1"], real["parent_2"]), "kind": "real"}),
-            pd.DataFrame({"image_id": composites["image_id"], "path": composites["path"], "is_hybrid": True,
-                          "cross": cross_of(composites["parent_1"], composites["parent_2"]), "kind": "composed"}),
+            pd.DataFrame(
+                {
+                    "image_id": negatives["image_id"],
+                    "path": negatives["wings"],
+                    "is_hybrid": False,
+                    "cross": "",
+                    "kind": "non-hybrid",
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "image_id": real["image_id"],
+                    "path": real["wings"],
+                    "is_hybrid": True,
+                    "cross": cross_of(real["parent_1"], real["parent_2"]),
+                    "kind": "real",
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "image_id": composites["image_id"],
+                    "path": composites["path"],
+                    "is_hybrid": True,
+                    "cross": cross_of(composites["parent_1"], composites["parent_2"]),
+                    "kind": "composed",
+                }
+            ),
         ],
         ignore_index=True,
     )
@@ -79,12 +112,20 @@ def cross_metrics(predictions: pd.DataFrame, score: str) -> dict[str, Any]:
             "kind": kind,
             "n_images": len(rows),
             "recall": None if threshold is None else float((scores > threshold).mean()),
-            "roc_auc": float(roc_auc_score(np.r_[np.zeros(len(negatives)), np.ones(len(scores))], np.r_[negatives, scores])) if len(negatives) else None,
-            "top2_are_parents": float(np.mean([pair_key(a, b) == tuple(cross.split(" x ")) for a, b in zip(rows["subspecies"], rows["top2"])])),
+            "roc_auc": float(
+                roc_auc_score(np.r_[np.zeros(len(negatives)), np.ones(len(scores))], np.r_[negatives, scores])
+            )
+            if len(negatives)
+            else None,
+            "top2_are_parents": float(
+                np.mean([pair_key(a, b) == tuple(cross.split(" x ")) for a, b in zip(rows["subspecies"], rows["top2"])])
+            ),
         }
 
     def mean_of(key: str, kind: str | None = None) -> float | None:
-        values = [values[key] for values in crosses.values() if values[key] is not None and kind in (None, values["kind"])]
+        values = [
+            values[key] for values in crosses.values() if values[key] is not None and kind in (None, values["kind"])
+        ]
         return float(np.mean(values)) if values else None
 
     return {
@@ -100,15 +141,28 @@ def cross_metrics(predictions: pd.DataFrame, score: str) -> dict[str, Any]:
 
 
 def unseen_cross_step(
-    model_dir: str, metadata_path: str, splits_path: str, qc_path: str, wings_path: str, pairs_path: str, images_dir: str,
-    predictions_path: str, metrics_path: str, settings: dict[str, Any], mask_settings: dict[str, Any], seed: int, batch_size: int,
+    model_dir: str,
+    metadata_path: str,
+    splits_path: str,
+    qc_path: str,
+    wings_path: str,
+    pairs_path: str,
+    images_dir: str,
+    predictions_path: str,
+    metrics_path: str,
+    settings: dict[str, Any],
+    mask_settings: dict[str, Any],
+    seed: int,
+    batch_size: int,
 ) -> None:
     """The unseen_cross rule: compose the held-out pairs' validation crosses, score them and the real
     crosses with the held-out model, and write the metrics of every hybrid score (the model's
     ``score.method`` first)."""
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     pairs = pd.read_csv(pairs_path, keep_default_na=False)
-    rows = unseen_cross_rows(images, pairs, HoldoutSettings.from_config(settings), MaskSettings.from_config(mask_settings), seed, images_dir)
+    rows = unseen_cross_rows(
+        images, pairs, HoldoutSettings.from_config(settings), MaskSettings.from_config(mask_settings), seed, images_dir
+    )
     predictor = Predictor.load(model_dir)
     predictions = pd.concat([rows, predict_table(predictor, rows, batch_size)], axis=1)
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
@@ -117,6 +171,13 @@ def unseen_cross_step(
     metrics = {"score": method, **by_score[method], "alternatives": {k: v for k, v in by_score.items() if k != method}}
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     for cross, values in metrics["crosses"].items():
-        log.info("%s (%s, %d images): recall %s, ROC-AUC %.3f, top two are the parents %.2f", cross, values["kind"], values["n_images"],
-                 "n/a" if values["recall"] is None else f"{values['recall']:.3f}", values["roc_auc"] or 0.0, values["top2_are_parents"])
+        log.info(
+            "%s (%s, %d images): recall %s, ROC-AUC %.3f, top two are the parents %.2f",
+            cross,
+            values["kind"],
+            values["n_images"],
+            "n/a" if values["recall"] is None else f"{values['recall']:.3f}",
+            values["roc_auc"] or 0.0,
+            values["top2_are_parents"],
+        )
     log.info("unseen-cross recall (mean over crosses) %s", metrics["unseen_cross_recall"])

@@ -43,7 +43,9 @@ def background_rng(mask_settings: MaskSettings, image_id: str) -> np.random.Gene
     return np.random.default_rng([mask_settings.seed, zlib.crc32(image_id.encode("utf-8", "surrogateescape"))])
 
 
-def remove_background(rgb: np.ndarray, mask: np.ndarray, mask_settings: MaskSettings, rng: np.random.Generator) -> Image.Image:
+def remove_background(
+    rgb: np.ndarray, mask: np.ndarray, mask_settings: MaskSettings, rng: np.random.Generator
+) -> Image.Image:
     """The wings on the configured background (RGBA when transparent), cropped if asked."""
     keep = mask.astype(bool)[..., None]
     if mask_settings.background == "transparent":
@@ -55,7 +57,9 @@ def remove_background(rgb: np.ndarray, mask: np.ndarray, mask_settings: MaskSett
     return result.crop(crop_box(mask, mask_settings.crop_margin)) if mask_settings.crop else result
 
 
-def apply_masks(qc: pd.DataFrame, metadata: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path) -> pd.DataFrame:
+def apply_masks(
+    qc: pd.DataFrame, metadata: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path
+) -> pd.DataFrame:
     """Write ``<out_dir>/<image_id>.png`` for every segmented image; returns image_id, split, path, flag."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,12 @@ def board_model(image: np.ndarray) -> np.ndarray:
     height, width = image.shape[:2]
     ring = max(2, min(height, width) // 12)
     border = np.concatenate(
-        [image[:ring].reshape(-1, 3), image[-ring:].reshape(-1, 3), image[:, :ring].reshape(-1, 3), image[:, -ring:].reshape(-1, 3)]
+        [
+            image[:ring].reshape(-1, 3),
+            image[-ring:].reshape(-1, 3),
+            image[:, :ring].reshape(-1, 3),
+            image[:, -ring:].reshape(-1, 3),
+        ]
     ).astype(np.float32)
     bins = (border // 32).astype(np.int32)
     keys = bins[:, 0] * 64 + bins[:, 1] * 8 + bins[:, 2]
@@ -102,7 +107,14 @@ def local_board(image: np.ndarray, foreground: np.ndarray, board: np.ndarray, sm
     small = (max(1, width // 4), max(1, height // 4))
     rgb = cv2.resize(image, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     quadratic = cv2.resize(board, small, interpolation=cv2.INTER_AREA)
-    free = cv2.resize((cv2.dilate(foreground, np.ones((5, 5), np.uint8)) == 0).astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0.5
+    free = (
+        cv2.resize(
+            (cv2.dilate(foreground, np.ones((5, 5), np.uint8)) == 0).astype(np.float32),
+            small,
+            interpolation=cv2.INTER_AREA,
+        )
+        > 0.5
+    )
     sigma = smoothing * max(small)
     estimate = quadratic
     for _ in range(10):
@@ -157,7 +169,9 @@ def classical_mask(image: np.ndarray, settings: ClassicalSettings = ClassicalSet
     noise = 1.4826 * np.median(np.abs(board_like - np.median(board_like))) if board_like.size else 0.0
     pale = (distance > max(settings.pale_distance, settings.pale_noise_multiple * noise)).astype(np.uint8)
     pale = cv2.morphologyEx(pale, cv2.MORPH_OPEN, kernel)
-    near_clutter = cv2.dilate(clutter[labels].astype(np.uint8), kernel, iterations=max(1, round(settings.clutter_margin * size)))
+    near_clutter = cv2.dilate(
+        clutter[labels].astype(np.uint8), kernel, iterations=max(1, round(settings.clutter_margin * size))
+    )
     pale &= 1 - near_clutter
     grown = grow(wings, pale, steps=max(1, round(settings.pale_reach * size)))
     gap = 2 * round(settings.close_gaps * size / 2) + 1

@@ -36,7 +36,9 @@ def pattern_coverage(mask: np.ndarray, pattern: np.ndarray) -> float:
     return float((mask & pattern).sum() / total) if total else float("nan")
 
 
-def coverage_columns(qc: pd.DataFrame, teacher: pd.DataFrame, camids: pd.Series, pattern_dir: str | Path | None) -> pd.DataFrame:
+def coverage_columns(
+    qc: pd.DataFrame, teacher: pd.DataFrame, camids: pd.Series, pattern_dir: str | Path | None
+) -> pd.DataFrame:
     """`qc` (one row per image with the student's ``mask``) with, for teacher and student, the mask's
     area share and, where ``<pattern_dir>/<CAMID>.png`` exists, its pattern pixels and coverage.
     `teacher` is the teacher's index (image_id, mask); `camids` maps image_id to CAMID."""
@@ -53,7 +55,9 @@ def coverage_columns(qc: pd.DataFrame, teacher: pd.DataFrame, camids: pd.Series,
         for source in SOURCES:
             mask = masks[source]
             record[f"area_{source}"] = float(mask.mean()) if mask is not None else float("nan")
-            record[f"coverage_{source}"] = pattern_coverage(mask, pattern) if mask is not None and pattern is not None else float("nan")
+            record[f"coverage_{source}"] = (
+                pattern_coverage(mask, pattern) if mask is not None and pattern is not None else float("nan")
+            )
         records.append(record)
     return pd.concat([table.reset_index(drop=True), pd.DataFrame(records, index=range(len(table)))], axis=1)
 
@@ -71,7 +75,9 @@ def coverage_summary(table: pd.DataFrame) -> dict[str, dict[str, float | int]]:
             "share_area_above_0.35": round(float((area > LARGE_AREA).mean()), 4) if len(area) else float("nan"),
             "n_pattern_maps": int(len(coverage)),
             "mean_coverage": round(float(coverage.mean()), 4) if len(coverage) else float("nan"),
-            "share_coverage_below_0.95": round(float((coverage < LOW_COVERAGE).mean()), 4) if len(coverage) else float("nan"),
+            "share_coverage_below_0.95": round(float((coverage < LOW_COVERAGE).mean()), 4)
+            if len(coverage)
+            else float("nan"),
             "n_coverage_below_0.9": int((coverage < 0.9).sum()),
         }
     return summary
@@ -85,12 +91,19 @@ def coverage_histogram(table: pd.DataFrame, path: str | Path) -> None:
     for source, colour in zip(SOURCES, ("tab:orange", "tab:blue")):
         coverage = table[f"coverage_{source}"].dropna()
         if len(coverage):
-            coverage_axis.hist(coverage.clip(0, 1), bins=bins, alpha=0.6, color=colour, label=f"{source} (mean {coverage.mean():.4f})")
+            coverage_axis.hist(
+                coverage.clip(0, 1), bins=bins, alpha=0.6, color=colour, label=f"{source} (mean {coverage.mean():.4f})"
+            )
         area = table[f"area_{source}"].dropna()
         if len(area):
             area_axis.hist(area, bins=bins / 2, alpha=0.6, color=colour, label=f"{source} (mean {area.mean():.3f})")
     coverage_axis.axvline(LOW_COVERAGE, color="grey", linestyle="--", linewidth=1)
-    coverage_axis.set(xlabel="share of pattern pixels inside the wing mask", ylabel="photographs", yscale="log", title="pattern coverage")
+    coverage_axis.set(
+        xlabel="share of pattern pixels inside the wing mask",
+        ylabel="photographs",
+        yscale="log",
+        title="pattern coverage",
+    )
     area_axis.axvline(LARGE_AREA, color="grey", linestyle="--", linewidth=1)
     area_axis.set(xlabel="mask area / image area", ylabel="photographs", title="mask area share")
     for axis in (coverage_axis, area_axis):
@@ -99,7 +112,14 @@ def coverage_histogram(table: pd.DataFrame, path: str | Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def worst_sheet(table: pd.DataFrame, image_paths: pd.Series, camids: pd.Series, pattern_dir: str | Path, path: str | Path, count: int = 16) -> None:
+def worst_sheet(
+    table: pd.DataFrame,
+    image_paths: pd.Series,
+    camids: pd.Series,
+    pattern_dir: str | Path,
+    path: str | Path,
+    count: int = 16,
+) -> None:
     """The `count` photographs whose student mask keeps the least pattern: each photograph beside
     itself with the mask's outline (cyan) and the pattern pixels the mask lost (red)."""
     worst = table.dropna(subset=["coverage_student"]).nsmallest(count, "coverage_student")
@@ -114,7 +134,9 @@ def worst_sheet(table: pd.DataFrame, image_paths: pd.Series, camids: pd.Series, 
         cv2.drawContours(marked, contours, -1, (0, 255, 255), 1)
         marked[pattern & ~mask] = (255, 0, 0)
         tile = np.concatenate([rgb, marked], axis=1)
-        cv2.putText(tile, f"{row.image_id} {row.coverage_student:.3f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        cv2.putText(
+            tile, f"{row.image_id} {row.coverage_student:.3f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1
+        )
         tiles.append(tile)
     columns = 4
     while len(tiles) % columns:

@@ -30,13 +30,16 @@ class MaskSettings:
     def problems(self) -> list[str]:
         """What is out of range or of the wrong type (the config schema checks the same for a run;
         this is for a mask.json read back from a model folder)."""
+
         def number(value: Any, low: float, high: float) -> bool:
             return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
 
         checks = {
             "threshold": number(self.threshold, 0, 1),
             "min_component_fraction": number(self.min_component_fraction, 0, 1),
-            "batch_size": isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool) and self.batch_size >= 1,
+            "batch_size": isinstance(self.batch_size, int)
+            and not isinstance(self.batch_size, bool)
+            and self.batch_size >= 1,
             "background": self.background in BACKGROUNDS,
             "crop": isinstance(self.crop, bool),
             "crop_margin": number(self.crop_margin, 0, 0.5),

@@ -31,15 +31,22 @@ def keep_wing_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndar
     return large[labels].astype(np.uint8), int(large.sum())
 
 
-def predict_probabilities(model: nn.Module, images: list[np.ndarray], size: int, device: torch.device) -> list[np.ndarray]:
+def predict_probabilities(
+    model: nn.Module, images: list[np.ndarray], size: int, device: torch.device
+) -> list[np.ndarray]:
     """Wing probabilities at each image's own resolution (logits upsampled, then the sigmoid)."""
     batch = torch.stack(
-        [torch.from_numpy(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)).permute(2, 0, 1) for image in images]
+        [
+            torch.from_numpy(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)).permute(2, 0, 1)
+            for image in images
+        ]
     ).to(device)
     with torch.inference_mode(), autocast(device):
         logits = model(to_input(batch)).float()
     return [
-        torch.sigmoid(F.interpolate(logit[None], size=image.shape[:2], mode="bilinear", align_corners=False))[0, 0].cpu().numpy()
+        torch.sigmoid(F.interpolate(logit[None], size=image.shape[:2], mode="bilinear", align_corners=False))[0, 0]
+        .cpu()
+        .numpy()
         for logit, image in zip(logits, images)
     ]
 
@@ -54,7 +61,12 @@ def wing_mask(probability: np.ndarray, mask_settings: MaskSettings) -> tuple[np.
 
 
 def segment_images(
-    model: nn.Module, image_size: int, images: pd.DataFrame, mask_settings: MaskSettings, out_dir: str | Path, threads: int = 1
+    model: nn.Module,
+    image_size: int,
+    images: pd.DataFrame,
+    mask_settings: MaskSettings,
+    out_dir: str | Path,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Write a 0/255 mask per image (rows: image_id, path, split) and return the QC table.
 

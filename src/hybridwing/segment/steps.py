@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def teacher_step(
-    metadata_path: str, splits_path: str, shard: str, out_dir: str, index_path: str, settings: dict[str, Any], threads: int,
+    metadata_path: str,
+    splits_path: str,
+    shard: str,
+    out_dir: str,
+    index_path: str,
+    settings: dict[str, Any],
+    threads: int,
     every_table: bool = False,
 ) -> None:
     """Teacher masks for one shard of the training table's images (train, val and test splits), or
@@ -38,9 +44,15 @@ def teacher_step(
 
 
 def train_step(
-    index_path: str, model_path: str, metrics_path: str, history_path: str, curve_path: str, settings: dict[str, Any], threads: int
+    index_path: str,
+    model_path: str,
+    metrics_path: str,
+    history_path: str,
+    curve_path: str,
+    settings: dict[str, Any],
+    threads: int,
 ) -> None:
-    from hybridwing.segment.unet import UnetSettings, save_checkpoint, train_unet
+    from hybridwing.segment.unet import UnetSettings, save_checkpoint, train_unet  # noqa: PLC0415 - the light rules never load the U-Net
 
     unet_settings = UnetSettings.from_config(settings)
     model, history, metrics = train_unet(pd.read_csv(index_path), unet_settings, threads)
@@ -56,24 +68,42 @@ def train_step(
 
 
 def segment_step(
-    model_path: str, metadata_path: str, splits_path: str, shard: str, out_dir: str, qc_path: str, mask_settings: dict[str, Any], threads: int
+    model_path: str,
+    metadata_path: str,
+    splits_path: str,
+    shard: str,
+    out_dir: str,
+    qc_path: str,
+    mask_settings: dict[str, Any],
+    threads: int,
 ) -> None:
     """Masks for one shard of every image (every split and evaluation table), and its QC table."""
-    from hybridwing.segment.predict import segment_images
-    from hybridwing.segment.unet import load_checkpoint
+    from hybridwing.segment.predict import segment_images  # noqa: PLC0415 - the light rules never load the U-Net
+    from hybridwing.segment.unet import load_checkpoint  # noqa: PLC0415 - the light rules never load the U-Net
 
     model, unet_settings = load_checkpoint(model_path)
     images = shard_rows(images_with_splits(metadata_path, splits_path), shard)
-    qc = segment_images(model, unet_settings.image_size, images, MaskSettings.from_config(mask_settings), out_dir, threads)
+    qc = segment_images(
+        model, unet_settings.image_size, images, MaskSettings.from_config(mask_settings), out_dir, threads
+    )
     qc.to_csv(qc_path, index=False)
 
 
-def qc_step(shard_paths: list[str], teacher_index_path: str, metadata_path: str, pattern_dir: str, table_path: str, metrics_path: str) -> None:
+def qc_step(
+    shard_paths: list[str],
+    teacher_index_path: str,
+    metadata_path: str,
+    pattern_dir: str,
+    table_path: str,
+    metrics_path: str,
+) -> None:
     """One QC table of every image (the student's flags, and for teacher and student the mask's area
     share and, with pattern maps, its pattern coverage) and its summary."""
     metadata = read_metadata(metadata_path)
     qc = gather_tables(shard_paths)
-    table = coverage_columns(qc, pd.read_csv(teacher_index_path), metadata.set_index("image_id")["camid"], pattern_dir or None)
+    table = coverage_columns(
+        qc, pd.read_csv(teacher_index_path), metadata.set_index("image_id")["camid"], pattern_dir or None
+    )
     table.to_csv(table_path, index=False)
     summary = {"all": coverage_summary(table)} | {
         split: coverage_summary(rows) for split, rows in table.groupby("split") if split not in SPLITS
@@ -84,9 +114,13 @@ def qc_step(shard_paths: list[str], teacher_index_path: str, metadata_path: str,
         log.info("%s masks: %s", source, figures)
 
 
-def coverage_figures_step(qc_path: str, metadata_path: str, pattern_dir: str, histogram_path: str, sheet_path: str) -> None:
+def coverage_figures_step(
+    qc_path: str, metadata_path: str, pattern_dir: str, histogram_path: str, sheet_path: str
+) -> None:
     """The coverage histogram and the sheet of the 16 photographs whose masks lose the most pattern."""
-    table = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False, na_values={"coverage_teacher": "", "coverage_student": ""})
+    table = pd.read_csv(
+        qc_path, dtype={"flag": str}, keep_default_na=False, na_values={"coverage_teacher": "", "coverage_student": ""}
+    )
     metadata = read_metadata(metadata_path).set_index("image_id")
     coverage_histogram(table, histogram_path)
     worst_sheet(table, metadata["path"], metadata["camid"], pattern_dir, sheet_path)
@@ -95,7 +129,9 @@ def coverage_figures_step(qc_path: str, metadata_path: str, pattern_dir: str, hi
 def apply_step(qc_path: str, metadata_path: str, out_dir: str, wings_path: str, mask_settings: dict[str, Any]) -> None:
     """Background-removed images for one shard's masks."""
     qc = pd.read_csv(qc_path, dtype={"flag": str}, keep_default_na=False)
-    apply_masks(qc, read_metadata(metadata_path), MaskSettings.from_config(mask_settings), out_dir).to_csv(wings_path, index=False)
+    apply_masks(qc, read_metadata(metadata_path), MaskSettings.from_config(mask_settings), out_dir).to_csv(
+        wings_path, index=False
+    )
 
 
 def wings_step(wings_paths: list[str], qc_path: str, metadata_path: str, wings_path: str, sheet_path: str) -> None:

@@ -68,14 +68,16 @@ def make_teacher(settings: TeacherSettings):
     if settings.method == "classical":
         return lambda image_id, rgb: classical_mask(rgb, settings.classical)
     if settings.method == "yolo_sam":
-        from hybridwing.segment.yolo_sam import YoloSamTeacher
+        from hybridwing.segment.yolo_sam import YoloSamTeacher  # noqa: PLC0415 - optional packages
 
         teacher = YoloSamTeacher.load(settings.yolo_sam)
         return lambda image_id, rgb: teacher.mask(rgb)
     raise ValueError(f"teacher.method must be one of {', '.join(METHODS)}, not {settings.method!r}")
 
 
-def write_teacher_masks(images: pd.DataFrame, settings: TeacherSettings, out_dir: str | Path, threads: int = 1) -> pd.DataFrame:
+def write_teacher_masks(
+    images: pd.DataFrame, settings: TeacherSettings, out_dir: str | Path, threads: int = 1
+) -> pd.DataFrame:
     """Write ``<out_dir>/<image_id>.png`` (0/255) for every row of `images` (image_id, path, split)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,12 +93,16 @@ def write_teacher_masks(images: pd.DataFrame, settings: TeacherSettings, out_dir
 
     workers = 1 if settings.method == "yolo_sam" else max(1, threads)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(tqdm(pool.map(one, images.itertuples()), total=len(images), desc=f"teacher ({settings.method})", unit="img"))
+        results = list(
+            tqdm(pool.map(one, images.itertuples()), total=len(images), desc=f"teacher ({settings.method})", unit="img")
+        )
     index = images[["image_id", "split", "path"]].copy()
     index["mask"] = [path for path, _ in results]
     index["wing_fraction"] = [fraction for _, fraction in results]
     empty = index["wing_fraction"] == 0
     if empty.any():
-        log.warning("teacher found no wing in %d image(s): %s", empty.sum(), ", ".join(index.loc[empty, "image_id"].head(10)))
+        log.warning(
+            "teacher found no wing in %d image(s): %s", empty.sum(), ", ".join(index.loc[empty, "image_id"].head(10))
+        )
     log.info("teacher masks: %d images, mean wing fraction %.3f", len(index), index["wing_fraction"].mean())
     return index

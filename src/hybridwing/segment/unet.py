@@ -101,7 +101,9 @@ def iou_and_dice(predicted: torch.Tensor, target: torch.Tensor) -> tuple[torch.T
     return iou, dice
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int, device: torch.device) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int, device: torch.device
+) -> dict[str, float]:
     model.eval()
     ious, dices = [], []
     with torch.inference_mode():
@@ -117,7 +119,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_
 
 
 def load_split(frame: pd.DataFrame, size: int, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = [load_pair(row.path, row.mask, size) for row in tqdm(frame.itertuples(), total=len(frame), desc=desc, unit="img")]
+    pairs = [
+        load_pair(row.path, row.mask, size) for row in tqdm(frame.itertuples(), total=len(frame), desc=desc, unit="img")
+    ]
     return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
 
@@ -148,7 +152,9 @@ def train_unet(
         model.train()
         started, losses = time.perf_counter(), []
         order = torch.randperm(len(images), generator=generator)
-        for start in tqdm(range(0, len(order), settings.batch_size), desc=f"unet epoch {epoch}", unit="batch", leave=False):
+        for start in tqdm(
+            range(0, len(order), settings.batch_size), desc=f"unet epoch {epoch}", unit="batch", leave=False
+        ):
             index = order[start : start + settings.batch_size]
             batch = [augment(tv_tensors.Image(images[i]), tv_tensors.Mask(masks[i])) for i in index]
             x = to_input(torch.stack([b[0] for b in batch]).to(device))
@@ -162,9 +168,21 @@ def train_unet(
             losses.append(loss.item())
         scores = evaluate(model, val_images, val_masks, settings.batch_size * 2, device)
         history.append(
-            {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_iou": scores["iou"], "val_dice": scores["dice"], "seconds": time.perf_counter() - started}
+            {
+                "epoch": epoch,
+                "train_loss": float(np.mean(losses)),
+                "val_iou": scores["iou"],
+                "val_dice": scores["dice"],
+                "seconds": time.perf_counter() - started,
+            }
         )
-        log.info("epoch %d: loss %.4f, val IoU %.4f, Dice %.4f", epoch, history[-1]["train_loss"], scores["iou"], scores["dice"])
+        log.info(
+            "epoch %d: loss %.4f, val IoU %.4f, Dice %.4f",
+            epoch,
+            history[-1]["train_loss"],
+            scores["iou"],
+            scores["dice"],
+        )
         stale = 0 if scores["iou"] > best_iou + settings.min_delta else stale + 1
         if scores["iou"] > best_iou:
             best_iou = scores["iou"]

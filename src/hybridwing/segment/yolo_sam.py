@@ -105,7 +105,9 @@ class YoloSamTeacher:
         classes = result.boxes.cls.cpu().numpy().astype(int)
         scores = result.boxes.conf.cpu().numpy()
         best = [
-            boxes[classes == wing][np.argmax(scores[classes == wing])] for wing in self.wing_classes if (classes == wing).any()
+            boxes[classes == wing][np.argmax(scores[classes == wing])]
+            for wing in self.wing_classes
+            if (classes == wing).any()
         ]
         return np.array(best).reshape(-1, 4)
 

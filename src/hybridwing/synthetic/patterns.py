@@ -77,8 +77,14 @@ SUBSPECIES: tuple[Subspecies, ...] = (
     Subspecies("bifasciata", SPECIES_A, Pattern(BLACK, band=RED, band_pos=0.45, band_width=0.16, band2=YELLOW)),
     Subspecies("lutea", SPECIES_A, Pattern(BLACK, band=YELLOW, band_pos=0.6, band_width=0.18, bar=YELLOW, bar_pos=0.5)),
     Subspecies("cruenta", SPECIES_A, Pattern(BLACK, dennis=RED, dennis_extent=0.5, rays=RED, ray_count=6)),
-    Subspecies("cinerea", SPECIES_A, Pattern(BROWN, band=WHITE, band_pos=0.62, band_width=0.14, bar=WHITE, bar_pos=0.35, bar_width=0.1)),
-    Subspecies("nigra", SPECIES_A, Pattern(BLACK, spots=YELLOW, spot_pos=0.66, spot_count=2, spot_size=0.05, margin_spots=True)),
+    Subspecies(
+        "cinerea",
+        SPECIES_A,
+        Pattern(BROWN, band=WHITE, band_pos=0.62, band_width=0.14, bar=WHITE, bar_pos=0.35, bar_width=0.1),
+    ),
+    Subspecies(
+        "nigra", SPECIES_A, Pattern(BLACK, spots=YELLOW, spot_pos=0.66, spot_count=2, spot_size=0.05, margin_spots=True)
+    ),
     Subspecies(
         "mimradiata",
         SPECIES_B,

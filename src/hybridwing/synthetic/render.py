@@ -102,7 +102,9 @@ def _forewing(u: np.ndarray, v: np.ndarray, pattern: Pattern) -> tuple[np.ndarra
         colour[core & (np.abs(u - pattern.band2_pos + 0.1 * t) < pattern.band2_width / 2)] = pattern.band2
     if pattern.spots is not None:
         for t_spot in np.linspace(-0.55, 0.45, pattern.spot_count):
-            spot = ((u - pattern.spot_pos - 0.05 * t_spot) / pattern.spot_size) ** 2 + ((t - t_spot) / (pattern.spot_size * 3.2)) ** 2
+            spot = ((u - pattern.spot_pos - 0.05 * t_spot) / pattern.spot_size) ** 2 + (
+                (t - t_spot) / (pattern.spot_size * 3.2)
+            ) ** 2
             colour[core & (spot < 1)] = pattern.spots
     return inside, colour
 
@@ -199,9 +201,7 @@ def draw_lens_rim(canvas: np.ndarray, rng: np.random.Generator) -> None:
     canvas[radius < outer * 0.8] = (250, 250, 250)
 
 
-def render_specimen(
-    pattern: Pattern, size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def render_specimen(pattern: Pattern, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One photograph (H, W, 3 uint8) and its mask of class ids (H, W uint8)."""
     canvas = draw_board(size, rng, green=rng.uniform() < 0.2)
     mask = np.zeros((size, size), np.uint8)
