@@ -101,6 +101,22 @@ def test_only_training_imports_finetune():
     assert wrong == []
 
 
+def test_review_reads_a_model_folder_only_through_the_model_package():
+    """review/ names no file of a model folder, by its name or by the model package's constant for
+    it: it asks hybridwing.model for classes, config and score."""
+    from hybridwing.model import folder
+
+    constants = ("WEIGHTS", "CLASSES", "PREPROCESS", "CONFIG", "SEGMENTER", "MASK_SETTINGS", "INFERENCE")
+    file_names = [getattr(folder, name) for name in constants]
+    found = []
+    for path in sorted((PACKAGE / "review").glob("*.py")):
+        found += [f"{path.name} names {name}" for name in file_names if name in path.read_text()]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "hybridwing.model.folder":
+                found += [f"{path.name} imports {alias.name}" for alias in node.names if alias.name in constants]
+    assert found == []
+
+
 def test_the_walk_sees_a_backward_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("from hybridwing.score.predictor import Predictor\n")
