@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import numpy as np
@@ -19,7 +20,7 @@ from hybridwing.balance.balance import (
     plan_balance,
     plan_copies,
 )
-from hybridwing.balance.crosses import CrossSettings, compose_cross, wing_gap_row
+from hybridwing.balance.crosses import BAND_SHARE, CrossSettings, compose_cross, paste_band, wing_gap_row
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
 from hybridwing.data.tables import normalise_table
 from hybridwing.segment.background import remove_background
@@ -152,6 +153,37 @@ def test_a_cross_is_made_of_the_two_sources_wings_and_background_only(photograph
     assert 0.5 < mask[gap_a:].sum() / mask_b[gap_b:].sum() <= 1.0
     board = np.zeros_like(mask_a)
     assert compose_cross(rgb_a, board, rgb_b, mask_b) is None
+
+
+def test_a_band_cross_keeps_one_outline_and_takes_a_band_of_the_other_wings(photographs, tmp_path):
+    """Issue 22, the band recipe: outside the band the first photograph's wing pixels exactly, inside
+    it only the second's wing pixels (moved) where both are wing, nothing outside the first's
+    outline; recipes alternate per pair and the manifest says which made each composite."""
+    radiata, alba = (photographs[photographs["label"] == name].iloc[0] for name in ("radiata", "alba"))
+    rgb_a, rgb_b = (np.asarray(Image.open(row["photo"]).convert("RGB")) for row in (radiata, alba))
+    mask_a, mask_b = ((np.asarray(Image.open(row["mask"])) > 0) for row in (radiata, alba))
+    rgb, mask = paste_band(rgb_a, mask_a, rgb_b, mask_b, start=0.0)  # across the forewings
+    mask = mask.astype(bool)
+    assert np.array_equal(mask, mask_a) and (rgb[~mask] == 0).all()
+    changed = (rgb != rgb_a).any(-1) & mask
+    rows = np.flatnonzero(changed.any(axis=1))
+    wing_rows = np.flatnonzero(mask_a.any(axis=1))
+    assert rows[-1] - rows[0] + 1 <= round(BAND_SHARE * (wing_rows[-1] - wing_rows[0] + 1)), "one band of rows"
+    donor_pixels = {tuple(p) for p in rgb_b[mask_b]}
+    assert changed.sum() > 0.05 * mask_a.sum() and all(tuple(p) in donor_pixels for p in rgb[changed])
+    assert paste_band(rgb_a, mask_a, rgb_b, np.zeros_like(mask_b), start=0.5) is None
+
+    settings = BalanceSettings(min_per_class=4, seed=2, crosses=CrossSettings(per_pair=4, recipes=("wings", "band")))
+    crosses = plan_balance(photographs, settings).query("partner != ''")
+    assert crosses["cross"].tolist() == ["wings", "band", "wings", "band"]
+    assert crosses["parent_1"].nunique() == 2, "both orders of the parents"
+    manifest = balance_training_set(photographs, settings, MaskSettings(), tmp_path / "out", threads=1)
+    recipes = manifest.loc[manifest["recipe"].str.startswith('{"cross"'), "recipe"].map(
+        lambda r: json.loads(r)["cross"]
+    )
+    assert recipes.str.contains("a band of").sum() == 2 and recipes.str.startswith("forewings of").sum() == 2
+    with pytest.raises(ValueError, match="balance.crosses.recipes: \\['stripes'\\]"):
+        CrossSettings.from_config({"per_pair": 2, "recipes": ["stripes"]})
 
 
 def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(photographs, tmp_path):

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
-from hybridwing.balance.crosses import CrossSettings, compose_cross, is_composite, plan_crosses, wing_gap_row
+from hybridwing.balance.crosses import CrossSettings, compose, is_composite, plan_crosses, wing_gap_row
 from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
@@ -41,7 +41,7 @@ MANIFEST_COLUMNS = [
     "parent_1",
     "parent_2",
 ]
-PLAN_COLUMNS = ["source_image", "label", "copy", "seed", "library", "partner", "parent_1", "parent_2"]
+PLAN_COLUMNS = ["source_image", "label", "copy", "seed", "library", "partner", "cross", "parent_1", "parent_2"]
 HASH_SIZE = 16  # 256-bit phash: the 64-bit one confuses distinct specimens photographed alike
 
 
@@ -127,11 +127,14 @@ def composable_images(images: pd.DataFrame) -> set[str]:
 def plan_balance(train: pd.DataFrame, settings: BalanceSettings) -> pd.DataFrame:
     """Every image the balance stage writes: the augmented copies that bring each class to
     `min_per_class` (their parents those of their source), then the synthetic crosses (class
-    hybrid, a `partner` giving the hindwings). One table, so any shard of it is the same work."""
+    hybrid, a `partner` giving the hindwings or the band, `cross` its recipe). One table, so any
+    shard of it is the same work."""
     parents = train.set_index("image_id")[["parent_1", "parent_2"]]
     copies = plan_copies(train, class_list(train["label"]), settings)
     copies = copies.assign(
-        partner="", **{name: copies["source_image"].map(parents[name]).to_numpy() for name in ("parent_1", "parent_2")}
+        partner="",
+        cross="",
+        **{name: copies["source_image"].map(parents[name]).to_numpy() for name in ("parent_1", "parent_2")},
     )
     if settings.crosses.per_pair == 0:
         return copies[PLAN_COLUMNS]
@@ -157,20 +160,31 @@ def _read_photo(photo: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(image.convert("RGB")), (np.asarray(mask) > 0).astype(np.uint8)
 
 
-def _composed(photo: str, mask_path: str, partner_photo: str, partner_mask: str) -> tuple[np.ndarray, np.ndarray]:
-    """The cross of a photograph's forewings with a partner's hindwings (RGB, 0/1 mask)."""
-    composed = compose_cross(*_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask))
+def _composed(
+    photo: str, mask_path: str, partner_photo: str, partner_mask: str, recipe: str = "wings", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cross `recipe` makes of a photograph and a partner (RGB, 0/1 mask)."""
+    composed = compose(recipe, *_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask), seed)
     if composed is None:
-        raise ValueError(f"{photo} and {partner_photo} cannot be composed (no gap between the wing rows)")
+        raise ValueError(
+            f"{photo} and {partner_photo} cannot be composed by recipe {recipe} (no gap between the wing rows)"
+        )
     return composed
 
 
-def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str] | None]) -> str:
+def cross_description(recipe: str, photo: str, partner: str) -> str:
+    """How a composite was made, for its manifest recipe."""
+    if recipe == "band":
+        return f"wings of {Path(photo).stem}, a band of {Path(partner).stem}'s"
+    return f"forewings of {Path(photo).stem}, hindwings of {Path(partner).stem}"
+
+
+def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str, str] | None]) -> str:
     """Augment one copy (or compose one cross, then augment it) in a worker process and write it;
     returns its recipe."""
     photo, mask_path, library, seed, target, partner = task
-    rgb, binary = _read_photo(photo, mask_path) if partner is None else _composed(photo, mask_path, *partner)
-    cross = "" if partner is None else f"forewings of {Path(photo).stem}, hindwings of {Path(partner[0]).stem}"
+    rgb, binary = _read_photo(photo, mask_path) if partner is None else _composed(photo, mask_path, *partner, seed)
+    cross = "" if partner is None else cross_description(partner[2], photo, partner[0])
     moved_rgb, moved_mask, recipe = _worker["augmenter"](rgb, binary, library, seed)
     if cross:
         recipe = json.dumps({"cross": cross} | json.loads(recipe))
@@ -249,7 +263,7 @@ def augment_copies(
         )
         target = str(folder / f"{name}{suffix}")
         source = by_id.loc[row.source_image]
-        partner = (by_id.at[row.partner, "photo"], by_id.at[row.partner, "mask"]) if row.partner else None
+        partner = (by_id.at[row.partner, "photo"], by_id.at[row.partner, "mask"], row.cross) if row.partner else None
         tasks.append((source["photo"], source["mask"], row.library, row.seed, target, partner))
         targets.append(target)
     # fork: spawned workers would re-import __main__, which under Snakemake is the rule's script

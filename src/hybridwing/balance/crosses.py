@@ -1,4 +1,5 @@
-"""Synthetic crosses: the forewings of one subspecies' photograph with the hindwings of another's.
+"""Synthetic crosses: the forewings of one subspecies' photograph with the hindwings of another's
+(recipe ``wings``), or one photograph's wings with a band of another's pasted in (recipe ``band``).
 
 Heliconius colour patterns are assembled from loci that act on forewing and hindwing elements
 apart, so a cross the training table never shows looks much like known parts of two known
@@ -6,7 +7,9 @@ subspecies put together. In the dorsal photographs the two forewings lie above t
 with board (or nearly) between them: the composite keeps the wing pixels of the first photograph
 above that gap and the hindwing pixels of the second (moved onto the first's hindwings) below it.
 Every other pixel is background, painted later as for any image: no board, and no seam but where a
-forewing touched a hindwing.
+forewing touched a hindwing. A band composite keeps the first photograph's outline and takes,
+within a band of rows across its wings, the second's wing pixels (moved onto the first's wings):
+a cross that looks mostly like one parent, as real crosses often do.
 """
 
 from __future__ import annotations
@@ -24,19 +27,31 @@ GAP_SEARCH = (0.25, 0.75)
 #: A gap row may hold at most this share of the fullest row's wing pixels (where a forewing touches a
 #: hindwing, or a thin stray part of the mask runs across, the split cuts through that little).
 GAP_FILL = 0.1
+#: The band recipe's band: this share of the wings' height, at a seeded height.
+BAND_SHARE = 0.3
+#: The recipes, each named once.
+RECIPES = ("wings", "band")
 
 
 @dataclass(frozen=True)
 class CrossSettings:
-    """The ``balance.crosses`` block: how many composites per pair of subspecies of one species, and
-    the pairs never composed (``[[a, b], ...]``, either order), for example those a validation holds out."""
+    """The ``balance.crosses`` block: how many composites per pair of subspecies of one species, the
+    pairs never composed (``[[a, b], ...]``, either order), for example those a validation holds
+    out, and the recipes the composites of a pair take in turn."""
 
     per_pair: int = 0
     exclude: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    recipes: tuple[str, ...] = ("wings",)
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> CrossSettings:
-        return cls(int(block.get("per_pair", 0)), tuple(tuple(sorted(pair)) for pair in block.get("exclude", [])))
+        recipes = tuple(block.get("recipes", ("wings",)))
+        unknown = sorted(set(recipes) - set(RECIPES))
+        if unknown or not recipes:
+            raise ValueError(f"balance.crosses.recipes: {unknown or 'none'}; the recipes are {', '.join(RECIPES)}")
+        return cls(
+            int(block.get("per_pair", 0)), tuple(tuple(sorted(pair)) for pair in block.get("exclude", [])), recipes
+        )
 
     def allows(self, first: str, second: str) -> bool:
         return tuple(sorted((first, second))) not in self.exclude
@@ -100,17 +115,62 @@ def compose_cross(
     return rgb.astype(np.uint8), mask.astype(np.uint8)
 
 
+def paste_band(
+    base_rgb: np.ndarray, base_mask: np.ndarray, donor_rgb: np.ndarray, donor_mask: np.ndarray, start: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(RGB, 0/1 mask) of the base photograph's wings with a band of the donor's wings pasted in: the
+    donor moved so its wings' centre lies on the base's, and within the rows from `start` (0-1, of
+    the room the band has) down `BAND_SHARE` of the wings' height, every pixel that is wing in both
+    taken from the donor. The base's outline is kept; None when the band would hold little of the
+    donor (less than a tenth of the base's wing pixels in it) or the sizes differ."""
+    base_mask, donor_mask = np.asarray(base_mask, dtype=bool), np.asarray(donor_mask, dtype=bool)
+    if base_rgb.shape != donor_rgb.shape or not base_mask.any() or not donor_mask.any():
+        return None
+    rows = np.flatnonzero(base_mask.any(axis=1))
+    height = rows[-1] - rows[0] + 1
+    size = max(1, int(round(BAND_SHARE * height)))
+    top = rows[0] + int(round(start * (height - size)))
+    dy, dx = np.rint(_centre(base_mask) - _centre(donor_mask)).astype(int)
+    band = np.zeros_like(base_mask)
+    band[top : top + size] = True
+    taken = band & base_mask & _shifted(donor_mask, dy, dx)
+    if taken.sum() < 0.1 * (band & base_mask).sum() or not taken.any():
+        return None
+    rgb = np.where(base_mask[..., None], base_rgb, 0)
+    rgb = np.where(taken[..., None], _shifted(donor_rgb, dy, dx), rgb)
+    return rgb.astype(np.uint8), base_mask.astype(np.uint8)
+
+
+def compose(
+    recipe: str,
+    first_rgb: np.ndarray,
+    first_mask: np.ndarray,
+    second_rgb: np.ndarray,
+    second_mask: np.ndarray,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The composite of `recipe`: the first's forewings with the second's hindwings (``wings``), or
+    the first's wings with a band of the second's at a height drawn from `seed` (``band``)."""
+    if recipe == "band":
+        return paste_band(
+            first_rgb, first_mask, second_rgb, second_mask, float(np.random.default_rng([seed, 1]).random())
+        )
+    return compose_cross(first_rgb, first_mask, second_rgb, second_mask)
+
+
 def pair_seed(base: int, first: str, second: str, number: int) -> int:
     return int(np.random.SeedSequence([base, zlib.crc32(f"{first}\0{second}".encode()), number]).generate_state(1)[0])
 
 
 def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable: set[str]) -> pd.DataFrame:
     """One row per composite: for every pair of subspecies of one species (not excluded),
-    `settings.per_pair` composites alternating which parent gives the forewings, each from a
-    seeded draw of two TRAIN photographs whose masks have a gap (`usable` image ids).
+    `settings.per_pair` composites alternating which parent gives the forewings (or the base), each
+    from a seeded draw of two TRAIN photographs whose masks have a gap (`usable` image ids), taking
+    the recipes in turn.
 
     `train` holds the TRAIN split's non-hybrids (image_id, label, species). Columns: source_image
-    (forewings), partner (hindwings), parent_1 (the forewings' subspecies), parent_2, copy, seed."""
+    (forewings, or the base), partner (hindwings, or the band), parent_1 (the source's subspecies),
+    parent_2, copy, seed, cross (the recipe)."""
     rows = []
     candidates = train[train["image_id"].isin(usable)]
     for _, group in candidates.groupby("species", sort=True):
@@ -119,7 +179,7 @@ def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable
             if not settings.allows(first, second):
                 continue
             for number in range(settings.per_pair):
-                fore, hind = (first, second) if number % 2 == 0 else (second, first)
+                fore, hind = (first, second) if (number // len(settings.recipes)) % 2 == 0 else (second, first)
                 draw = np.random.default_rng(pair_seed(seed, first, second, number))
                 source, partner = (
                     by_label[fore][draw.integers(len(by_label[fore]))],
@@ -133,9 +193,10 @@ def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable
                         "parent_2": hind,
                         "copy": number,
                         "seed": pair_seed(seed + 1, first, second, number),
+                        "cross": settings.recipes[number % len(settings.recipes)],
                     }
                 )
-    return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy", "seed"])
+    return pd.DataFrame(rows, columns=["source_image", "partner", "parent_1", "parent_2", "copy", "seed", "cross"])
 
 
 def is_composite(recipe: pd.Series) -> pd.Series:
