@@ -394,6 +394,8 @@ def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path
     assert {values["kind"] for values in crosses.values()} == {"real", "composed"}
     assert all(0 <= values["roc_auc"] <= 1 for values in crosses.values()) and metrics["n_non_hybrids"] > 0
     assert set(metrics["alternatives"]) == {"one_minus_max_p", "p_hybrid", "entropy", "probability_filter"}
+    with Image.open(tmp_path / "results/score/unseen_cross/recall.png") as figure:
+        assert figure.width > 400, "the report's figure of the held-out crosses"
     predictions = pd.read_csv(tmp_path / "results/score/unseen_cross/predictions.csv", keep_default_na=False)
     splits = pd.read_csv(tmp_path / "results/data/splits.csv").set_index("image_id")["split"]
     composed = predictions[predictions["kind"] == "composed"]

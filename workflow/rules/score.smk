@@ -73,6 +73,13 @@ rule unseen_cross:
         images=directory("results/score/unseen_cross/images"),
         predictions="results/score/unseen_cross/predictions.csv",
         metrics="results/score/unseen_cross/metrics.json",
+        figure=report(
+            "results/score/unseen_cross/recall.png",
+            caption="../report/unseen_cross.rst",
+            category="4. Hybrid detection",
+            subcategory="unseen crosses",
+            labels={"table": "held-out crosses", "figure": "recall per cross"},
+        ),
     log:
         "logs/score/unseen_cross.log",
     benchmark:

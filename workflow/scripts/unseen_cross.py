@@ -12,6 +12,7 @@ unseen_cross_step(
     images_dir=snakemake.output.images,
     predictions_path=snakemake.output.predictions,
     metrics_path=snakemake.output.metrics,
+    figure_path=snakemake.output.figure,
     settings=snakemake.params.settings,
     mask_settings=snakemake.params.mask_settings,
     seed=snakemake.params.seed,

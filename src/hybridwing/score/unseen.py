@@ -24,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from hybridwing.balance.balance import composable_images, training_images, write_composites
 from hybridwing.balance.crosses import HoldoutSettings, holdout_pairs, pair_key, plan_validation_crosses
 from hybridwing.data.split import HYBRID_LABEL, SPLITS
+from hybridwing.score.figures import unseen_cross_figure
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import predict_table
 from hybridwing.scores import SCORE_NAMES, threshold_at
@@ -150,6 +151,7 @@ def unseen_cross_step(
     images_dir: str,
     predictions_path: str,
     metrics_path: str,
+    figure_path: str,
     settings: dict[str, Any],
     mask_settings: dict[str, Any],
     seed: int,
@@ -157,7 +159,7 @@ def unseen_cross_step(
 ) -> None:
     """The unseen_cross rule: compose the held-out pairs' validation crosses, score them and the real
     crosses with the held-out model, and write the metrics of every hybrid score (the model's
-    ``score.method`` first)."""
+    ``score.method`` first) and the report's figure of them."""
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     pairs = pd.read_csv(pairs_path, keep_default_na=False)
     rows = unseen_cross_rows(
@@ -170,6 +172,7 @@ def unseen_cross_step(
     method = predictor.inference.score
     metrics = {"score": method, **by_score[method], "alternatives": {k: v for k, v in by_score.items() if k != method}}
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
+    unseen_cross_figure(metrics, figure_path)
     for cross, values in metrics["crosses"].items():
         log.info(
             "%s (%s, %d images): recall %s, ROC-AUC %.3f, top two are the parents %.2f",
