@@ -264,3 +264,21 @@ def test_the_hybrid_target_reaches_the_loss_and_the_checkpoint_key(tiny_sets, tm
     assert runs["class"]["state"]["history"][0]["train_loss"] != runs["parents"]["state"]["history"][0]["train_loss"]
     key = checkpoint_key(replace(SETTINGS, hybrid_target="parents"), classes, mixed, val)
     assert key != checkpoint_key(SETTINGS, classes, mixed, val)
+
+
+def test_call_thresholds_are_set_per_species_when_validation_has_two():
+    """Issue 22 (6): the challenge thresholds each species' group apart; so does the stored call."""
+    from hybridwing.finetune.steps import call_thresholds
+    from hybridwing.scores import hybrid_scores, threshold_at
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(4), size=60)
+    non_hybrid = np.arange(60) % 5 != 0
+    species = np.where(np.arange(60) < 30, "erato", "melpomene")
+    overall, by_species = call_thresholds(probabilities, non_hybrid, species, "p_hybrid")
+    values = hybrid_scores(probabilities)["p_hybrid"].to_numpy()
+    assert overall == threshold_at(values[non_hybrid])
+    assert by_species == {name: threshold_at(values[non_hybrid & (species == name)]) for name in ("erato", "melpomene")}
+    assert by_species["erato"] != by_species["melpomene"]
+    assert call_thresholds(probabilities, non_hybrid, np.full(60, "erato"), "p_hybrid") == (overall, {})
+    assert call_thresholds(probabilities, np.zeros(60, bool), species, "p_hybrid") == (None, {})

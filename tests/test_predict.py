@@ -538,6 +538,16 @@ def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(mode
     assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
     by_p_hybrid = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
     assert (by_p_hybrid["call"] == np.where(by_p_hybrid["p_hybrid"] > low, "hybrid", "non-hybrid")).all()
-    edit_json("inference.json", threshold="high")(folder)
+    # per species: a photograph is called with the threshold of its most likely subspecies' species
+    species = {name: ("a" if k % 2 == 0 else "b") for k, name in enumerate(CLASSES[:-1])}
+    edit_json("inference.json", threshold=2.0, species=species, species_thresholds={"a": -1.0})(folder)
+    assert main(["predict", str(folder), *map(str, ten_real[:4])]) == 0
+    per_species = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    in_a = per_species["subspecies"].map(species) == "a"
+    assert (per_species["call"] == np.where(in_a, "hybrid", "non-hybrid")).all() and in_a.any()
+    edit_json("inference.json", species_thresholds={"a": "low"})(folder)
+    assert main(["predict", str(folder), str(ten_real[0])]) == 1
+    assert "species_thresholds must map species to finite numbers" in capsys.readouterr().err
+    edit_json("inference.json", threshold="high", species_thresholds={})(folder)
     assert main(["predict", str(folder), str(ten_real[0])]) == 1
     assert "threshold must be a finite number or null, not 'high'" in capsys.readouterr().err

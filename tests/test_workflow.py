@@ -180,7 +180,17 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
         assert [line.split(",")[0] for line in lines] == predictions["filename"].tolist()
     dev = pd.read_csv(tmp_path / "results/score/dev/predictions.csv", keep_default_na=False)
     assert set(dev["part"]) == {"major", "minor", "mimic"} and dev["is_hybrid"].sum() == 8
-    assert (dev["call"] == np.where(dev["hybrid_score"] > inference["threshold"], "hybrid", "non-hybrid")).all()
+    metadata = pd.read_csv(tmp_path / "results/data/metadata.csv", keep_default_na=False).set_index("image_id")
+    val_ids = splits.loc[splits["split"] == "val", "image_id"]
+    val_species = set(metadata.loc[val_ids].query("not is_hybrid")["species"])
+    # the tiny validation split holds non-hybrids of one species: one threshold (per species: test_predict.py)
+    assert val_species == {"erato_like"} and inference["species_thresholds"] == {}
+    assert inference["species"]["radiata"] == "erato_like" and inference["species"]["mimalba"] == "melpomene_like"
+    per_row = [
+        inference["species_thresholds"].get(inference["species"][name], inference["threshold"])
+        for name in dev["subspecies"]
+    ]
+    assert (dev["call"] == np.where(dev["hybrid_score"] > per_row, "hybrid", "non-hybrid")).all()
     dev_metrics = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
     assert dev_metrics["n_hybrids_with_parents"] == 8 and 0 <= dev_metrics["parent_pair_accuracy"] <= 1
     summary = pd.read_csv(tmp_path / "results/score/summary.csv")

@@ -1,6 +1,7 @@
 rule finetune:
     input:
         manifest=rules.balance.output.manifest,
+        metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
         wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,
@@ -68,6 +69,7 @@ rule holdout_pairs:
 use rule finetune as finetune_holdout with:
     input:
         manifest=rules.balance.output.manifest,
+        metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
         wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,

@@ -4,6 +4,7 @@ from hybridwing.logs import log_to_file
 log_to_file(snakemake.log[0])
 finetune_step(
     manifest_path=snakemake.input.manifest,
+    metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
     wings_path=snakemake.input.wings,
     segmenter_path=snakemake.input.segmenter,

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hybridwing.balance.crosses import without_pairs
+from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
@@ -38,17 +39,26 @@ def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classe
     )
 
 
-def call_threshold(probabilities: np.ndarray, non_hybrid: np.ndarray, score: str) -> float | None:
-    """The value of hybrid score `score` that keeps 95% of the validation non-hybrids at or below it (None
-    without validation non-hybrids)."""
+def call_thresholds(
+    probabilities: np.ndarray, non_hybrid: np.ndarray, species: np.ndarray, score: str
+) -> tuple[float | None, dict[str, float]]:
+    """The value of hybrid score `score` that keeps 95% of the validation non-hybrids at or below it
+    (None without validation non-hybrids), and, when they are of more than one species, each
+    species' own (the challenge thresholds each group of a species apart)."""
     if not non_hybrid.any():
         log.warning("no validation non-hybrids: the model folder stores no call threshold")
-        return None
-    return threshold_at(hybrid_scores(probabilities)[score].to_numpy()[non_hybrid])
+        return None, {}
+    values = hybrid_scores(probabilities)[score].to_numpy()
+    overall = threshold_at(values[non_hybrid])
+    present = sorted(set(species[non_hybrid]))
+    if len(present) < 2:
+        return overall, {}
+    return overall, {name: threshold_at(values[non_hybrid & (species == name)]) for name in present}
 
 
 def finetune_step(
     manifest_path: str,
+    metadata_path: str,
     splits_path: str,
     wings_path: str,
     segmenter_path: str,
@@ -129,7 +139,15 @@ def finetune_step(
         temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
         log.info("temperature fitted on the validation split: %.3g", temperature)
     probabilities = ensemble_probabilities(val_logits, float(temperature))
-    threshold = call_threshold(probabilities, val["class_index"].to_numpy() != len(classes) - 1, score_method)
+    metadata = read_metadata(metadata_path).set_index("image_id")
+    species_of = metadata.loc[~metadata["is_hybrid"]].drop_duplicates("subspecies").set_index("subspecies")["species"]
+    species = {name: str(species_of[name]) for name in classes[:-1] if name in species_of.index}
+    threshold, species_thresholds = call_thresholds(
+        probabilities,
+        val["class_index"].to_numpy() != len(classes) - 1,
+        val["image_id"].map(metadata["species"]).fillna("").to_numpy(),
+        score_method,
+    )
     write_model_folder(
         model_dir,
         [member["model"].state_dict() for member in members],
@@ -142,6 +160,8 @@ def finetune_step(
         finetune_settings.flip_average,
         threshold,
         score_method,
+        species_thresholds,
+        species,
     )
     report = reports(probabilities, val, classes)
     report["per_class"].to_csv(per_class_path, index=False)
@@ -160,6 +180,7 @@ def finetune_step(
         "member_val_macro_f1": [m["state"]["best_f1"] for m in members],
         "temperature": float(temperature),
         "call_threshold": threshold,
+        "call_thresholds_by_species": species_thresholds,
         "flip_average": finetune_settings.flip_average,
         "n_train": len(manifest),
         "n_val": len(val),

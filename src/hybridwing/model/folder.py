@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,22 @@ class Inference:
     logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
     image and its mirror image. `threshold` is the hybrid score above which a photograph is called a
     hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it. `score`
-    names the hybrid score (``score.method``) that calls, thresholds and is exported."""
+    names the hybrid score (``score.method``) that calls, thresholds and is exported. With
+    validation non-hybrids of more than one species, `species_thresholds` holds each species' own
+    threshold and `species` each subspecies' species: a photograph is called with the threshold of
+    its most likely subspecies' species (`threshold` where that has none)."""
 
     weights: tuple[str, ...] = (WEIGHTS,)
     temperature: float = 1.0
     flip_average: bool = False
     threshold: float | None = None
     score: str = DEFAULT_SCORE
+    species_thresholds: dict[str, float] = field(default_factory=dict)
+    species: dict[str, str] = field(default_factory=dict)
+
+    def threshold_of(self, subspecies: str) -> float | None:
+        """The threshold a photograph whose most likely subspecies is `subspecies` is called with."""
+        return self.species_thresholds.get(self.species.get(subspecies, ""), self.threshold)
 
     def to_json(self) -> str:
         values = {
@@ -59,6 +68,8 @@ class Inference:
             "flip_average": self.flip_average,
             "threshold": self.threshold,
             "score": self.score,
+            "species_thresholds": self.species_thresholds,
+            "species": self.species,
         }
         return json.dumps(values, indent=1)
 
@@ -80,6 +91,8 @@ def write_model_folder(
     flip_average: bool = False,
     threshold: float | None = None,
     score: str = DEFAULT_SCORE,
+    species_thresholds: dict[str, float] | None = None,
+    species: dict[str, str] | None = None,
 ) -> None:
     """Weights (safetensors, one file per ensemble member), how members combine, the class list,
     preprocessing, settings and versions, and the wing segmenter with its mask settings: all that
@@ -90,6 +103,8 @@ def write_model_folder(
         flip_average,
         threshold,
         check_score(score),
+        dict(species_thresholds or {}),
+        dict(species or {}),
     )
     with atomic_folder(folder) as partial:
         shutil.copyfile(segmenter_path, partial / SEGMENTER)
@@ -160,6 +175,9 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
         found.append(f"{INFERENCE}: temperature must be a positive finite number, not {inference['temperature']!r}")
     if inference.get("threshold") is not None and not number(inference["threshold"]):
         found.append(f"{INFERENCE}: threshold must be a finite number or null, not {inference['threshold']!r}")
+    per_species = inference.get("species_thresholds", {})
+    if not (isinstance(per_species, dict) and all(number(value) for value in per_species.values())):
+        found.append(f"{INFERENCE}: species_thresholds must map species to finite numbers, not {per_species!r}")
     if "score" in inference and inference["score"] not in SCORES:
         found.append(f"{INFERENCE}: score must be one of {', '.join(SCORES)}, not {inference['score']!r}")
     if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
@@ -228,6 +246,8 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
                 bool(inference_block["flip_average"]),
                 inference_block.get("threshold"),
                 inference_block.get("score", DEFAULT_SCORE),
+                dict(inference_block.get("species_thresholds", {})),
+                dict(inference_block.get("species", {})),
             )
         )
         mask_settings = MaskSettings.from_config(mask_block)

@@ -134,14 +134,15 @@ class TrainedClassifiers:
 
     def table(self, probabilities: np.ndarray) -> pd.DataFrame:
         """Predicted subspecies, the top two non-hybrid classes, and every score; with the model's
-        threshold, the call (hybrid or non-hybrid, from the pipeline's score) and, for a photograph
-        called hybrid, its two most likely parents."""
+        threshold (its species' where it has one per species), the call (hybrid or non-hybrid, from
+        the ``score.method`` score) and, for a photograph called hybrid, its two most likely parents."""
         first, p_first, second, p_second = top_two(probabilities)
         names = np.array(self.classes[:-1] + [""], dtype=object)
         frame = pd.DataFrame({"subspecies": names[first], "p_top1": p_first, "top2": names[second], "p_top2": p_second})
         scores = hybrid_scores(probabilities)
         if self.inference.threshold is not None:
-            hybrid = scores[self.inference.score].to_numpy() > self.inference.threshold
+            thresholds = np.array([self.inference.threshold_of(name) for name in frame["subspecies"]], dtype=np.float64)
+            hybrid = scores[self.inference.score].to_numpy() > thresholds
             frame["call"] = np.where(hybrid, "hybrid", "non-hybrid")
             frame["parents"] = [
                 " x ".join(sorted((a, b))) if called else ""
