@@ -29,6 +29,9 @@ GAP_SEARCH = (0.25, 0.75)
 GAP_FILL = 0.1
 #: The band recipe's band: this share of the wings' height, at a seeded height.
 BAND_SHARE = 0.3
+#: The band recipe takes none of the donor's outermost pixels: a mask's edge holds board and the
+#: pale rim of the wing, which inside another wing would be a seam.
+BAND_MARGIN = 3
 #: The recipes, each named once.
 RECIPES = ("wings", "band")
 
@@ -115,13 +118,22 @@ def compose_cross(
     return rgb.astype(np.uint8), mask.astype(np.uint8)
 
 
+def eroded(mask: np.ndarray, margin: int) -> np.ndarray:
+    """`mask` less every pixel within `margin` pixels (in x and y) of its outside."""
+    out = np.asarray(mask, dtype=bool).copy()
+    for dy in range(-margin, margin + 1):
+        for dx in range(-margin, margin + 1):
+            out &= _shifted(np.asarray(mask, dtype=bool), dy, dx)
+    return out
+
+
 def paste_band(
     base_rgb: np.ndarray, base_mask: np.ndarray, donor_rgb: np.ndarray, donor_mask: np.ndarray, start: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(RGB, 0/1 mask) of the base photograph's wings with a band of the donor's wings pasted in: the
     donor moved so its wings' centre lies on the base's, and within the rows from `start` (0-1, of
     the room the band has) down `BAND_SHARE` of the wings' height, every pixel that is wing in both
-    taken from the donor. The base's outline is kept; None when the band would hold little of the
+    (the donor's wings less their `BAND_MARGIN` rim) taken from the donor. The base's outline is kept; None when the band would hold little of the
     donor (less than a tenth of the base's wing pixels in it) or the sizes differ."""
     base_mask, donor_mask = np.asarray(base_mask, dtype=bool), np.asarray(donor_mask, dtype=bool)
     if base_rgb.shape != donor_rgb.shape or not base_mask.any() or not donor_mask.any():
@@ -133,7 +145,7 @@ def paste_band(
     dy, dx = np.rint(_centre(base_mask) - _centre(donor_mask)).astype(int)
     band = np.zeros_like(base_mask)
     band[top : top + size] = True
-    taken = band & base_mask & _shifted(donor_mask, dy, dx)
+    taken = band & base_mask & _shifted(eroded(donor_mask, BAND_MARGIN), dy, dx)
     if taken.sum() < 0.1 * (band & base_mask).sum() or not taken.any():
         return None
     rgb = np.where(base_mask[..., None], base_rgb, 0)
