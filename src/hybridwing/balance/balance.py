@@ -167,7 +167,8 @@ def _composed(
     composed = compose(recipe, *_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask), seed)
     if composed is None:
         raise ValueError(
-            f"{photo} and {partner_photo} cannot be composed by recipe {recipe} (no gap between the wing rows)"
+            f"{photo} and {partner_photo} cannot be composed by recipe {recipe} "
+            "(no gap between the wing rows, or wings that do not overlap)"
         )
     return composed
 

@@ -131,26 +131,29 @@ def paste_band(
     base_rgb: np.ndarray, base_mask: np.ndarray, donor_rgb: np.ndarray, donor_mask: np.ndarray, start: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(RGB, 0/1 mask) of the base photograph's wings with a band of the donor's wings pasted in: the
-    donor moved so its wings' centre lies on the base's, and within the rows from `start` (0-1, of
-    the room the band has) down `BAND_SHARE` of the wings' height, every pixel that is wing in both
-    (the donor's wings less their `BAND_MARGIN` rim) taken from the donor. The base's outline is kept; None when the band would hold little of the
-    donor (less than a tenth of the base's wing pixels in it) or the sizes differ."""
+    donor moved so its wings' centre lies on the base's, and within a band of `BAND_SHARE` of the
+    wings' height, every pixel that is wing in both (the donor's wings less their `BAND_MARGIN` rim)
+    taken from the donor. The band starts at `start` (0-1, of the room it has), or at the nearest
+    height where it holds enough of the donor (a tenth of the base's wing pixels in it). The base's
+    outline is kept; None when no height does, or the sizes differ."""
     base_mask, donor_mask = np.asarray(base_mask, dtype=bool), np.asarray(donor_mask, dtype=bool)
     if base_rgb.shape != donor_rgb.shape or not base_mask.any() or not donor_mask.any():
         return None
     rows = np.flatnonzero(base_mask.any(axis=1))
     height = rows[-1] - rows[0] + 1
     size = max(1, int(round(BAND_SHARE * height)))
-    top = rows[0] + int(round(start * (height - size)))
     dy, dx = np.rint(_centre(base_mask) - _centre(donor_mask)).astype(int)
-    band = np.zeros_like(base_mask)
-    band[top : top + size] = True
-    taken = band & base_mask & _shifted(eroded(donor_mask, BAND_MARGIN), dy, dx)
-    if taken.sum() < 0.1 * (band & base_mask).sum() or not taken.any():
-        return None
-    rgb = np.where(base_mask[..., None], base_rgb, 0)
-    rgb = np.where(taken[..., None], _shifted(donor_rgb, dy, dx), rgb)
-    return rgb.astype(np.uint8), base_mask.astype(np.uint8)
+    donor_wings = base_mask & _shifted(eroded(donor_mask, BAND_MARGIN), dy, dx)
+    for candidate in [start, *sorted(np.linspace(0, 1, 11), key=lambda value: abs(value - start))]:
+        top = rows[0] + int(round(candidate * (height - size)))
+        band = np.zeros_like(base_mask)
+        band[top : top + size] = True
+        taken = band & donor_wings
+        if taken.any() and taken.sum() >= 0.1 * (band & base_mask).sum():
+            rgb = np.where(base_mask[..., None], base_rgb, 0)
+            rgb = np.where(taken[..., None], _shifted(donor_rgb, dy, dx), rgb)
+            return rgb.astype(np.uint8), base_mask.astype(np.uint8)
+    return None
 
 
 def compose(
