@@ -200,7 +200,12 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
     )
     assert "near-duplicates of a training photograph" in (tmp_path / "results/score/summary.html").read_text()
     assert cli_main(["scores", str(tmp_path / "results/score/summary.csv")]) == 0
-    assert "dev" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert summary["chosen"].sum() == 3 and set(summary.loc[summary["chosen"], "score"]) == {"hybrid_score"}
+    assert "dev" in printed and printed.count("hybrid_score") == 3, "only the score.method rows"
+    summary.drop(columns="chosen").to_csv(tmp_path / "before_score_method.csv", index=False)
+    assert cli_main(["scores", str(tmp_path / "before_score_method.csv")]) == 0
+    assert capsys.readouterr().out == printed, "a summary written before score.method prints the same"
     for table in ("train", "val", "test", "dev"):
         embedded = pd.read_parquet(tmp_path / f"results/embed/{table}/embeddings.parquet")
         assert len(embedded) == (splits["split"] == table).sum() and "e0" in embedded

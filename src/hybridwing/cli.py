@@ -92,7 +92,8 @@ def show_scores(summary: Path) -> int:
         print(f"{summary}: not found; run the pipeline first", file=sys.stderr)
         return 1
     table = pd.read_csv(summary, keep_default_na=False)
-    main_rows = table[table["chosen"]]
+    # a summary from before score.method lists each table's pipeline score first
+    main_rows = table[table["chosen"]] if "chosen" in table else table.drop_duplicates("table")
     columns = [
         "table",
         "score",
