@@ -37,6 +37,8 @@ SETTINGS = {
     "crosses20_parents": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "parents"}},
     "crosses20_both": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "both"}},
     "crosses60": {"balance": {"crosses": {"per_pair": 60}}},
+    "crosses60_seed1": {"balance": {"crosses": {"per_pair": 60}}, "finetune": {"seed": 1}},
+    "crosses60_seed2": {"balance": {"crosses": {"per_pair": 60}}, "finetune": {"seed": 2}},
     "crosses20_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["band"]}}},
     "crosses20_wings_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings", "band"]}}},
     "crosses20_hue10": {"balance": {"crosses": {"per_pair": 20}, "augment": {"hue": 0.1}}},
