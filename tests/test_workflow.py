@@ -1,6 +1,7 @@
-"""The workflow itself: config validation before any job, a small run on real images, the shared
-tiny synthetic run (its outputs, an active-learning round, and its report in a browser). Every test
-of the shared run lives here, so a test worker builds it once (pytest-xdist --dist loadscope)."""
+"""The shared tiny synthetic run: its outputs, an active-learning round, reruns of it, the workflow
+imported as a module, and its report in a browser. Every test of the shared run lives here, so a
+test worker builds it once (pytest-xdist --dist loadscope); runs of their own are in
+test_small_runs.py."""
 
 from __future__ import annotations
 
@@ -15,98 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 from apt import install_with_apt
-from conftest import REPO, SNAKEMAKE, TAXA, TINY_CONFIG, run_snakemake, write_config
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG, run_snakemake, write_config
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from hybridwing.cli import main as cli_main
 from hybridwing.scores import SCORE_NAMES
-
-
-@pytest.fixture()
-def small_dataset(tmp_path, heliconius, train_rows, dev_rows) -> dict:
-    """40 training and 20 evaluation rows of the real tables, images referenced by file:// URL."""
-    data = tmp_path / "data"
-    data.mkdir()
-    train = pd.concat([train_rows.head(8), train_rows.iloc[200:232]])
-    train["file_url"] = [(heliconius / url).as_uri() for url in train["file_url"]]
-    train.to_csv(data / "train.csv", index=False)
-    dev = dev_rows.head(20).copy()
-    dev["file_url"] = [(heliconius / url).as_uri() for url in dev["file_url"]]
-    dev.to_csv(data / "dev.csv", index=False)
-    return {
-        "dataset": {
-            "train_table": str(data / "train.csv"),
-            "eval_tables": {"dev": str(data / "dev.csv")},
-            "taxa": str(TAXA),
-        },
-        "fetch": {"max_parallel": 4, "backoff_s": 0.0},
-    }
-
-
-def test_unknown_key_fails_the_dry_run_naming_it(tmp_path, small_dataset):
-    small_dataset["split"] = {"max_hammming": 3}
-    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
-    assert result.returncode != 0
-    assert "'max_hammming' was unexpected" in result.stdout
-
-
-def test_wrong_type_fails_naming_the_key(tmp_path, small_dataset):
-    small_dataset["fetch"]["retries"] = "many"
-    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
-    assert result.returncode != 0
-    assert "'many' is not of type 'integer'" in result.stdout and "retries" in result.stdout
-
-
-def test_missing_table_fails_naming_the_key(tmp_path, small_dataset):
-    small_dataset["dataset"]["eval_tables"]["dev"] = str(tmp_path / "nowhere.csv")
-    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
-    assert result.returncode != 0
-    assert "dataset.eval_tables.dev: file not found" in result.stdout
-
-
-def test_an_evaluation_table_named_like_a_split_is_refused(tmp_path, small_dataset):
-    small_dataset["dataset"]["eval_tables"]["test"] = small_dataset["dataset"]["eval_tables"].pop("dev")
-    result = run_snakemake(tmp_path, "-n", "--configfile", str(write_config(tmp_path, small_dataset)))
-    assert result.returncode != 0
-    assert "On instance['dataset']['eval_tables']" in result.stdout and "'test'" in result.stdout
-
-
-def test_small_run_fetches_and_splits(tmp_path, small_dataset):
-    config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
-    assert result.returncode == 0, result.stdout[-3000:]
-    metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
-    splits = pd.read_csv(tmp_path / "results/data/splits.csv")
-    assert len(metadata) == 60 and list(splits["image_id"]) == list(metadata["image_id"])
-    assert set(splits.loc[splits["source"] == "dev", "split"]) == {"dev"}
-    assert set(splits.loc[splits["source"] == "train", "split"]) <= {"train", "val", "test"}
-    assert all((tmp_path / path).is_file() for path in metadata["path"])
-    assert (tmp_path / "logs/split.log").read_text().count("images per class and split") == 1
-
-    rerun = run_snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config))
-    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout
-
-
-def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
-    train = pd.read_csv(small_dataset["dataset"]["train_table"], dtype=str, keep_default_na=False)
-    train.loc[3, "md5"] = "0" * 32
-    train.to_csv(small_dataset["dataset"]["train_table"], index=False)
-    config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
-    assert result.returncode != 0
-    assert not (tmp_path / "results/data/tables/train.csv").exists()
-    failures = pd.read_csv(tmp_path / "logs/fetch/train_failures.csv")
-    assert failures["reason"].str.contains("md5 mismatch").tolist() == [True]
-    stored = list((tmp_path / "resources/images").rglob("*.jpg"))
-    assert len(stored) >= 39
-
-    small_dataset["fetch"]["allow_missing"] = True
-    config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
-    assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
 
 
 def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
@@ -469,35 +384,6 @@ def test_another_workflow_imports_hybridwing_as_a_module(tiny_run, tmp_path):
     assert all(np.array_equal(np.asarray(Image.open(tmp_path / path)), picture) for path, picture in pixels.items())
 
 
-def test_real_config_overrides_the_synthetic_default(tmp_path):
-    """--configfile extends config/config.yaml: the real-data config must replace what matters."""
-    result = subprocess.run(
-        [
-            *SNAKEMAKE,
-            "-n",
-            "--configfile",
-            str(REPO / "config/heliconius.yaml"),
-            "--printshellcmds",
-            "results/data/splits.csv",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "synthesize" not in result.stdout
-    import snakemake.utils  # the same merge Snakemake applies
-
-    merged = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    snakemake.utils.update_config(merged, yaml.safe_load((REPO / "config/heliconius.yaml").read_text()))
-    assert merged["teacher"]["method"] == "classical"
-    assert merged["unet"]["max_train_images"] == 800
-
-
-# The HTML report in a real browser: Debian's Chromium (installed with apt where it is missing),
-# driven by playwright, opens every section of the shared tiny run's report and every result in it.
 MENU_ENTRY = "nav a.transition-all"  # the sidebar's categories, subcategories and menu items
 MENU_ITEMS = {"Workflow", "Statistics", "About"}
 
