@@ -178,8 +178,6 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
     per_species = inference.get("species_thresholds", {})
     if not (isinstance(per_species, dict) and all(number(value) for value in per_species.values())):
         found.append(f"{INFERENCE}: species_thresholds must map species to finite numbers, not {per_species!r}")
-    if "score" in inference and inference["score"] not in SCORES:
-        found.append(f"{INFERENCE}: score must be one of {', '.join(SCORES)}, not {inference['score']!r}")
     if "flip_average" in inference and not isinstance(inference["flip_average"], bool):
         found.append(f"{INFERENCE}: flip_average must be true or false, not {inference['flip_average']!r}")
     found += [f"{MASK_SETTINGS}: {wrong}" for wrong in mask_settings.problems()]
@@ -245,7 +243,7 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
                 float(inference_block["temperature"]),
                 bool(inference_block["flip_average"]),
                 inference_block.get("threshold"),
-                inference_block.get("score", DEFAULT_SCORE),
+                description.score,
                 dict(inference_block.get("species_thresholds", {})),
                 dict(inference_block.get("species", {})),
             )
