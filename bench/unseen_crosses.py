@@ -23,16 +23,29 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def merged(*blocks: dict) -> dict:
+    out: dict = {}
+    for block in blocks:
+        for key, value in block.items():
+            out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
 #: What every row shares: the validation on, and a shorter probe than the shipped config (one epoch
 #: of the balanced set, two U-Net epochs) so that a row costs about 20 minutes on 2 cores.
 PROBE = {
     "unet": {"epochs": 2},
     "finetune": {"epochs": 1, "holdout_crosses": {"pairs": 3, "per_pair": 12}},
 }
+#: The shipped config composes crosses; the baseline turns them off.
+NO_CROSSES = {"balance": {"crosses": {"per_pair": 0}}}
+AT_60 = {"balance": {"crosses": {"per_pair": 60}}}
 SETTINGS = {
-    "baseline": {},
-    "baseline_seed1": {"finetune": {"seed": 1}},
-    "baseline_seed2": {"finetune": {"seed": 2}},
+    "baseline": NO_CROSSES,
+    "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
+    "baseline_seed2": merged(NO_CROSSES, {"finetune": {"seed": 2}}),
     "crosses20": {"balance": {"crosses": {"per_pair": 20}}},
     "crosses20_parents": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "parents"}},
     "crosses20_both": {"balance": {"crosses": {"per_pair": 20}}, "finetune": {"hybrid_target": "both"}},
@@ -42,15 +55,13 @@ SETTINGS = {
     "crosses20_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["band"]}}},
     "crosses20_wings_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings", "band"]}}},
     "crosses20_hue10": {"balance": {"crosses": {"per_pair": 20}, "augment": {"hue": 0.1}}},
+    "crosses60_band": merged(AT_60, {"balance": {"crosses": {"recipes": ["band"]}}}),
+    "crosses60_wings_band": merged(AT_60, {"balance": {"crosses": {"recipes": ["wings", "band"]}}}),
+    "crosses60_parents": merged(AT_60, {"finetune": {"hybrid_target": "parents"}}),
+    "crosses60_both": merged(AT_60, {"finetune": {"hybrid_target": "both"}}),
+    "crosses60_hue10": merged(AT_60, {"balance": {"augment": {"hue": 0.1}}}),
+    "crosses60_hue25": merged(AT_60, {"balance": {"augment": {"hue": 0.25, "saturation": 0.3}}}),
 }
-
-
-def merged(*blocks: dict) -> dict:
-    out: dict = {}
-    for block in blocks:
-        for key, value in block.items():
-            out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
 
 
 def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
