@@ -67,6 +67,8 @@ SETTINGS = {
     "crosses60_parents": merged(AT_60, {"finetune": {"hybrid_target": "parents"}}),
     "crosses60_both": merged(AT_60, {"finetune": {"hybrid_target": "both"}}),
     "crosses60_hue10": merged(AT_60, {"balance": {"augment": {"hue": 0.1}}}),
+    # the balanced set back at about 15,000 images (14 classes x 640 + 5,460 crosses): the old epoch's cost
+    "crosses60_min640": merged(AT_60, {"balance": {"min_per_class": 640}}),
     "crosses60_hue25": merged(AT_60, {"balance": {"augment": {"hue": 0.25, "saturation": 0.3}}}),
 }
 
