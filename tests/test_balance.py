@@ -186,6 +186,28 @@ def test_a_band_cross_keeps_one_outline_and_takes_a_band_of_the_other_wings(phot
         CrossSettings.from_config({"per_pair": 2, "recipes": ["stripes"]})
 
 
+def test_a_pair_no_band_can_join_is_composed_by_wings_and_the_manifest_says_so(photographs, tmp_path):
+    """Issue 22: wings whose boxes, made one, never overlap (one photograph's wings top right and
+    bottom left, the other's top left and bottom right) give no band; their composites are made by
+    the wings recipe, the balance does not stop, and each manifest row names the recipe used."""
+    rows = photographs.groupby("label").head(1).copy()
+    masks = {}
+    for row in rows[rows["label"] != "hybrid"].itertuples():
+        mask = np.zeros((96, 96), np.uint8)
+        top, bottom = (slice(55, 85), slice(10, 40)) if row.label == "radiata" else (slice(10, 40), slice(55, 85))
+        mask[10:35, top], mask[50:80, bottom] = 255, 255
+        path = tmp_path / f"{row.image_id}_corners.png"
+        Image.fromarray(mask).save(path)
+        rows.loc[row.Index, "mask"], masks[row.label] = str(path), mask > 0
+    rgb = np.zeros((96, 96, 3), np.uint8)
+    assert paste_band(rgb, masks["radiata"], rgb, masks["alba"], start=0.0) is None
+    settings = BalanceSettings(min_per_class=1, seed=2, crosses=CrossSettings(per_pair=2, recipes=("band",)))
+    manifest = balance_training_set(rows, settings, MaskSettings(), tmp_path / "out", threads=1)
+    made = manifest.loc[manifest["recipe"].str.startswith('{"cross"'), "recipe"]
+    crosses = made.map(lambda r: json.loads(r)["cross"])
+    assert len(crosses) == 2 and crosses.str.startswith("forewings of").all()
+
+
 def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(photographs, tmp_path):
     """Issue 22: parents recorded in the manifest, both orders, excluded pairs never composed, the
     composites written with the background painted (white), and no source outside the table given

@@ -162,15 +162,19 @@ def _read_photo(photo: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _composed(
     photo: str, mask_path: str, partner_photo: str, partner_mask: str, recipe: str = "wings", seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """The cross `recipe` makes of a photograph and a partner (RGB, 0/1 mask)."""
-    composed = compose(recipe, *_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask), seed)
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The cross `recipe` makes of a photograph and a partner (RGB, 0/1 mask, the recipe used): a
+    pair whose wings a band cannot join (too little of them overlaps) is composed by ``wings``."""
+    first, second = _read_photo(photo, mask_path), _read_photo(partner_photo, partner_mask)
+    composed = compose(recipe, *first, *second, seed)
+    if composed is None and recipe != "wings":
+        composed, recipe = compose("wings", *first, *second, seed), "wings"
     if composed is None:
         raise ValueError(
             f"{photo} and {partner_photo} cannot be composed by recipe {recipe} "
             "(no gap between the wing rows, or wings that do not overlap)"
         )
-    return composed
+    return *composed, recipe
 
 
 def cross_description(recipe: str, photo: str, partner: str) -> str:
@@ -184,8 +188,12 @@ def _augment_one(task: tuple[str, str, str, int, str, tuple[str, str, str] | Non
     """Augment one copy (or compose one cross, then augment it) in a worker process and write it;
     returns its recipe."""
     photo, mask_path, library, seed, target, partner = task
-    rgb, binary = _read_photo(photo, mask_path) if partner is None else _composed(photo, mask_path, *partner, seed)
-    cross = "" if partner is None else cross_description(partner[2], photo, partner[0])
+    if partner is None:
+        rgb, binary = _read_photo(photo, mask_path)
+        cross = ""
+    else:
+        rgb, binary, used = _composed(photo, mask_path, *partner, seed)
+        cross = cross_description(used, photo, partner[0])
     moved_rgb, moved_mask, recipe = _worker["augmenter"](rgb, binary, library, seed)
     if cross:
         recipe = json.dumps({"cross": cross} | json.loads(recipe))
@@ -209,12 +217,12 @@ def write_composites(
     by_id = images.set_index("image_id")
     paths = []
     for row in tqdm(plan.itertuples(), total=len(plan), desc="compose crosses", unit="img"):
-        composed = _composed(
+        rgb, mask, _ = _composed(
             *by_id.loc[row.source_image, ["photo", "mask"]], *by_id.loc[row.partner, ["photo", "mask"]]
         )
         name = f"{row.source_image}_x_{row.partner}"
         target = out_dir / f"{name}.png"
-        remove_background(*composed, mask_settings, background_rng(mask_settings, name)).save(target)
+        remove_background(rgb, mask, mask_settings, background_rng(mask_settings, name)).save(target)
         paths.append(str(target))
     frame = plan[["parent_1", "parent_2", "source_image", "partner"]].copy()
     frame.insert(0, "path", paths)

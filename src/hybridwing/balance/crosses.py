@@ -8,7 +8,7 @@ with board (or nearly) between them: the composite keeps the wing pixels of the 
 above that gap and the hindwing pixels of the second (moved onto the first's hindwings) below it.
 Every other pixel is background, painted later as for any image: no board, and no seam but where a
 forewing touched a hindwing. A band composite keeps the first photograph's outline and takes,
-within a band of rows across its wings, the second's wing pixels (moved onto the first's wings):
+within a band of rows across its wings, the second's wing pixels (stretched onto the first's wings):
 a cross that looks mostly like one parent, as real crosses often do.
 """
 
@@ -127,31 +127,52 @@ def eroded(mask: np.ndarray, margin: int) -> np.ndarray:
     return out
 
 
+Box = tuple[int, int, int, int]
+
+
+def _box(mask: np.ndarray) -> Box:
+    """(top, left, height, width) of the smallest box holding every pixel of `mask`."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return rows[0], cols[0], rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def fitted(values: np.ndarray, source_box: Box, target_box: Box) -> np.ndarray:
+    """`values` inside `source_box` stretched (nearest pixel: every value is one of the source's)
+    onto `target_box`, zeros elsewhere."""
+    top, left, height, width = source_box
+    target_top, target_left, target_height, target_width = target_box
+    ys = top + ((np.arange(target_height) + 0.5) * height / target_height).astype(int)
+    xs = left + ((np.arange(target_width) + 0.5) * width / target_width).astype(int)
+    out = np.zeros_like(values)
+    out[target_top : target_top + target_height, target_left : target_left + target_width] = values[np.ix_(ys, xs)]
+    return out
+
+
 def paste_band(
     base_rgb: np.ndarray, base_mask: np.ndarray, donor_rgb: np.ndarray, donor_mask: np.ndarray, start: float
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(RGB, 0/1 mask) of the base photograph's wings with a band of the donor's wings pasted in: the
-    donor moved so its wings' centre lies on the base's, and within a band of `BAND_SHARE` of the
-    wings' height, every pixel that is wing in both (the donor's wings less their `BAND_MARGIN` rim)
-    taken from the donor. The band starts at `start` (0-1, of the room it has), or at the nearest
-    height where it holds enough of the donor (a tenth of the base's wing pixels in it). The base's
-    outline is kept; None when no height does, or the sizes differ."""
+    donor's wings stretched onto the base's (their boxes made one, so a forewing lands on a
+    forewing), and within a band of `BAND_SHARE` of the wings' height, every pixel that is wing in
+    both (the donor's wings less their `BAND_MARGIN` rim) taken from the donor. The band starts at
+    `start` (0-1, of the room it has), or at the nearest height where it holds enough of the donor
+    (a tenth of the base's wing pixels in it). The base's outline is kept; None when no height
+    does, or the sizes differ."""
     base_mask, donor_mask = np.asarray(base_mask, dtype=bool), np.asarray(donor_mask, dtype=bool)
     if base_rgb.shape != donor_rgb.shape or not base_mask.any() or not donor_mask.any():
         return None
-    rows = np.flatnonzero(base_mask.any(axis=1))
-    height = rows[-1] - rows[0] + 1
+    base_box, donor_box = _box(base_mask), _box(donor_mask)
+    top_row, height = base_box[0], base_box[2]
     size = max(1, int(round(BAND_SHARE * height)))
-    dy, dx = np.rint(_centre(base_mask) - _centre(donor_mask)).astype(int)
-    donor_wings = base_mask & _shifted(eroded(donor_mask, BAND_MARGIN), dy, dx)
+    donor_wings = base_mask & fitted(eroded(donor_mask, BAND_MARGIN), donor_box, base_box)
     for candidate in [start, *sorted(np.linspace(0, 1, 11), key=lambda value: abs(value - start))]:
-        top = rows[0] + int(round(candidate * (height - size)))
+        top = top_row + int(round(candidate * (height - size)))
         band = np.zeros_like(base_mask)
         band[top : top + size] = True
         taken = band & donor_wings
         if taken.any() and taken.sum() >= 0.1 * (band & base_mask).sum():
             rgb = np.where(base_mask[..., None], base_rgb, 0)
-            rgb = np.where(taken[..., None], _shifted(donor_rgb, dy, dx), rgb)
+            rgb = np.where(taken[..., None], fitted(donor_rgb, donor_box, base_box), rgb)
             return rgb.astype(np.uint8), base_mask.astype(np.uint8)
     return None
 
