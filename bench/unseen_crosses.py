@@ -42,26 +42,21 @@ PROBE = {
 #: The shipped config composes crosses; the baseline turns them off. The rows name their recipes:
 #: config/config.yaml (read first) composes by both.
 NO_CROSSES = {"balance": {"crosses": {"per_pair": 0}}}
+AT_20 = {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}}}
 AT_60 = {"balance": {"crosses": {"per_pair": 60, "recipes": ["wings"]}}}
 SETTINGS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
     "baseline_seed2": merged(NO_CROSSES, {"finetune": {"seed": 2}}),
-    "crosses20": {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}}},
-    "crosses20_parents": {
-        "balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}},
-        "finetune": {"hybrid_target": "parents"},
-    },
-    "crosses20_both": {
-        "balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}},
-        "finetune": {"hybrid_target": "both"},
-    },
+    "crosses20": AT_20,
+    "crosses20_parents": merged(AT_20, {"finetune": {"hybrid_target": "parents"}}),
+    "crosses20_both": merged(AT_20, {"finetune": {"hybrid_target": "both"}}),
     "crosses60": AT_60,
     "crosses60_seed1": merged(AT_60, {"finetune": {"seed": 1}}),
     "crosses60_seed2": merged(AT_60, {"finetune": {"seed": 2}}),
-    "crosses20_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["band"]}}},
-    "crosses20_wings_band": {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings", "band"]}}},
-    "crosses20_hue10": {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}, "augment": {"hue": 0.1}}},
+    "crosses20_band": merged(AT_20, {"balance": {"crosses": {"recipes": ["band"]}}}),
+    "crosses20_wings_band": merged(AT_20, {"balance": {"crosses": {"recipes": ["wings", "band"]}}}),
+    "crosses20_hue10": merged(AT_20, {"balance": {"augment": {"hue": 0.1}}}),
     "crosses60_band": merged(AT_60, {"balance": {"crosses": {"recipes": ["band"]}}}),
     "crosses60_wings_band": merged(AT_60, {"balance": {"crosses": {"recipes": ["wings", "band"]}}}),
     "crosses60_parents": merged(AT_60, {"finetune": {"hybrid_target": "parents"}}),

@@ -163,18 +163,15 @@ def _read_photo(photo: str, mask_path: str) -> tuple[np.ndarray, np.ndarray]:
 def _composed(
     photo: str, mask_path: str, partner_photo: str, partner_mask: str, recipe: str = "wings", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """The cross `recipe` makes of a photograph and a partner (RGB, 0/1 mask, the recipe used): a
-    pair whose wings a band cannot join (too little of them overlaps) is composed by ``wings``."""
-    first, second = _read_photo(photo, mask_path), _read_photo(partner_photo, partner_mask)
-    composed = compose(recipe, *first, *second, seed)
-    if composed is None and recipe != "wings":
-        composed, recipe = compose("wings", *first, *second, seed), "wings"
+    """The cross `recipe` makes of a photograph and a partner (RGB, 0/1 mask, the recipe `compose`
+    used); an error names the two photographs when no recipe can."""
+    composed = compose(recipe, *_read_photo(photo, mask_path), *_read_photo(partner_photo, partner_mask), seed)
     if composed is None:
         raise ValueError(
             f"{photo} and {partner_photo} cannot be composed by recipe {recipe} "
             "(no gap between the wing rows, or wings that do not overlap)"
         )
-    return *composed, recipe
+    return composed
 
 
 def cross_description(recipe: str, photo: str, partner: str) -> str:

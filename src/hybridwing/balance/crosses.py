@@ -184,14 +184,18 @@ def compose(
     second_rgb: np.ndarray,
     second_mask: np.ndarray,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """The composite of `recipe`: the first's forewings with the second's hindwings (``wings``), or
-    the first's wings with a band of the second's at a height drawn from `seed` (``band``)."""
+) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(RGB, 0/1 mask, the recipe used) of `recipe`: the first's forewings with the second's
+    hindwings (``wings``), or the first's wings with a band of the second's at a height drawn from
+    `seed` (``band``; a pair no band can join is composed by ``wings``). None when neither can."""
     if recipe == "band":
-        return paste_band(
+        banded = paste_band(
             first_rgb, first_mask, second_rgb, second_mask, float(np.random.default_rng([seed, 1]).random())
         )
-    return compose_cross(first_rgb, first_mask, second_rgb, second_mask)
+        if banded is not None:
+            return *banded, "band"
+    crossed = compose_cross(first_rgb, first_mask, second_rgb, second_mask)
+    return None if crossed is None else (*crossed, "wings")
 
 
 def pair_seed(base: int, first: str, second: str, number: int) -> int:
