@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "hybridwing"
 #: Stage rank: a module may import from its own rank or a lower one. The top-level modules shared by
@@ -104,15 +108,18 @@ def test_only_training_imports_finetune():
 def test_review_reads_a_model_folder_only_through_the_model_package():
     """review/ names no file of a model folder, by its name or by the model package's constant for
     it: it asks hybridwing.model for classes, config and score."""
-    from hybridwing.model import folder
+    from hybridwing.model import description
 
     constants = ("WEIGHTS", "CLASSES", "PREPROCESS", "CONFIG", "SEGMENTER", "MASK_SETTINGS", "INFERENCE")
-    file_names = [getattr(folder, name) for name in constants]
+    file_names = [getattr(description, name) for name in constants]
     found = []
     for path in sorted((PACKAGE / "review").glob("*.py")):
         found += [f"{path.name} names {name}" for name in file_names if name in path.read_text()]
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "hybridwing.model.folder":
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "hybridwing.model.folder",
+                "hybridwing.model.description",
+            ):
                 found += [f"{path.name} imports {alias.name}" for alias in node.names if alias.name in constants]
     assert found == []
 
@@ -121,3 +128,21 @@ def test_the_walk_sees_a_backward_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("from hybridwing.score.predictor import Predictor\n")
     assert RANK[stage_of(next(iter(imports_of(module))))] > RANK[stage_of("hybridwing.finetune.steps")]
+
+
+#: The steps of the light jobs: each reads tables and JSON files only, so its job must not pay the
+#: 5-8 seconds that torch and open_clip take to import.
+LIGHT_STEPS = [
+    "hybridwing.review.rounds",
+    "hybridwing.score.summary",
+    "hybridwing.review.label_issues",
+    "hybridwing.model.description",
+    "hybridwing.review.embedding_table",
+]
+
+
+@pytest.mark.parametrize("module", LIGHT_STEPS)
+def test_the_light_jobs_import_no_torch(module):
+    probe = f"import sys, {module}; print(sorted({{'torch', 'open_clip', 'albumentations'}} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", f"{module} imports {result.stdout.strip()}"

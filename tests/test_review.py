@@ -14,17 +14,16 @@ from hybridwing.data.reviews import apply_reviews, read_exclusions
 from hybridwing.data.tables import TableError, normalise_table, read_csv_table
 from hybridwing.review.batch import review_batch
 from hybridwing.review.embed import (
-    FROZEN_PREFIX,
     beside_phash_pairs,
     cluster_scores,
-    embedding_frame,
     knn_accuracy,
     near_duplicates,
     taxa_metrics,
 )
-from hybridwing.review.label_issues import label_issues
+from hybridwing.review.embedding_table import FROZEN_PREFIX, embedding_frame
+from hybridwing.review.label_issues import label_issues, label_issues_step
 from hybridwing.review.settings import ZeroShotSettings
-from hybridwing.review.steps import junk_flags, label_issues_step, zero_shot_judge
+from hybridwing.review.steps import junk_flags, zero_shot_judge
 from hybridwing.review.triage import TriageSettings, assign_bands, next_batch, uncertainty
 
 

@@ -36,7 +36,7 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
 
     from hybridwing.data.fetch import FetchError, FetchSettings, read_regular_file
     from hybridwing.data.images import ImageDecodeError, check_proportions, decode_image
-    from hybridwing.model.folder import ModelFolderError
+    from hybridwing.model.description import ModelFolderError
     from hybridwing.score.predictor import Predictor, image_files
 
     try:
@@ -72,7 +72,7 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
 
 def export_submission(model_dir: Path, out: Path) -> int:
     """Write the challenge's code-submission folder for a trained model."""
-    from hybridwing.model.folder import ModelFolderError
+    from hybridwing.model.description import ModelFolderError
     from hybridwing.score.export import export_submission as export
 
     try:

@@ -1,5 +1,5 @@
 from hybridwing.logs import log_to_file
-from hybridwing.review.steps import label_issues_step
+from hybridwing.review.label_issues import label_issues_step
 
 log_to_file(snakemake.log[0])
 label_issues_step(

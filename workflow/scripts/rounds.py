@@ -1,5 +1,5 @@
 from hybridwing.logs import log_to_file
-from hybridwing.review.steps import rounds_step
+from hybridwing.review.rounds import rounds_step
 
 log_to_file(snakemake.log[0])
 rounds_step(

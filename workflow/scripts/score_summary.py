@@ -1,5 +1,5 @@
 from hybridwing.logs import log_to_file
-from hybridwing.score.steps import summary_step
+from hybridwing.score.summary import summary_step
 
 log_to_file(snakemake.log[0])
 summary_step(

@@ -1,7 +1,8 @@
 """The model folder: what the finetune rule hands to scoring, prediction and the challenge export.
 
-This module owns the folder's file names, writes it (whole or not at all) and reads it back; any file
-that is missing, truncated or does not fit the others is reported as one ``ModelFolderError``.
+This module writes the folder (whole or not at all) and reads it back; any file that is missing,
+truncated or does not fit the others is reported as one ``ModelFolderError``. The file names and the
+weightless description are in `hybridwing.model.description`.
 """
 
 from __future__ import annotations
@@ -19,23 +20,21 @@ from safetensors.torch import load_file, save_file
 
 import hybridwing
 from hybridwing.atomic import atomic_folder
-from hybridwing.scores import DEFAULT_SCORE, SCORES, check_score
+from hybridwing.model.description import (
+    CLASSES,
+    CONFIG,
+    INFERENCE,
+    MASK_SETTINGS,
+    MODEL_FILES,
+    PREPROCESS,
+    SEGMENTER,
+    WEIGHTS,
+    ModelFolderError,
+    read_description,
+    read_folder_json,
+)
+from hybridwing.scores import DEFAULT_SCORE, check_score
 from hybridwing.segment.mask_settings import MaskSettings
-
-WEIGHTS = "weights.safetensors"
-CLASSES = "classes.json"
-PREPROCESS = "preprocess.json"
-CONFIG = "config.json"
-SEGMENTER = "segmenter.pt"
-MASK_SETTINGS = "mask.json"
-#: Optional: the ensemble's weight files, the flip averaging, the temperature and the call threshold
-#: (absent: one model as is, no call).
-INFERENCE = "inference.json"
-MODEL_FILES = (WEIGHTS, CLASSES, PREPROCESS, CONFIG, SEGMENTER, MASK_SETTINGS)
-
-
-class ModelFolderError(ValueError):
-    """A model folder that is missing files or does not fit together."""
 
 
 @dataclass(frozen=True)
@@ -145,15 +144,6 @@ class ModelFolder:
         return self.path / SEGMENTER
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFolderError(
-            f"{path.parent}: not a hybridwing model folder: {path.name} is not valid JSON ({error})"
-        ) from None
-
-
 def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mask_settings: MaskSettings) -> list[str]:
     """What a hand-edited folder can get wrong that would give silent nonsense rather than an error:
     a temperature that is not a positive number, a std of zero, a boolean written as a string, mask
@@ -184,39 +174,6 @@ def settings_problems(preprocess: dict[str, Any], inference: dict[str, Any], mas
     return found
 
 
-@dataclass(frozen=True)
-class ModelDescription:
-    """What a model folder says about its model without its weights: the classes (hybrid last) and
-    config.json (the training settings, the backbone it started from, whether that was pretrained),
-    and the hybrid score it calls with."""
-
-    classes: list[str]
-    config: dict[str, Any]
-    score: str = DEFAULT_SCORE
-
-
-def read_description(folder: str | Path) -> ModelDescription:
-    """The classes and config of a model folder, checked; a ModelFolderError names what is wrong."""
-    folder = Path(folder)
-    missing = [name for name in (CLASSES, CONFIG) if not (folder / name).is_file()]
-    if missing:
-        raise ModelFolderError(f"{folder}: not a hybridwing model folder (missing {', '.join(missing)})")
-    classes = _read_json(folder / CLASSES)
-    config = _read_json(folder / CONFIG)
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
-        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CLASSES} must list at least two class names")
-    if not isinstance(config, dict):
-        raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CONFIG} must be a JSON object")
-    inference = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else {}
-    score = inference.get("score", DEFAULT_SCORE) if isinstance(inference, dict) else None
-    if score not in SCORES:
-        raise ModelFolderError(
-            f"{folder}: not a hybridwing model folder: {INFERENCE}: score must be one of {', '.join(SCORES)}, not "
-            f"{score!r}"
-        )
-    return ModelDescription(classes, config, score)
-
-
 def read_model_folder(folder: str | Path) -> ModelFolder:
     """Read and check a model folder; every problem is a ModelFolderError naming the folder and file."""
     folder = Path(folder)
@@ -226,9 +183,9 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
     description = read_description(folder)
     classes, config = description.classes, description.config
     problem = f"{folder}: not a hybridwing model folder:"
-    preprocess = _read_json(folder / PREPROCESS)
-    mask_block = _read_json(folder / MASK_SETTINGS)
-    inference_block = _read_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else None
+    preprocess = read_folder_json(folder / PREPROCESS)
+    mask_block = read_folder_json(folder / MASK_SETTINGS)
+    inference_block = read_folder_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else None
     try:
         size, mean, std = (
             int(preprocess["size"]),

@@ -15,9 +15,8 @@ from torch import nn
 from hybridwing.device import autocast
 from hybridwing.model.backbone import Backbone, feature_size
 from hybridwing.model.preprocess import normalised_batches
+from hybridwing.review.embedding_table import EMBEDDING_PREFIX, embedding_matrix
 
-EMBEDDING_PREFIX = "e"
-FROZEN_PREFIX = "p"
 NEIGHBOURS = (1, 5)
 METRICS = ("cosine", "euclidean")
 
@@ -56,19 +55,6 @@ def frozen_features(backbone: Backbone, paths: list[str], device: torch.device, 
         with torch.inference_mode(), autocast(device):
             out.append(visual(batch).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, feature_size(visual)), np.float32)
-
-
-def embedding_frame(rows: pd.DataFrame, features: np.ndarray, prefix: str = EMBEDDING_PREFIX) -> pd.DataFrame:
-    """`rows` (one per image) with one float32 column per embedding dimension (e0, e1, ... for the
-    trained backbone; `prefix` p for the frozen pretrained one)."""
-    columns = pd.DataFrame(features.astype(np.float32), columns=[f"{prefix}{i}" for i in range(features.shape[1])])
-    return pd.concat([rows.reset_index(drop=True), columns], axis=1)
-
-
-def embedding_matrix(frame: pd.DataFrame, prefix: str = EMBEDDING_PREFIX) -> np.ndarray:
-    """The embedding columns with `prefix` of an `embedding_frame` as an (images, features) array."""
-    columns = [c for c in frame.columns if c.startswith(prefix) and c[len(prefix) :].isdigit()]
-    return frame[columns].to_numpy(np.float64)
 
 
 def _distances(features: np.ndarray, metric: str) -> np.ndarray:

@@ -1,10 +1,13 @@
 """Which training labels look wrong: out-of-fold class probabilities (a linear probe on the image
 embeddings, K folds grouped by specimen) judged by confident learning (cleanlab), beside the
-fine-tune's per-image loss."""
+fine-tune's per-image loss; and the label_issues rule, file to file. No torch: the job reads the
+embed rule's table."""
 
 from __future__ import annotations
 
+import logging
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from hybridwing.model.description import read_description
+from hybridwing.plots import contact_sheet
+from hybridwing.review.embedding_table import FROZEN_PREFIX, embedding_matrix
+from hybridwing.review.settings import ReviewSettings
+
+log = logging.getLogger(__name__)
 
 
 def out_of_fold_probabilities(
@@ -77,3 +87,36 @@ def with_training_loss(issues: pd.DataFrame, losses: pd.DataFrame) -> pd.DataFra
     merged = issues.merge(by_image.rename(columns={"source_image": "image_id"}), on="image_id", how="left")
     merged["loss_flagged"] = merged["loss_flagged"].fillna(False).astype(bool)
     return merged
+
+
+def label_issues_step(
+    embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any]
+) -> None:
+    """The label_issues rule: confident learning on the training images' embeddings (the frozen
+    pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
+    per-image loss, and the ``review.sheet_images`` lowest label qualities as a contact sheet."""
+    settings = ReviewSettings.from_config(settings)
+    frame = pd.read_parquet(embeddings_path)
+    classes = read_description(model_dir).classes
+    frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
+    features = frozen if frozen.shape[1] else embedding_matrix(frame)
+    log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")
+    issues = label_issues(frame, features, classes, settings.label_issues.folds, settings.seed)
+    issues = with_training_loss(issues, pd.read_csv(losses_path))
+    issues.to_csv(issues_path, index=False)
+    worst = issues.head(settings.sheet_images).merge(frame[["image_id", "path"]], on="image_id")
+    captions = [
+        f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])
+    ]
+    contact_sheet(
+        [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)],
+        sheet_path,
+        title=f"label issues: {int(issues['label_issue'].sum())} flagged by confident learning "
+        "(caption: label -> suggested, quality)",
+    )
+    log.info(
+        "label issues: %d of %d training images flagged (%d also by the training loss)",
+        int(issues["label_issue"].sum()),
+        len(issues),
+        int((issues["label_issue"] & issues["loss_flagged"]).sum()),
+    )

@@ -1,11 +1,10 @@
 """The review stage's rules, file to file: embeddings and their metrics, the zero-shot junk filter,
-triage bands, label issues, and the record of each active-learning round."""
+triage bands and label issues (the record of each active-learning round is in `review.rounds`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +21,28 @@ from hybridwing.model.backbone import (
     preprocessing,
     tokenizer_of,
 )
-from hybridwing.model.folder import read_description
+from hybridwing.model.description import read_description
 from hybridwing.model.inference import ensemble_probabilities
 from hybridwing.plots import contact_sheet
 from hybridwing.review.embed import (
-    FROZEN_PREFIX,
     beside_phash_pairs,
     embed_files,
-    embedding_frame,
-    embedding_matrix,
     frozen_features,
     map_2d,
     near_duplicates,
     taxa_metrics,
 )
-from hybridwing.review.figures import embedding_map, rounds_figure
-from hybridwing.review.label_issues import label_issues, with_training_loss
+from hybridwing.review.embedding_table import FROZEN_PREFIX, embedding_frame, embedding_matrix
+from hybridwing.review.figures import embedding_map
 from hybridwing.review.settings import ReviewSettings, ZeroShotSettings
 from hybridwing.review.triage import BANDS, assign_bands, uncertainty
 from hybridwing.review.zero_shot import junk_table, prompt_probabilities, why_not_zero_shot
 from hybridwing.score.predictor import Predictor
-from hybridwing.score.steps import format_metric
+from hybridwing.score.summary import format_metric
 from hybridwing.scores import hybrid_scores
 
 log = logging.getLogger(__name__)
 
-ROUND_SCORES = ("challenge_score", "prc_auc", "subspecies_macro_f1")
 ROW_COLUMNS = ["image_id", "filename", "path", "label", "specimen", "species", "is_hybrid"]
 
 
@@ -291,97 +286,4 @@ def triage_table(
         misclassified_path,
         title=f"{table}: {len(wrong)} of {int(known.sum())} labelled images misclassified "
         "(caption: predicted class, its probability)",
-    )
-
-
-def label_issues_step(
-    embeddings_path: str, model_dir: str, losses_path: str, issues_path: str, sheet_path: str, settings: dict[str, Any]
-) -> None:
-    """The label_issues rule: confident learning on the training images' embeddings (the frozen
-    pretrained backbone's where there is one, else the fine-tuned model's), beside the fine-tune's
-    per-image loss, and the ``review.sheet_images`` lowest label qualities as a contact sheet."""
-    settings = ReviewSettings.from_config(settings)
-    frame = pd.read_parquet(embeddings_path)
-    classes = read_description(model_dir).classes
-    frozen = embedding_matrix(frame, FROZEN_PREFIX)  # a pretrained backbone's, before it saw these labels
-    features = frozen if frozen.shape[1] else embedding_matrix(frame)
-    log.info("label issues: a probe on the %s embedding", "frozen pretrained" if frozen.shape[1] else "fine-tuned")
-    issues = label_issues(frame, features, classes, settings.label_issues.folds, settings.seed)
-    issues = with_training_loss(issues, pd.read_csv(losses_path))
-    issues.to_csv(issues_path, index=False)
-    worst = issues.head(settings.sheet_images).merge(frame[["image_id", "path"]], on="image_id")
-    captions = [
-        f"{lab} -> {sug}? {q:.2f}" for lab, sug, q in zip(worst["label"], worst["suggested"], worst["label_quality"])
-    ]
-    contact_sheet(
-        [(f"lowest label quality of {len(issues)} training images", worst["path"].tolist(), captions)],
-        sheet_path,
-        title=f"label issues: {int(issues['label_issue'].sum())} flagged by confident learning "
-        "(caption: label -> suggested, quality)",
-    )
-    log.info(
-        "label issues: %d of %d training images flagged (%d also by the training loss)",
-        int(issues["label_issue"].sum()),
-        len(issues),
-        int((issues["label_issue"] & issues["loss_flagged"]).sum()),
-    )
-
-
-def rounds_step(
-    round_name: str,
-    score_paths: list[str],
-    embed_paths: list[str],
-    triage_paths: list[str],
-    extra_labels_path: str | None,
-    exclude_path: str | None,
-    record_path: str,
-    table_path: str,
-    figure_path: str,
-) -> None:
-    """This active-learning round's record (its reviewed and excluded counts, the scores it reached,
-    the 1-NN accuracy and band C's size), then every round recorded so far (the records beside this
-    one's, read when the job runs), oldest first, as a long table and a figure of each score across rounds."""
-    metrics: dict[str, dict[str, Any]] = {}
-    for path in score_paths:
-        scored = json.loads(Path(path).read_text())
-        metrics.setdefault(scored["table"], {}).update({k: scored.get(k) for k in ROUND_SCORES})
-    for path in embed_paths:
-        embedded = json.loads(Path(path).read_text())
-        metrics.setdefault(embedded["table"], {})["knn1_cosine_subspecies"] = embedded.get("knn1_cosine_subspecies")
-    record = {
-        "round": round_name,
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "extra_labels": len(read_metadata(extra_labels_path)) if extra_labels_path else 0,
-        "excluded": len(pd.read_csv(exclude_path)) if exclude_path else 0,
-        "scores": metrics,
-        "band_C": {Path(p).parent.name: int((pd.read_csv(p)["band"] == "C").sum()) for p in triage_paths},
-    }
-    Path(record_path).write_text(json.dumps(record, indent=2))
-    earlier = [path for path in Path(record_path).parent.glob("round-*.json") if path.name != Path(record_path).name]
-    records = sorted(
-        (json.loads(path.read_text()) for path in [*earlier, Path(record_path)]), key=lambda r: r["finished"]
-    )
-    rows = [
-        {
-            "round": r["round"],
-            "finished": r["finished"],
-            "extra_labels": r["extra_labels"],
-            "excluded": r["excluded"],
-            "table": table,
-            "metric": metric,
-            "value": value,
-        }
-        for r in records
-        for table, metrics in r["scores"].items()
-        for metric, value in metrics.items()
-    ]
-    table = pd.DataFrame(rows, columns=["round", "finished", "extra_labels", "excluded", "table", "metric", "value"])
-    table.to_csv(table_path, index=False)
-    rounds_figure(table, figure_path)
-    log.info(
-        "%d rounds recorded; this one (%s): %d reviewed labels, %d excluded",
-        len(records),
-        round_name,
-        record["extra_labels"],
-        record["excluded"],
     )
