@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hybridwing.balance.augment import Augmenter, AugmentSettings
+from hybridwing.balance.augment import Augmenter
+from hybridwing.balance.augment_settings import AugmentSettings
 from hybridwing.balance.balance import (
     BalanceSettings,
     EmptyClassError,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from hybridwing.balance.augment import AugmentSettings
+from hybridwing.balance.augment_settings import AugmentSettings
 from hybridwing.balance.balance import BalanceSettings
 from hybridwing.balance.crosses import CrossSettings, HoldoutSettings
 from hybridwing.data.fetch import FetchSettings

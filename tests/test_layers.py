@@ -130,9 +130,13 @@ def test_the_walk_sees_a_backward_import(tmp_path):
     assert RANK[stage_of(next(iter(imports_of(module))))] > RANK[stage_of("hybridwing.finetune.steps")]
 
 
-#: The steps of the light jobs: each reads tables and JSON files only, so its job must not pay the
-#: 5-8 seconds that torch and open_clip take to import.
+#: The steps of the light jobs: each reads tables, images and JSON files only, so its job must not
+#: pay the 5-8 seconds that torch, open_clip and albumentations take to import. (The segment and
+#: balance steps load the U-Net and the augmenter inside the jobs that use them.)
 LIGHT_STEPS = [
+    "hybridwing.data.steps",
+    "hybridwing.segment.steps",
+    "hybridwing.balance.steps",
     "hybridwing.review.rounds",
     "hybridwing.score.summary",
     "hybridwing.review.label_issues",

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from tqdm import tqdm
 
-from hybridwing.balance.augment import LIBRARIES, Augmenter, AugmentSettings
+from hybridwing.balance.augment_settings import LIBRARIES, AugmentSettings
 from hybridwing.balance.crosses import CrossSettings, compose, is_composite, plan_crosses, wing_gap_row
 from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
 from hybridwing.segment.background import background_rng, remove_background
@@ -149,6 +149,8 @@ _worker: dict[str, Any] = {}
 
 def _start_worker(augment: AugmentSettings, mask_settings: MaskSettings) -> None:
     import torch  # noqa: PLC0415 - only the worker processes need torch
+
+    from hybridwing.balance.augment import Augmenter  # noqa: PLC0415 - the balance rule never augments
 
     torch.set_num_threads(1)
     _worker["augmenter"] = Augmenter(augment)
