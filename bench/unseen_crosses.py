@@ -96,12 +96,20 @@ def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
     return rows
 
 
+def link_config(workdir: Path) -> None:
+    """Point WORKDIR/config at this checkout's config/, replacing a link left by another checkout."""
+    link = workdir / "config"
+    if link.is_symlink() and link.resolve() != (REPO / "config").resolve():
+        link.unlink()  # dangling, or from a removed worktree
+    if not link.exists():
+        link.symlink_to(REPO / "config")
+
+
 def main() -> None:
     workdir = Path(sys.argv[1]).resolve()
     names = sys.argv[2:] or list(SETTINGS)
     workdir.mkdir(parents=True, exist_ok=True)
-    if not (workdir / "config").exists():
-        (workdir / "config").symlink_to(REPO / "config")
+    link_config(workdir)
     table_path = workdir / "unseen_crosses.csv"
     table = pd.read_csv(table_path) if table_path.is_file() else pd.DataFrame()
     for name in names:
