@@ -23,8 +23,9 @@ from hybridwing.review.embed import (
 from hybridwing.review.embedding_table import FROZEN_PREFIX, embedding_frame
 from hybridwing.review.label_issues import label_issues, label_issues_step
 from hybridwing.review.settings import ZeroShotSettings
-from hybridwing.review.steps import junk_flags, zero_shot_judge
 from hybridwing.review.triage import TriageSettings, assign_bands, next_batch, uncertainty
+from hybridwing.review.triage_step import junk_flags
+from hybridwing.review.zero_shot import zero_shot_judge
 
 
 def blobs(n_per_class: int, n_classes: int, spread: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
 from hybridwing.logs import log_to_file
-from hybridwing.review.steps import embed_step, table_outputs
+from hybridwing.review.embedding_table import table_outputs
+from hybridwing.review.steps import embed_step
 
 log_to_file(snakemake.log[0])
 embed_step(

@@ -1,5 +1,6 @@
 from hybridwing.logs import log_to_file
-from hybridwing.review.steps import table_outputs, triage_step
+from hybridwing.review.embedding_table import table_outputs
+from hybridwing.review.triage_step import triage_step
 
 log_to_file(snakemake.log[0])
 triage_step(

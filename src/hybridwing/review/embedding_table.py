@@ -1,14 +1,28 @@
-"""The embed rule's table: one row per image, one float32 column per embedding dimension (e0, e1,
-... for the fine-tuned model; p0, p1, ... for the frozen pretrained backbone). Light on purpose (no
-torch), for the jobs that only read it back."""
+"""The embed rule's table: one row per image, its ROW_COLUMNS, then one float32 column per
+embedding dimension (e0, e1, ... for the fine-tuned model; p0, p1, ... for the frozen pretrained
+backbone); and the review rules' outputs per table. Light on purpose (no torch), for the jobs that
+only read it back."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 EMBEDDING_PREFIX = "e"
 FROZEN_PREFIX = "p"
+ROW_COLUMNS = ["image_id", "filename", "path", "label", "specimen", "species", "is_hybrid"]
+
+
+def table_outputs(output: Any, tables: list[str], kinds: tuple[str, ...]) -> dict[str, list[str]]:
+    """A rule's outputs per kind, in the order of `tables`: a named list (``expand``), or one name
+    per table, ``{kind}_{table}`` (the report figures)."""
+    named = dict(output.items())
+    gathered = {
+        kind: list(named[kind]) if kind in named else [named[f"{kind}_{table}"] for table in tables] for kind in kinds
+    }
+    return {"tables": list(tables), **gathered}
 
 
 def embedding_frame(rows: pd.DataFrame, features: np.ndarray, prefix: str = EMBEDDING_PREFIX) -> pd.DataFrame:

@@ -3,12 +3,14 @@ raw photograph against prompts for a wing and for what else lands in a collectio
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from hybridwing.device import autocast
+from hybridwing.model.backbone import BackboneUnavailable, load_clip, preprocessing, tokenizer_of
 from hybridwing.model.preprocess import normalised_batches
 
 
@@ -47,17 +49,20 @@ def prompt_probabilities(
     return np.concatenate(out) if out else np.zeros((0, len(prompts)))
 
 
-def junk_table(rows: pd.DataFrame, probabilities: np.ndarray, prompts: list[str], threshold: float) -> pd.DataFrame:
-    """Per image: the probability of the clean prompt, the likeliest junk prompt and whether the junk
-    prompts together reach `threshold`."""
-    junk = probabilities[:, 1:]
-    return (
-        rows[["image_id"]]
-        .reset_index(drop=True)
-        .assign(
-            p_wing=probabilities[:, 0].round(4),
-            likeliest_junk=[prompts[1 + i] for i in junk.argmax(1)] if len(junk) else [],
-            p_junk=junk.sum(1).round(4),
-            junk=junk.sum(1) >= threshold,
-        )
-    )
+def zero_shot_judge(backbone: str) -> tuple[Any, str]:
+    """A callable (paths, prompts) -> (images, prompts) probabilities from the pretrained CLIP named
+    `backbone`, and "", or None and why there is none."""
+    try:
+        model, _, pretrained = load_clip(backbone, allow_random_init=False)
+    except BackboneUnavailable as error:
+        return None, f"no pretrained text tower ({error})"
+    reason = why_not_zero_shot(model, pretrained)
+    if reason:
+        return None, reason
+    size, mean, std = preprocessing(model.visual)
+    tokenizer = tokenizer_of(backbone)
+
+    def judge(paths: list[str], prompts: list[str]) -> np.ndarray:
+        return prompt_probabilities(model, tokenizer, prompts, paths, size, mean, std, torch.device("cpu"))
+
+    return judge, ""
