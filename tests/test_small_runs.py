@@ -5,6 +5,9 @@ tiny run.)"""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 
 import pandas as pd
@@ -128,3 +131,24 @@ def test_real_config_overrides_the_synthetic_default(tmp_path):
 
 # The HTML report in a real browser: Debian's Chromium (installed with apt where it is missing),
 # driven by playwright, opens every section of the shared tiny run's report and every result in it.
+
+
+def test_a_change_in_the_library_reruns_the_rules_that_run_it(tmp_path, small_dataset):
+    """The split's code lives in src/hybridwing, not in its script: a changed copy of the library
+    (first on the path) reruns the data rules, and the unchanged one leaves them done."""
+    config = write_config(tmp_path, small_dataset)
+    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    assert result.returncode == 0, result.stdout[-3000:]
+    library = tmp_path / "library"
+    shutil.copytree(REPO / "src/hybridwing", library / "hybridwing", ignore=shutil.ignore_patterns("__pycache__"))
+    on_the_copy = os.environ | {"PYTHONPATH": str(library)}
+    unchanged = run_snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config), env=on_the_copy)
+    assert unchanged.returncode == 0 and "Nothing to be done" in unchanged.stdout, unchanged.stdout[-2000:]
+
+    split_module = library / "hybridwing/data/split.py"
+    split_module.write_text(split_module.read_text() + "\n# a change in the library\n")
+    changed = run_snakemake(tmp_path, "-n", "results/data/splits.csv", "--configfile", str(config), env=on_the_copy)
+    assert changed.returncode == 0, changed.stdout[-2000:]
+    planned = re.findall(r"^(\w+)\s+\d+$", changed.stdout.split("Job stats:")[1].split("total")[0], flags=re.MULTILINE)
+    assert {"split", "metadata"} <= set(planned), changed.stdout[-2000:]
+    assert "Params have changed since last execution" in changed.stdout

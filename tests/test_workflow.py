@@ -259,7 +259,7 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     assert dev["n_images"] == 20 - len(labelled)
     log = (tmp_path / "logs/finetune.log").read_text()
     assert (
-        "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes or image contents"
+        "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes, image contents or code"
         in log
     )
     model_dir = tmp_path / "results/finetune/model"

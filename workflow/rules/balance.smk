@@ -12,6 +12,7 @@ rule augment:
     benchmark:
         "benchmarks/balance/augment/{scatteritem}.tsv"
     params:
+        code=library_code("augment.py"),
         settings=config["balance"],
         mask_settings=mask_settings("background"),
     threads: 2
@@ -45,6 +46,7 @@ rule balance:
     benchmark:
         "benchmarks/balance/balance.tsv"
     params:
+        code=library_code("balance.py"),
         settings=config["balance"],
     threads: 2
     resources:

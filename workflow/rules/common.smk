@@ -13,6 +13,7 @@ from hybridwing.config import (
     scored_tables,
 )
 from hybridwing.data.fetch import is_url
+from hybridwing.digest import library_digest
 from hybridwing.segment.mask_settings import MaskSettings
 
 
@@ -32,6 +33,13 @@ ROUND = review_round(config)
 
 wildcard_constraints:
     table="|".join(map(re.escape, TABLES)),
+
+
+def library_code(script):
+    """The digest of the hybridwing code that workflow/scripts/`script` runs, as the rule's param
+    ``code``: a change in the library reruns the rules whose code it is (and retrains instead of
+    resuming), not only a change in the script."""
+    return library_digest(WORKFLOW_DIR / "scripts" / script)
 
 
 def table_file(wildcards):

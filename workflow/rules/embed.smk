@@ -16,6 +16,7 @@ rule embed:
     benchmark:
         "benchmarks/embed/embed.tsv"
     params:
+        code=library_code("embed.py"),
         tables=EMBEDDED,
         settings=review_settings("batch_size", "seed", "duplicate_cosine"),
     threads: 2

@@ -10,6 +10,7 @@ rule fetch:
     benchmark:
         "benchmarks/fetch/{table}.tsv"
     params:
+        code=library_code("fetch.py"),
         location=lambda wildcards: TABLES[wildcards.table],
         store="resources/images",
         settings=config["fetch"],
@@ -32,6 +33,8 @@ rule metadata:
         metadata="results/data/metadata.csv",
     log:
         "logs/metadata.log",
+    params:
+        code=library_code("metadata.py"),
     resources:
         mem_mb=1000,
         runtime=10,

@@ -32,6 +32,7 @@ rule finetune:
     benchmark:
         "benchmarks/finetune.tsv"
     params:
+        code=library_code("finetune.py"),
         settings=finetune_settings(),
         mask_settings=mask_settings("all"),
         score_method=config["score"]["method"],
@@ -58,6 +59,7 @@ rule holdout_pairs:
     log:
         "logs/finetune/holdout_pairs.log",
     params:
+        code=library_code("holdout_pairs.py"),
         settings=config["finetune"]["holdout_crosses"],
     localrule: True
     conda:
@@ -91,6 +93,7 @@ use rule finetune as finetune_holdout with:
     benchmark:
         "benchmarks/finetune_holdout.tsv"
     params:
+        code=library_code("finetune.py"),
         settings=finetune_settings(),
         mask_settings=mask_settings("all"),
         score_method=config["score"]["method"],

@@ -14,6 +14,7 @@ rule triage:
     benchmark:
         "benchmarks/review/triage.tsv"
     params:
+        code=library_code("triage.py"),
         tables=EMBEDDED,
         settings=review_settings("triage", "zero_shot", "sheet_images"),
     threads: 2
@@ -43,6 +44,7 @@ rule label_issues:
     log:
         "logs/review/label_issues.log",
     params:
+        code=library_code("label_issues.py"),
         settings=review_settings("seed", "label_issues", "sheet_images"),
     resources:
         mem_mb=4000,
@@ -73,6 +75,7 @@ rule rounds:
     log:
         "logs/review/rounds.log",
     params:
+        code=library_code("rounds.py"),
         round=ROUND,
     localrule: True
     conda:

@@ -27,6 +27,7 @@ rule score:
     benchmark:
         "benchmarks/score/{subset}.tsv"
     params:
+        code=library_code("score.py"),
         settings=config["score"],
     threads: 2
     resources:
@@ -54,6 +55,8 @@ rule score_summary:
         ),
     log:
         "logs/score/summary.log",
+    params:
+        code=library_code("score_summary.py"),
     localrule: True
     conda:
         "../../envs/hybridwing.yaml"
@@ -85,6 +88,7 @@ rule unseen_cross:
     benchmark:
         "benchmarks/score/unseen_cross.tsv"
     params:
+        code=library_code("unseen_cross.py"),
         settings=config["finetune"]["holdout_crosses"],
         mask_settings=mask_settings("background"),
         seed=config["balance"]["seed"],

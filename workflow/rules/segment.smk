@@ -11,6 +11,7 @@ rule teacher_masks:
     benchmark:
         "benchmarks/segment/teacher_masks/{scatteritem}.tsv"
     params:
+        code=library_code("teacher_masks.py"),
         settings=teacher_settings(),
         every_table=bool(PATTERN_MASKS),
     threads: 2
@@ -31,6 +32,8 @@ rule teacher_index:
     localrule: True
     log:
         "logs/segment/teacher_index.log",
+    params:
+        code=library_code("gather_table.py"),
     resources:
         mem_mb=1000,
         runtime=10,
@@ -58,6 +61,7 @@ rule train_unet:
     benchmark:
         "benchmarks/segment/train_unet.tsv"
     params:
+        code=library_code("train_unet.py"),
         settings=config["unet"],
     threads: 2
     resources:
@@ -83,6 +87,7 @@ rule segment:
     benchmark:
         "benchmarks/segment/segment/{scatteritem}.tsv"
     params:
+        code=library_code("segment.py"),
         mask_settings=mask_settings("segmentation"),
     threads: 2
     resources:
@@ -108,6 +113,7 @@ rule qc:
     benchmark:
         "benchmarks/segment/qc.tsv"
     params:
+        code=library_code("qc.py"),
         pattern_masks=PATTERN_MASKS,
     threads: 1
     resources:
@@ -140,6 +146,7 @@ rule coverage_figures:
     log:
         "logs/segment/coverage_figures.log",
     params:
+        code=library_code("coverage_figures.py"),
         pattern_masks=PATTERN_MASKS,
     localrule: True
     resources:
@@ -163,6 +170,7 @@ rule apply_masks:
     benchmark:
         "benchmarks/segment/apply_masks/{scatteritem}.tsv"
     params:
+        code=library_code("apply_masks.py"),
         mask_settings=mask_settings("background"),
     threads: 1
     resources:
@@ -190,6 +198,8 @@ rule wings:
     localrule: True
     log:
         "logs/segment/wings.log",
+    params:
+        code=library_code("wings.py"),
     resources:
         mem_mb=2000,
         runtime=10,

@@ -10,6 +10,7 @@ rule split:
     benchmark:
         "benchmarks/split.tsv"
     params:
+        code=library_code("split.py"),
         settings=config["split"],
     threads: 2
     resources:

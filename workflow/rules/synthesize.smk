@@ -11,6 +11,7 @@ rule synthesize:
     benchmark:
         "benchmarks/synthesize.tsv"
     params:
+        code=library_code("synthesize.py"),
         settings=config["dataset"].get("synthetic", {}),
     threads: 1
     resources:

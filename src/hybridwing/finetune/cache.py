@@ -21,13 +21,15 @@ from torch import nn
 from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
-from hybridwing.digest import contents_digest
+from hybridwing.digest import contents_digest, library_digest
 from hybridwing.finetune.trainable import vision_blocks
 from hybridwing.model.backbone import WingClassifier
 
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 8  # batches between progress records while building
+#: The code that computes the tokens (this module and what it imports): a cache of other code is rebuilt.
+TOKEN_CODE = library_digest(__file__)
 
 
 def _check_splittable(visual: nn.Module) -> None:
@@ -67,9 +69,12 @@ def frozen_count(classifier: WingClassifier, unfrozen_blocks: int) -> int:
 
 
 def cache_key(classifier: WingClassifier, n_frozen: int, paths: list[str], size: int, mean, std) -> str:
-    """A digest of everything the tokens depend on: the frozen weights, preprocessing and the image files' contents."""
+    """A digest of everything the tokens depend on: the frozen weights, preprocessing, the image
+    files' contents and the code that computes them."""
     digest = hashlib.sha256(
-        json.dumps({"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std)}).encode()
+        json.dumps(
+            {"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std), "code": TOKEN_CODE}
+        ).encode()
     )
     visual = classifier.visual
     frozen_blocks = [f"transformer.resblocks.{k}." for k in range(n_frozen)]

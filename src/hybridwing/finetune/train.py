@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, pick_device
-from hybridwing.digest import contents_digest
+from hybridwing.digest import contents_digest, library_digest
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.trainable import configure_trainable, parameter_groups
 from hybridwing.model.backbone import Backbone, WingClassifier, load_backbone
@@ -160,20 +160,25 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+#: The code that trains (this module and what it imports): a checkpoint of other code is not resumed.
+TRAINING_CODE = library_digest(__file__)
 #: Settings that do not change how one model trains: changing them resumes a checkpoint.
 NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
 
 
 def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
-    """What a checkpoint must match to be resumed: the training settings, classes, labels and the
+    """What a checkpoint must match to be resumed: the training settings, classes, labels, the
     contents of every image (an image rewritten at the same path, say with another background, is
-    another training set)."""
+    another training set) and the code that trains."""
     labelled = [name for name in ("path", "class_index", "parent_1", "parent_2") if name in train.columns]
     tables = train[labelled].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
     fingerprint = hashlib.sha256(tables.encode("utf-8", "surrogateescape")).hexdigest()
     images = contents_digest([*train["path"], *val["path"]])
     training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
-    return json.dumps({"settings": training, "classes": classes, "data": fingerprint, "images": images}, sort_keys=True)
+    return json.dumps(
+        {"settings": training, "classes": classes, "data": fingerprint, "images": images, "code": TRAINING_CODE},
+        sort_keys=True,
+    )
 
 
 #: What a hybrid's target puts on the hybrid class and on each parent, per ``hybrid_target``.
@@ -271,7 +276,9 @@ def resume(path: Path, key: str, model: nn.Module, optimiser: torch.optim.Optimi
         return fresh_state()
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved["key"] != key:
-        log.info("ignoring %s: it was written for other settings, classes or image contents; training afresh", path)
+        log.info(
+            "ignoring %s: it was written for other settings, classes, image contents or code; training afresh", path
+        )
         return fresh_state()
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
