@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,14 @@ def run_snakemake(
         timeout=timeout,
         env=env,
     )
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """The jobs a Snakemake run or dry run lists in its job stats, by rule (none for "Nothing to be done")."""
+    if "Nothing to be done" in stdout:
+        return {}
+    stats = stdout.split("Job stats:")[1].split("total")[0]
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
 
 
 def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:

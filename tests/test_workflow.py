@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from apt import install_with_apt
-from conftest import REPO, SNAKEMAKE, TINY_CONFIG, run_snakemake, write_config
+from conftest import REPO, SNAKEMAKE, TINY_CONFIG, job_counts, run_snakemake, write_config
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -28,10 +28,7 @@ def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
     """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
     result = run_snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config, "planned.yaml")))
     assert result.returncode == 0, result.stdout[-3000:]
-    if "Nothing to be done" in result.stdout:
-        return {}
-    stats = result.stdout.split("Job stats:")[1].split("total")[0]
-    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.MULTILINE)}
+    return job_counts(result.stdout)
 
 
 DESIGN_METRICS = {

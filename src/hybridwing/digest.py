@@ -17,11 +17,13 @@ def file_digest(path: str | Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-def contents_digest(paths: Iterable[str | Path]) -> str:
-    """One SHA-256 over the paths and the contents of the files, in order."""
+def contents_digest(paths: Iterable[str | Path], root: Path | None = None) -> str:
+    """One SHA-256 over the paths and the contents of the files, in order; with `root`, the paths
+    are relative to it, so the same files give the same digest wherever `root` lies."""
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(f"{path}\0{file_digest(path)}\n".encode("utf-8", "surrogateescape"))
+        name = Path(path).relative_to(root).as_posix() if root else path
+        digest.update(f"{name}\0{file_digest(path)}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -48,10 +50,7 @@ def library_digest(script: str | Path, package_dir: Path = PACKAGE_DIR) -> str:
                     files.add(module)
                     pending.append(module)
     data = {path for module in files if module.name == "__init__.py" for path in data_files(module.parent)}
-    digest = hashlib.sha256()
-    for path in sorted(files | data):
-        digest.update(f"{path.relative_to(package_dir).as_posix()}\0{file_digest(path)}\n".encode())
-    return digest.hexdigest()[:16]
+    return contents_digest(sorted(files | data), root=package_dir)[:16]
 
 
 @functools.cache

@@ -28,8 +28,6 @@ from hybridwing.model.backbone import WingClassifier
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 8  # batches between progress records while building
-#: The code that computes the tokens (this module and what it imports): a cache of other code is rebuilt.
-TOKEN_CODE = library_digest(__file__)
 
 
 def _check_splittable(visual: nn.Module) -> None:
@@ -70,10 +68,10 @@ def frozen_count(classifier: WingClassifier, unfrozen_blocks: int) -> int:
 
 def cache_key(classifier: WingClassifier, n_frozen: int, paths: list[str], size: int, mean, std) -> str:
     """A digest of everything the tokens depend on: the frozen weights, preprocessing, the image
-    files' contents and the code that computes them."""
+    files' contents and the code that computes them (this module and what it imports)."""
     digest = hashlib.sha256(
         json.dumps(
-            {"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std), "code": TOKEN_CODE}
+            {"n_frozen": n_frozen, "size": size, "mean": list(mean), "std": list(std), "code": library_digest(__file__)}
         ).encode()
     )
     visual = classifier.visual

@@ -160,8 +160,6 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
-#: The code that trains (this module and what it imports): a checkpoint of other code is not resumed.
-TRAINING_CODE = library_digest(__file__)
 #: Settings that do not change how one model trains: changing them resumes a checkpoint.
 NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
 
@@ -169,14 +167,20 @@ NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
 def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
     """What a checkpoint must match to be resumed: the training settings, classes, labels, the
     contents of every image (an image rewritten at the same path, say with another background, is
-    another training set) and the code that trains."""
+    another training set) and the code that trains (this module and what it imports)."""
     labelled = [name for name in ("path", "class_index", "parent_1", "parent_2") if name in train.columns]
     tables = train[labelled].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
     fingerprint = hashlib.sha256(tables.encode("utf-8", "surrogateescape")).hexdigest()
     images = contents_digest([*train["path"], *val["path"]])
     training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
     return json.dumps(
-        {"settings": training, "classes": classes, "data": fingerprint, "images": images, "code": TRAINING_CODE},
+        {
+            "settings": training,
+            "classes": classes,
+            "data": fingerprint,
+            "images": images,
+            "code": library_digest(__file__),
+        },
         sort_keys=True,
     )
 
