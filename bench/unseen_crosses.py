@@ -68,6 +68,7 @@ SETTINGS = {
     # twice the amount (10,920 composites, 44% of the set): does the gain from 20 to 60 go on?
     "crosses120": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}}),
     "crosses120_seed1": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}, "finetune": {"seed": 1}}),
+    "crosses120_seed2": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}, "finetune": {"seed": 2}}),
 }
 
 
