@@ -44,6 +44,7 @@ PROBE = {
 NO_CROSSES = {"balance": {"crosses": {"per_pair": 0}}}
 AT_20 = {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}}}
 AT_60 = {"balance": {"crosses": {"per_pair": 60, "recipes": ["wings"]}}}
+AT_120 = merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}})
 SETTINGS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
@@ -66,9 +67,9 @@ SETTINGS = {
     "crosses60_min640": merged(AT_60, {"balance": {"min_per_class": 640}}),
     "crosses60_hue25": merged(AT_60, {"balance": {"augment": {"hue": 0.25, "saturation": 0.3}}}),
     # twice the amount (10,920 composites, 44% of the set): does the gain from 20 to 60 go on?
-    "crosses120": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}}),
-    "crosses120_seed1": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}, "finetune": {"seed": 1}}),
-    "crosses120_seed2": merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}, "finetune": {"seed": 2}}),
+    "crosses120": AT_120,
+    "crosses120_seed1": merged(AT_120, {"finetune": {"seed": 1}}),
+    "crosses120_seed2": merged(AT_120, {"finetune": {"seed": 2}}),
 }
 
 
