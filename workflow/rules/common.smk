@@ -14,6 +14,7 @@ from hybridwing.config import (
 )
 from hybridwing.data.fetch import is_url
 from hybridwing.digest import library_digest
+from hybridwing.model.trunk_weights import resolve_trunk_weights
 from hybridwing.segment.mask_settings import MaskSettings
 
 
@@ -51,6 +52,13 @@ def table_file(wildcards):
 def finetune_settings():
     """The finetune block as training reads it: the unseen-cross validation's own keys go to its rules."""
     return {key: value for key, value in config["finetune"].items() if key != "holdout_crosses"}
+
+
+def trunk_weights_file():
+    """The pretrained trunk weights' file (finetune.trunk_weights) as an input, so that another file
+    at that path retrains; a missing file or package stops the run before any job."""
+    weights = config["finetune"].get("trunk_weights")
+    return [str(resolve_trunk_weights(weights["path"]))] if weights else []
 
 
 def training_state(name):

@@ -5,6 +5,7 @@ rule finetune:
         splits=rules.split.output.splits,
         wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,
+        trunk_weights=trunk_weights_file(),
     output:
         model=directory("results/finetune/model"),
         history="results/finetune/history.csv",
@@ -76,6 +77,7 @@ use rule finetune as finetune_holdout with:
         wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,
         pairs=rules.holdout_pairs.output.pairs,
+        trunk_weights=trunk_weights_file(),
     output:
         model=directory("results/finetune/holdout/model"),
         history="results/finetune/holdout/history.csv",

@@ -26,11 +26,12 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, pick_device
-from hybridwing.digest import contents_digest, library_digest
+from hybridwing.digest import contents_digest, file_digest, library_digest
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.trainable import configure_trainable, parameter_groups
 from hybridwing.model.backbone import Backbone, WingClassifier, load_backbone
 from hybridwing.model.preprocess import load_image, load_images, normalise
+from hybridwing.model.trunk_weights import resolve_trunk_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class FinetuneSettings:
 
     model: str = "hf-hub:imageomics/bioclip"
     allow_random_init: bool = False
+    trunk_weights: dict[str, Any] | None = None
     unfrozen_blocks: int | str = 2
     train_proj: bool = True
     token_cache: bool = True
@@ -167,18 +169,21 @@ NOT_TRAINING = ("checkpoint_every", "ensemble", "flip_average", "temperature")
 def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.DataFrame, val: pd.DataFrame) -> str:
     """What a checkpoint must match to be resumed: the training settings, classes, labels, the
     contents of every image (an image rewritten at the same path, say with another background, is
-    another training set) and the code that trains (this module and what it imports)."""
+    another training set), the pretrained trunk weights' contents and the code that trains (this
+    module and what it imports)."""
     labelled = [name for name in ("path", "class_index", "parent_1", "parent_2") if name in train.columns]
     tables = train[labelled].to_csv(index=False) + val[["path", "class_index"]].to_csv(index=False)
     fingerprint = hashlib.sha256(tables.encode("utf-8", "surrogateescape")).hexdigest()
     images = contents_digest([*train["path"], *val["path"]])
     training = {name: value for name, value in asdict(settings).items() if name not in NOT_TRAINING}
+    trunk = settings.trunk_weights and file_digest(resolve_trunk_weights(settings.trunk_weights["path"]))
     return json.dumps(
         {
             "settings": training,
             "classes": classes,
             "data": fingerprint,
             "images": images,
+            "trunk_weights": trunk,
             "code": library_digest(__file__),
         },
         sort_keys=True,
@@ -419,7 +424,7 @@ def finetune(
     torch.manual_seed(settings.seed)
     torch.set_num_threads(max(1, threads))
     device = pick_device()
-    backbone = load_backbone(settings.model, settings.allow_random_init)
+    backbone = load_backbone(settings.model, settings.allow_random_init, settings.trunk_weights)
     if not backbone.pretrained and settings.unfrozen_blocks != "all":
         log.warning("a frozen random trunk is meaningless: set finetune.unfrozen_blocks: all for a random backbone")
     model = WingClassifier(backbone.visual, len(classes))

@@ -12,6 +12,8 @@ import open_clip
 import torch
 from torch import nn
 
+from hybridwing.model.trunk_weights import TrunkWeightsError, load_trunk_weights
+
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"
@@ -33,6 +35,7 @@ class Backbone:
     std: tuple[float, ...]
     pretrained: bool
     source: str
+    trunk_weights: dict[str, Any] | None = None
 
 
 def preprocessing(visual: nn.Module) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
@@ -42,15 +45,28 @@ def preprocessing(visual: nn.Module) -> tuple[int, tuple[float, ...], tuple[floa
     return int(size), tuple(config["mean"]), tuple(config["std"])
 
 
-def _vision_of(model: nn.Module, model_cfg: dict[str, Any], pretrained: bool, source: str) -> Backbone:
-    return Backbone(model.visual, model_cfg, *preprocessing(model.visual), pretrained, source)
-
-
-def load_clip(spec: str, allow_random_init: bool) -> tuple[nn.Module, dict[str, Any], bool]:
+def load_clip(
+    spec: str, allow_random_init: bool, trunk_weights: dict[str, Any] | None = None
+) -> tuple[nn.Module, dict[str, Any], bool]:
     """The whole open_clip model named by `spec` (``hf-hub:org/repo``, a local folder with
     open_clip_config.json and weights, or an architecture name), its model config, and whether it
     is pretrained. Without reachable weights it stops, unless `allow_random_init`, and then only an
-    architecture name can be built (randomly initialised)."""
+    architecture name can be built (randomly initialised). `trunk_weights` (``path``: a file, or
+    ``package:MODULE/PATH``; ``mean`` and ``std``: the normalisation they were trained with)
+    pretrains the timm trunk of an architecture name: the image tower is then pretrained, the text
+    tower is not."""
+    if trunk_weights:
+        if spec.startswith("hf-hub:") or Path(spec).is_dir() or spec not in open_clip.list_models():
+            raise BackboneUnavailable(
+                f"finetune.trunk_weights needs finetune.model to be an open_clip architecture name, not {spec}"
+            )
+        normalisation = {"mean": tuple(trunk_weights["mean"]), "std": tuple(trunk_weights["std"])}
+        model = open_clip.create_model(spec, pretrained=None, force_preprocess_cfg=normalisation)
+        try:
+            load_trunk_weights(model.visual, trunk_weights["path"])
+        except TrunkWeightsError as error:
+            raise BackboneUnavailable(str(error)) from None
+        return model, open_clip.get_model_config(spec), True
     if spec.startswith("hf-hub:"):
         try:
             model = open_clip.create_model(spec)
@@ -78,10 +94,10 @@ def load_clip(spec: str, allow_random_init: bool) -> tuple[nn.Module, dict[str, 
     return open_clip.create_model(spec, pretrained=None), open_clip.get_model_config(spec), False
 
 
-def load_backbone(spec: str, allow_random_init: bool) -> Backbone:
-    """The vision tower of `load_clip(spec, allow_random_init)`."""
-    model, model_cfg, pretrained = load_clip(spec, allow_random_init)
-    return _vision_of(model, model_cfg, pretrained, spec)
+def load_backbone(spec: str, allow_random_init: bool, trunk_weights: dict[str, Any] | None = None) -> Backbone:
+    """The vision tower of `load_clip(spec, allow_random_init, trunk_weights)`."""
+    model, model_cfg, pretrained = load_clip(spec, allow_random_init, trunk_weights)
+    return Backbone(model.visual, model_cfg, *preprocessing(model.visual), pretrained, spec, trunk_weights or None)
 
 
 def tokenizer_of(spec: str):

@@ -120,6 +120,7 @@ def write_model_folder(
             "model_cfg": backbone.model_cfg,
             "backbone": backbone.source,
             "pretrained": backbone.pretrained,
+            "trunk_weights": backbone.trunk_weights,
             "hybridwing": hybridwing.__version__,
         }
         (partial / CONFIG).write_text(json.dumps(config, indent=1))

@@ -79,7 +79,7 @@ def frozen_backbone(model_config: dict[str, Any]) -> Backbone | None:
     if not model_config.get("pretrained"):
         return None
     try:
-        return load_backbone(model_config["backbone"], allow_random_init=False)
+        return load_backbone(model_config["backbone"], False, model_config.get("trunk_weights"))
     except BackboneUnavailable as error:
         log.warning("no embedding of the frozen pretrained backbone: %s", error)
         return None

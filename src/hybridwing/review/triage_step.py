@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 #: Why a model trained from random weights gets no zero-shot judge.
 NO_PRETRAINED_BACKBONE = "no pretrained text tower (the model was trained from randomly initialised weights)"
+#: Why a model fine-tuned from pretrained trunk weights alone (no CLIP) gets none.
+IMAGE_TRUNK_ONLY = "no pretrained text tower (only the image trunk was pretrained: finetune.trunk_weights)"
 
 
 def junk_table(rows: pd.DataFrame, probabilities: np.ndarray, prompts: list[str], threshold: float) -> pd.DataFrame:
@@ -68,7 +70,9 @@ def triage_step(
     description = read_description(model_dir)
     raw_paths = read_metadata(metadata_path).set_index("image_id")["path"]
     judge, reason = None, NO_PRETRAINED_BACKBONE
-    if description.config.get("pretrained"):
+    if description.config.get("trunk_weights"):
+        reason = IMAGE_TRUNK_ONLY
+    elif description.config.get("pretrained"):
         import torch  # noqa: PLC0415 - only a pretrained judge needs torch
 
         from hybridwing.review.zero_shot import zero_shot_judge  # noqa: PLC0415

