@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import timm
 import torch
+import yaml
 from conftest import REPO
 from PIL import Image
 
@@ -115,3 +116,17 @@ def test_other_trunk_weights_at_the_same_path_train_afresh(tmp_path):
     assert checkpoint_key(settings, ["a"], table, table) == key
     torch.save({"w": torch.ones(3)}, weights)
     assert checkpoint_key(settings, ["a"], table, table) != key
+
+
+def test_the_bioclip_overlay_replaces_the_imagenet_trunk(monkeypatch):
+    """config/heliconius-bioclip.yaml on top of the real config asks for BioCLIP alone: offline it
+    stops for want of the hub, not for an ImageNet trunk that BioCLIP has no place for."""
+    import snakemake.utils
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    merged = yaml.safe_load((REPO / "config/heliconius.yaml").read_text())
+    assert merged["finetune"]["trunk_weights"]["path"] == LITE0["path"]
+    snakemake.utils.update_config(merged, yaml.safe_load((REPO / "config/heliconius-bioclip.yaml").read_text()))
+    finetune = merged["finetune"]
+    with pytest.raises(BackboneUnavailable, match="weights not reachable"):
+        load_backbone(finetune["model"], finetune["allow_random_init"], finetune["trunk_weights"])

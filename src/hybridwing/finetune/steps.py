@@ -186,6 +186,7 @@ def finetune_step(
         "n_val": len(val),
         "pretrained_backbone": result["backbone"].pretrained,
         "backbone": result["backbone"].source,
+        "trunk_weights": result["backbone"].trunk_weights,
         "device": result["device"].type,
         "token_cache": isinstance(result["val_feed"], TokenFeed),
         "setup_seconds": round(result["setup_seconds"], 1),

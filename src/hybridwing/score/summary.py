@@ -77,6 +77,8 @@ def summary_step(
     table.to_csv(table_path, index=False)
     trained = json.loads(Path(finetune_metrics_path).read_text())
     weights = "pretrained" if trained["pretrained_backbone"] else "<b>randomly initialised</b> (no pretraining)"
+    if trained.get("trunk_weights"):
+        weights = f"its image trunk pretrained (<code>{html.escape(trained['trunk_weights']['path'])}</code>)"
     shown = table.rename(
         columns=lambda name: (
             name.replace("subspecies_", "subsp. ").replace("_ci90", " 90%").replace("n_", "").replace("_", " ")
