@@ -45,9 +45,7 @@ def test_the_shipped_imagenet_weights_see_butterflies_in_the_real_photographs():
     ImageNet classifier puts far more on the butterfly classes than the same network at random:
     a mismatched order (a bias for a weight, a stage shifted) would not."""
     paths = sorted(PHOTOGRAPHS.glob("*.JPG"))[::100][:24]
-    pixels = np.stack(
-        [np.asarray(Image.open(path).convert("RGB").resize((224, 224)), np.float32) / 255 for path in paths]
-    )
+    pixels = np.stack([np.asarray(Image.open(path).convert("RGB").resize((224, 224)), np.float32) for path in paths])
     photographs = (torch.from_numpy(pixels / 255).permute(0, 3, 1, 2) - 0.5) / 0.5
     torch.manual_seed(0)
     network = timm.create_model("tf_efficientnet_lite0")
