@@ -56,7 +56,7 @@ def load_clip(
     pretrains the timm trunk of an architecture name: the image tower is then pretrained, the text
     tower is not."""
     if trunk_weights:
-        if spec.startswith("hf-hub:") or Path(spec).is_dir() or spec not in open_clip.list_models():
+        if Path(spec).is_dir() or spec not in open_clip.list_models():  # hub ids are not in the list
             raise BackboneUnavailable(
                 f"finetune.trunk_weights needs finetune.model to be an open_clip architecture name, not {spec}"
             )
@@ -97,7 +97,7 @@ def load_clip(
 def load_backbone(spec: str, allow_random_init: bool, trunk_weights: dict[str, Any] | None = None) -> Backbone:
     """The vision tower of `load_clip(spec, allow_random_init, trunk_weights)`."""
     model, model_cfg, pretrained = load_clip(spec, allow_random_init, trunk_weights)
-    return Backbone(model.visual, model_cfg, *preprocessing(model.visual), pretrained, spec, trunk_weights or None)
+    return Backbone(model.visual, model_cfg, *preprocessing(model.visual), pretrained, spec, trunk_weights)
 
 
 def tokenizer_of(spec: str):

@@ -83,18 +83,18 @@ def matched_state(trunk: nn.Module, source: dict[str, torch.Tensor], origin: str
                 f"{tuple(target[name].shape)}: another architecture"
             )
         state[name] = source[source_name]
-    left_out = [name for name in source if name not in {source_name for _, source_name in pairs}]
+    used = {source_name for _, source_name in pairs}
+    left_out = [name for name in source if name not in used]
     if left_out:
         log.info("%s: %d tensors the trunk has no place for, left out: %s", origin, len(left_out), left_out)
     return state
 
 
-def load_trunk_weights(visual: nn.Module, spec: str) -> Path:
-    """Load the weights `spec` names into the timm trunk of `visual`; returns the file."""
+def load_trunk_weights(visual: nn.Module, spec: str) -> None:
+    """Load the weights `spec` names into the timm trunk of `visual`."""
     trunk = getattr(visual, "trunk", None)
     if trunk is None:
         raise TrunkWeightsError(f"finetune.trunk_weights {spec}: only a timm vision tower has a trunk to load")
     path = resolve_trunk_weights(spec)
     trunk.load_state_dict(matched_state(trunk, read_state_dict(path), str(path)))
     log.info("trunk weights loaded from %s (open_clip's 'initialized randomly' concerns its own CLIP weights)", path)
-    return path
