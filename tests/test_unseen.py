@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridwing.balance.crosses import holdout_pairs, plan_validation_crosses, without_pairs
+from hybridwing.balance.crosses import holdout_pairs, plan_validation_crosses, thinned_parents, without_pairs
 from hybridwing.score.unseen import cross_metrics
 
 
@@ -73,6 +73,20 @@ def test_no_photograph_of_a_held_out_cross_reaches_the_held_out_model():
     )
     kept = without_pairs(manifest, pairs)
     assert kept["path"].tolist() == ["p0", "p1", "p5"]
+
+
+def test_thinning_leaves_each_real_parent_a_few_train_photographs_and_touches_nothing_else():
+    images = training_table()
+    pairs = holdout_pairs(images, set(images["image_id"]), count=1)
+    left_out = thinned_parents(images, pairs, keep=3, seed=0)
+    train = images[images["split"] == "train"]
+    kept = train[~train["image_id"].isin(left_out["image_id"])]["label"].value_counts()
+    assert kept["abundant"] == 3 and kept["common"] == 3, "each parent of the real cross keeps 3"
+    assert kept["rare"] == 2 and kept["scarce"] == 4 and kept["hybrid"] == 5, "other subspecies keep all"
+    assert set(images.set_index("image_id").loc[left_out["image_id"], "split"]) == {"train"}
+    assert left_out.equals(thinned_parents(images, pairs, keep=3, seed=0)), "the draw repeats with the seed"
+    assert not left_out.equals(thinned_parents(images, pairs, keep=3, seed=1))
+    assert thinned_parents(images, pairs, keep=0, seed=0).empty, "0 keeps every photograph"
 
 
 def test_validation_composites_come_from_val_photographs_of_the_pair_in_both_orders():

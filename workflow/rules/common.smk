@@ -67,6 +67,13 @@ def training_state(name):
     return {"checkpoint": f"resources/checkpoints/{name}.pt", "token_cache": f"resources/cache/{name}"}
 
 
+def holdout_manifest():
+    """The held-out model's balanced set: the shared one, or, when holdout_crosses.thin_parents
+    thins the real crosses' parents, one balanced from the TRAIN photographs left to them."""
+    thinned = config["finetune"]["holdout_crosses"]["thin_parents"]
+    return rules.balance_holdout.output.manifest if thinned else rules.balance.output.manifest
+
+
 def unseen_cross_outputs():
     """The unseen-cross validation (a second, held-out model), when finetune.holdout_crosses asks for it."""
     return rules.unseen_cross.output if config["finetune"]["holdout_crosses"]["pairs"] else []

@@ -57,11 +57,13 @@ rule holdout_pairs:
         wings=rules.wings.output.table,
     output:
         pairs="results/score/unseen_cross/pairs.csv",
+        thinned="results/score/unseen_cross/thinned_parents.csv",
     log:
         "logs/finetune/holdout_pairs.log",
     params:
         code=library_code("holdout_pairs.py"),
         settings=config["finetune"]["holdout_crosses"],
+        seed=config["balance"]["seed"],
     localrule: True
     conda:
         "../../envs/hybridwing.yaml"
@@ -69,9 +71,43 @@ rule holdout_pairs:
         "../scripts/holdout_pairs.py"
 
 
+use rule augment as augment_holdout with:
+    input:
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+        left_out=rules.holdout_pairs.output.thinned,
+    output:
+        images=directory("results/balance/holdout/shards/{scatteritem}/images"),
+        copies="results/balance/holdout/shards/{scatteritem}/copies.csv",
+    log:
+        "logs/balance/augment_holdout/{scatteritem}.log",
+    benchmark:
+        "benchmarks/balance/augment_holdout/{scatteritem}.tsv"
+
+
+use rule balance as balance_holdout with:
+    input:
+        metadata=rules.metadata.output.metadata,
+        splits=rules.split.output.splits,
+        qc=rules.qc.output.table,
+        wings=rules.wings.output.table,
+        copies=gather.shard(rules.augment_holdout.output.copies),
+        left_out=rules.holdout_pairs.output.thinned,
+    output:
+        manifest="results/balance/holdout/manifest.csv",
+        summary="results/balance/holdout/summary.json",
+        counts="results/balance/holdout/class_counts.png",
+    log:
+        "logs/balance/balance_holdout.log",
+    benchmark:
+        "benchmarks/balance/balance_holdout.tsv"
+
+
 use rule finetune as finetune_holdout with:
     input:
-        manifest=rules.balance.output.manifest,
+        manifest=holdout_manifest(),
         metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
         wings=rules.wings.output.table,

@@ -13,4 +13,5 @@ augment_step(
     settings=snakemake.params.settings,
     mask_settings=snakemake.params.mask_settings,
     threads=snakemake.threads,
+    left_out_path=snakemake.input.get("left_out"),
 )

@@ -13,4 +13,5 @@ balance_step(
     counts_plot=snakemake.output.counts,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
+    left_out_path=snakemake.input.get("left_out"),
 )

@@ -8,5 +8,7 @@ holdout_pairs_step(
     qc_path=snakemake.input.qc,
     wings_path=snakemake.input.wings,
     pairs_path=snakemake.output.pairs,
+    thinned_path=snakemake.output.thinned,
     settings=snakemake.params.settings,
+    seed=snakemake.params.seed,
 )

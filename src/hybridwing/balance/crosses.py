@@ -251,10 +251,13 @@ def pair_key(first: str, second: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class HoldoutSettings:
     """The ``finetune.holdout_crosses`` block: how many composed parent pairs a second model never
-    sees (0: no unseen-cross validation), and how many validation composites each gets."""
+    sees (0: no unseen-cross validation), how many validation composites each gets, and how many
+    TRAIN photographs each parent of a held-out real cross keeps in that model's training set (0:
+    all; a few make the real cross one of rare parents, as an evaluation table's unseen crosses are)."""
 
     pairs: int = 0
     per_pair: int = 12
+    thin_parents: int = 0
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> HoldoutSettings:
@@ -291,6 +294,19 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
         [(a, b, "real") for a, b in real_pairs] + [(a, b, "composed") for a, b in chosen],
         columns=["parent_1", "parent_2", "kind"],
     )
+
+
+def thinned_parents(images: pd.DataFrame, pairs: pd.DataFrame, keep: int, seed: int) -> pd.DataFrame:
+    """The TRAIN photographs the held-out model leaves out so that each parent of a real held-out
+    cross keeps only `keep` of its own (drawn by `seed`; 0 keeps all). Columns: image_id, label."""
+    parents = sorted(set(pairs.loc[pairs["kind"] == "real", ["parent_1", "parent_2"]].to_numpy().ravel()))
+    train = images[(images["split"] == "train") & images["label"].isin(parents)]
+    left_out = []
+    for label in parents if keep else []:
+        ids = sorted(train.loc[train["label"] == label, "image_id"])
+        order = np.random.default_rng(pair_seed(seed, label, label, keep)).permutation(len(ids))
+        left_out += [(ids[k], label) for k in sorted(order[keep:])]
+    return pd.DataFrame(left_out, columns=["image_id", "label"])
 
 
 def without_pairs(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -22,7 +22,13 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from hybridwing.balance.balance import composable_images, training_images, write_composites
-from hybridwing.balance.crosses import HoldoutSettings, holdout_pairs, pair_key, plan_validation_crosses
+from hybridwing.balance.crosses import (
+    HoldoutSettings,
+    holdout_pairs,
+    pair_key,
+    plan_validation_crosses,
+    thinned_parents,
+)
 from hybridwing.data.split import HYBRID_LABEL, SPLITS
 from hybridwing.score.figures import unseen_cross_figure
 from hybridwing.score.predictor import Predictor
@@ -34,14 +40,31 @@ log = logging.getLogger(__name__)
 
 
 def holdout_pairs_step(
-    metadata_path: str, splits_path: str, qc_path: str, wings_path: str, pairs_path: str, settings: dict[str, Any]
+    metadata_path: str,
+    splits_path: str,
+    qc_path: str,
+    wings_path: str,
+    pairs_path: str,
+    thinned_path: str,
+    settings: dict[str, Any],
+    seed: int,
 ) -> None:
-    """The holdout_pairs rule: which crosses the held-out model never sees."""
+    """The holdout_pairs rule: which crosses the held-out model never sees, and which TRAIN
+    photographs of the real crosses' parents it leaves out (``thin_parents``)."""
+    holdout = HoldoutSettings.from_config(settings)
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     held = images[(images["split"] != "train") & (images["label"] != HYBRID_LABEL)]
-    pairs = holdout_pairs(images, composable_images(held), HoldoutSettings.from_config(settings).pairs)
+    pairs = holdout_pairs(images, composable_images(held), holdout.pairs)
     pairs.to_csv(pairs_path, index=False)
     log.info("held-out crosses:\n%s", pairs.to_string(index=False))
+    thinned = thinned_parents(images, pairs, holdout.thin_parents, seed)
+    thinned.to_csv(thinned_path, index=False)
+    if len(thinned):
+        log.info(
+            "the real crosses' parents keep %d TRAIN photographs each; left out: %s",
+            holdout.thin_parents,
+            thinned["label"].value_counts().sort_index().to_dict(),
+        )
 
 
 def unseen_cross_rows(
@@ -170,7 +193,12 @@ def unseen_cross_step(
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
     by_score = {name: cross_metrics(predictions, name) for name in SCORE_NAMES}
     method = predictor.inference.score
-    metrics = {"score": method, **by_score[method], "alternatives": {k: v for k, v in by_score.items() if k != method}}
+    metrics = {
+        "score": method,
+        "thin_parents": HoldoutSettings.from_config(settings).thin_parents,
+        **by_score[method],
+        "alternatives": {k: v for k, v in by_score.items() if k != method},
+    }
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     unseen_cross_figure(metrics, figure_path)
     for cross, values in metrics["crosses"].items():
