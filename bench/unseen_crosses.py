@@ -39,6 +39,16 @@ PROBE = {
     "unet": {"epochs": 2},
     "finetune": {"epochs": 1, "holdout_crosses": {"pairs": 3, "per_pair": 12}},
 }
+#: The trunk every row before 2026-12-06 trained (config/heliconius.yaml then): resnet18 from scratch.
+RESNET18_SCRATCH = {
+    "finetune": {
+        "model": "hybridwing-resnet18",
+        "allow_random_init": True,
+        "trunk_weights": None,
+        "backbone_lr": 0.0003,
+        "head_lr": 0.0003,
+    }
+}
 #: The shipped config composes crosses; the baseline turns them off. The rows name their recipes:
 #: config/config.yaml (read first) composes by both.
 NO_CROSSES = {"balance": {"crosses": {"per_pair": 0}}}
@@ -60,7 +70,20 @@ IMAGENET_LITE0 = {
     }
 }
 LITE0_AT_60 = merged(AT_60, IMAGENET_LITE0)
-SETTINGS = {
+RESNET18_AT_60 = merged(RESNET18_SCRATCH, AT_60)
+#: The real held-out cross made one of rare parents: lativitta and notabilis keep 15 TRAIN
+#: photographs each in the held-out model's training set (amalfreda's count; petiverana has 6).
+THINNED = {"finetune": {"holdout_crosses": {"thin_parents": 15}}}
+LITE0_PARENTS = {"finetune": {"hybrid_target": "parents"}}
+#: Rows that train the held-out model only: no val or dev figures (the main model is not trained).
+VALIDATION_ONLY = {
+    "resnet18_thinned",
+    "resnet18_thinned_seed1",
+    "lite0_thinned",
+    "lite0_thinned_seed1",
+    "lite0_thinned_parents",
+}
+RESNET18_ROWS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
     "baseline_seed2": merged(NO_CROSSES, {"finetune": {"seed": 2}}),
@@ -85,21 +108,34 @@ SETTINGS = {
     "crosses120": AT_120,
     "crosses120_seed1": merged(AT_120, {"finetune": {"seed": 1}}),
     "crosses120_seed2": merged(AT_120, {"finetune": {"seed": 2}}),
+}
+SETTINGS = {name: merged(RESNET18_SCRATCH, setting) for name, setting in RESNET18_ROWS.items()} | {
     "lite0_crosses60": LITE0_AT_60,
     "lite0_crosses60_seed1": merged(LITE0_AT_60, {"finetune": {"seed": 1}}),
     "lite0_crosses60_seed2": merged(LITE0_AT_60, {"finetune": {"seed": 2}}),
+    "resnet18_thinned": merged(RESNET18_AT_60, THINNED),
+    "resnet18_thinned_seed1": merged(RESNET18_AT_60, THINNED, {"finetune": {"seed": 1}}),
+    "lite0_thinned": merged(LITE0_AT_60, THINNED),
+    "lite0_thinned_seed1": merged(LITE0_AT_60, THINNED, {"finetune": {"seed": 1}}),
+    "lite0_thinned_parents": merged(LITE0_AT_60, THINNED, LITE0_PARENTS),
+    # a whole row (the main model too, for dev's figures)
+    "lite0_thinned_parents_seed1": merged(LITE0_AT_60, THINNED, LITE0_PARENTS, {"finetune": {"seed": 1}}),
 }
 
 
+UNSEEN = "results/score/unseen_cross/metrics.json"
+EVALUATED = ["results/score/dev/metrics.json", "results/score/val/metrics.json"]
+
+
 def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
-    unseen = json.loads((workdir / "results/score/unseen_cross/metrics.json").read_text())
-    val = json.loads((workdir / "results/score/val/metrics.json").read_text())
-    dev = json.loads((workdir / "results/score/dev/metrics.json").read_text())
+    unseen = json.loads((workdir / UNSEEN).read_text())
+    blank = {"score": None, "alternatives": {}}
+    dev, val = (blank, blank) if name in VALIDATION_ONLY else (json.loads((workdir / p).read_text()) for p in EVALUATED)
     rows = []
     for score in [unseen["score"], *unseen["alternatives"]]:
         u = unseen if score == unseen["score"] else unseen["alternatives"][score]
-        v = val if score == val["score"] else val["alternatives"][score]
-        d = dev if score == dev["score"] else dev["alternatives"][score]
+        v = val if score == val["score"] else val["alternatives"].get(score, {})
+        d = dev if score == dev["score"] else dev["alternatives"].get(score, {})
         rows.append(
             {
                 "setting": name,
@@ -108,11 +144,11 @@ def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
                 "unseen_auc": u["unseen_cross_roc_auc"],
                 "real_cross_recall": u["real_cross_recall"],
                 "composed_recall": u["composed_cross_recall"],
-                "val": v["challenge_score"],
-                "dev": d["challenge_score"],
-                "dev_major": d["major_recall"],
-                "dev_minor": d["minor_recall"],
-                "dev_mimic": d["mimic_recall"],
+                "val": v.get("challenge_score"),
+                "dev": d.get("challenge_score"),
+                "dev_major": d.get("major_recall"),
+                "dev_minor": d.get("minor_recall"),
+                "dev_mimic": d.get("mimic_recall"),
                 "minutes": round(minutes, 1),
             }
         )
@@ -150,9 +186,8 @@ def main() -> None:
                 str(workdir),
                 "--cores",
                 "2",
-                "results/score/unseen_cross/metrics.json",
-                "results/score/dev/metrics.json",
-                "results/score/val/metrics.json",
+                UNSEEN,
+                *([] if name in VALIDATION_ONLY else EVALUATED),
                 "--configfile",
                 str(REPO / "config/heliconius.yaml"),
                 str(config),
