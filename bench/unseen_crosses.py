@@ -82,6 +82,7 @@ VALIDATION_ONLY = {
     "lite0_thinned",
     "lite0_thinned_seed1",
     "lite0_thinned_parents",
+    "baseline_thinned",
 }
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
@@ -108,6 +109,7 @@ RESNET18_ROWS = {
     "crosses120": AT_120,
     "crosses120_seed1": merged(AT_120, {"finetune": {"seed": 1}}),
     "crosses120_seed2": merged(AT_120, {"finetune": {"seed": 2}}),
+    "baseline_thinned": merged(NO_CROSSES, THINNED),
 }
 SETTINGS = {name: merged(RESNET18_SCRATCH, setting) for name, setting in RESNET18_ROWS.items()} | {
     "lite0_crosses60": LITE0_AT_60,
