@@ -185,9 +185,8 @@ def unseen_cross_step(
     ``score.method`` first) and the report's figure of them."""
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
     pairs = pd.read_csv(pairs_path, keep_default_na=False)
-    rows = unseen_cross_rows(
-        images, pairs, HoldoutSettings.from_config(settings), MaskSettings.from_config(mask_settings), seed, images_dir
-    )
+    holdout = HoldoutSettings.from_config(settings)
+    rows = unseen_cross_rows(images, pairs, holdout, MaskSettings.from_config(mask_settings), seed, images_dir)
     predictor = Predictor.load(model_dir)
     predictions = pd.concat([rows, predict_table(predictor, rows, batch_size)], axis=1)
     predictions.to_csv(predictions_path, index=False, float_format="%.6g")
@@ -195,7 +194,7 @@ def unseen_cross_step(
     method = predictor.inference.score
     metrics = {
         "score": method,
-        "thin_parents": HoldoutSettings.from_config(settings).thin_parents,
+        "thin_parents": holdout.thin_parents,
         **by_score[method],
         "alternatives": {k: v for k, v in by_score.items() if k != method},
     }
