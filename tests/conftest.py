@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -15,13 +16,17 @@ import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Two test workers share the machine's cores: torch in a worker's own process takes one thread, and
+# so does every job of the Snakemake runs below (CORES). Four OpenMP threads on two cores ran two tiny
+# runs side by side in 231 s each; one thread apiece, in 148 s, as fast as one run alone.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
 TAXA = REPO / "config" / "heliconius_taxa.csv"
+CORES = ("--cores", "1")
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-#: The tiny synthetic run: the whole DAG in about two minutes (shared by test_workflow.py; the cluster
-#: test runs its first stages).
+#: The tiny synthetic run: the whole DAG in about two and a half minutes (tiny_run, below).
 TINY_CONFIG = {
     "dataset": {
         "synthetic": {
@@ -47,6 +52,28 @@ TINY_CONFIG = {
     },
     "score": {"bootstrap": 50},
 }
+
+
+#: The order the test workers take modules in (--dist loadscope gives each module to one worker): the
+#: module that builds the tiny run first, the short modules, then the two that wait for the tiny run
+#: (by then built) on whichever worker is free. By default xdist hands out the modules with the most
+#: tests first, and test_workflow.py, the longest, started last.
+FIRST_MODULES = ("test_workflow.py",)
+LAST_MODULES = ("test_reruns.py", "test_cluster.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules in FIRST_MODULES, the others as collected, then LAST_MODULES."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        if name in FIRST_MODULES:
+            return FIRST_MODULES.index(name)
+        if name in LAST_MODULES:
+            return len(FIRST_MODULES) + 1 + LAST_MODULES.index(name)
+        return len(FIRST_MODULES)
+
+    items.sort(key=rank)
 
 
 def run_snakemake(
@@ -80,10 +107,20 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow once on TINY_CONFIG, locally and unsharded. Tests that change it work on a copy."""
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    result = run_snakemake(workdir, "--cores", "2", "--configfile", str(write_config(workdir, TINY_CONFIG)))
-    assert result.returncode == 0, result.stdout[-3000:]
+    """The whole workflow once on TINY_CONFIG, locally and unsharded, once for all test workers: the
+    first to ask builds it under a lock while the other waits, and a failed build fails both with its
+    output. Tests must not write to it: those that change it work on a copy."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    workdir, outcome = root / "tiny_run", root / "tiny_run.outcome"
+    with (root / "tiny_run.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not outcome.exists():
+            result = run_snakemake(workdir, *CORES, "--configfile", str(write_config(workdir, TINY_CONFIG)))
+            outcome.write_text(f"{result.returncode}\n{result.stdout[-3000:]}")
+    returncode, _, output = outcome.read_text().partition("\n")
+    assert returncode == "0", output
     return workdir
 
 

@@ -45,7 +45,7 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
         epochs=1,
         patience=2,
     )
-    result = finetune(train, val, classes, settings, tmp_path / "ck.pt", threads=2, cache_dir=tmp_path / "cache")
+    result = finetune(train, val, classes, settings, tmp_path / "ck.pt", threads=1, cache_dir=tmp_path / "cache")
 
     backbone = result["backbone"]
     assert backbone.pretrained and backbone.source == str(bioclip_folder)

@@ -1,6 +1,6 @@
-"""Sharded per-image work and the SLURM executor: the per-image stages of a tiny synthetic run, split
-into two shards on a one-node SLURM cluster started here, through the shipped profile, give the same
-results as the unsharded local run."""
+"""Sharded per-image work and the SLURM executor: the per-image stages of the tiny synthetic run,
+split into two shards on a one-node SLURM cluster started here, through the shipped profile, give
+the same results as the unsharded local run."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from apt import install_with_apt
-from conftest import REPO, TINY_CONFIG, run_snakemake, write_config
+from conftest import CORES, REPO, TINY_CONFIG, run_snakemake, write_config
 from slurm_cluster import CLUSTER_NAME, ClusterRefused, LocalCluster, left_by_a_killed_run, missing_tools
 
 from hybridwing.shards import parse_shard, shard_rows
@@ -43,20 +43,9 @@ def comparable(workdir: Path) -> dict[str, object]:
     }
 
 
-#: What sharding touches: the per-image stages and the balanced training set.
-SHARDED_TARGETS = ["results/segment/qc.csv", "results/segment/wings.csv", "results/balance/manifest.csv"]
-
-
-@pytest.fixture(scope="module")
-def local_run(tmp_path_factory) -> Path:
-    """TINY_CONFIG run locally and unsharded up to the balanced training set (its own, so this test
-    needs neither the shared run's training nor the worker that builds it)."""
-    workdir = tmp_path_factory.mktemp("local_run")
-    result = run_snakemake(
-        workdir, "--cores", "2", *SHARDED_TARGETS, "--configfile", str(write_config(workdir, TINY_CONFIG))
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    return workdir
+#: The per-image stages: sharding reruns them, through sbatch here.
+SUBMITTED = ("teacher_masks", "train_unet", "segment", "apply_masks", "qc")
+SEGMENT_TARGETS = ["results/segment/qc.csv", "results/segment/wings.csv"]
 
 
 def test_shards_partition_rows_in_order():
@@ -94,9 +83,7 @@ def slurm_cluster(tmp_path_factory):
         reason = install_with_apt("slurm-wlm", "munge")
         if reason:
             give_up(f"no SLURM here and {reason}")
-    cluster = LocalCluster(
-        tmp_path_factory.mktemp("slurm"), cpus=4
-    )  # two 2-thread jobs at once: most of a tiny job is start-up
+    cluster = LocalCluster(tmp_path_factory.mktemp("slurm"), cpus=2)  # two 1-thread jobs at once
     try:
         cluster.start()
     except ClusterRefused as error:
@@ -119,11 +106,15 @@ def filled_profile(folder: Path) -> Path:
     profile["default-resources"] = {"slurm_partition": "debug", "mem_mb": 1000}
     profile["set-resources"]["finetune"] = {"slurm_partition": "debug", "gpu": 0, "mem_mb": 3000}
     profile["set-resources"]["train_unet"] = {"mem_mb": 2000}
+    # one thread a job, as the local runs of these tests take (conftest.CORES)
+    profile["set-threads"] = dict.fromkeys(SUBMITTED, 1)
     profile |= {
         "jobs": 4,
         "latency-wait": 10,
         "slurm-no-account": True,
         "slurm-status-command": "squeue",
+        # The plugin waits this long, then 10 s longer after each check that finds no job finished:
+        # checks at 1, 12 and 33 s, where most of these 15-30 s jobs are seen (5 s: at 5, 20, 45).
         "slurm-init-seconds-before-status-checks": 1,
         "seconds-between-status-checks": 1,
     }
@@ -132,19 +123,20 @@ def filled_profile(folder: Path) -> Path:
     return folder / "profile"
 
 
-def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_cluster, local_run, tmp_path):
-    """With --profile profiles/slurm (placeholders filled), a copy of the local unsharded run
-    switched to two shards reruns its per-image stages through sbatch, and the results equal the
-    unsharded run's. (Data, training and scoring are single jobs that sharding does not change; the
-    dry run below checks their resources.)"""
+def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_cluster, tiny_run, tmp_path):
+    """With --profile profiles/slurm (placeholders filled), a copy of the shared unsharded run
+    switched to two shards reruns its per-image stages through sbatch; the sharded augmentation and
+    the balanced set follow locally; the results equal the unsharded run's. (Data, training and
+    scoring are single jobs that sharding does not change; the dry run below checks their resources.)"""
     profile = filled_profile(tmp_path)
-    shutil.copytree(local_run, tmp_path / "run", symlinks=True)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, symlinks=True)
     config = write_config(tmp_path, TINY_CONFIG | {"shards": 2})
     result = run_snakemake(
-        tmp_path / "run",
+        run,
         "--profile",
         str(profile),
-        *SHARDED_TARGETS,
+        *SEGMENT_TARGETS,
         "--configfile",
         str(config),
         timeout=1200,
@@ -152,18 +144,17 @@ def test_the_workflow_runs_on_slurm_through_the_profile_like_locally(slurm_clust
     )
     assert result.returncode == 0, result.stdout[-4000:]
     submitted = re.findall(r"has been submitted with SLURM jobid \d+ \(log: \S*/rule_(\w+)/", result.stdout)
-    assert {"teacher_masks", "train_unet", "segment", "apply_masks", "qc", "augment", "balance"} <= set(submitted)
+    assert set(SUBMITTED) <= set(submitted)
     assert submitted.count("segment") == 2 and not {"synthesize", "metadata", "split"} & set(submitted), (
         "sharding changes no data job"
     )
-    assert sorted(path.name for path in (tmp_path / "run/results/segment/shards").iterdir()) == [
-        "1-of-1",
-        "1-of-2",
-        "2-of-2",
-    ]
+    assert sorted(path.name for path in (run / "results/segment/shards").iterdir()) == ["1-of-1", "1-of-2", "2-of-2"]
     job_logs = re.findall(r"has been submitted with SLURM jobid \d+ \(log: (\S+?)\)", result.stdout)
     assert job_logs and all("logs/slurm/rule_" in log for log in job_logs), "job logs go to the profile's slurm-logdir"
-    assert comparable(tmp_path / "run") == comparable(local_run)
+    balanced = run_snakemake(run, *CORES, "results/balance/manifest.csv", "--configfile", str(config))
+    assert balanced.returncode == 0, balanced.stdout[-3000:]
+    assert sorted(path.name for path in (run / "results/balance/shards").iterdir()) == ["1-of-1", "1-of-2", "2-of-2"]
+    assert comparable(run) == comparable(tiny_run)
 
 
 def test_the_slurm_profile_lists_every_job_with_its_resources():

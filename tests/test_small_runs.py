@@ -12,7 +12,7 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, TAXA, job_counts, run_snakemake, write_config
+from conftest import CORES, REPO, SNAKEMAKE, TAXA, job_counts, run_snakemake, write_config
 
 
 @pytest.fixture()
@@ -66,7 +66,7 @@ def test_an_evaluation_table_named_like_a_split_is_refused(tmp_path, small_datas
 
 def test_small_run_fetches_and_splits(tmp_path, small_dataset):
     config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, *CORES, "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
     splits = pd.read_csv(tmp_path / "results/data/splits.csv")
@@ -85,7 +85,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
     train.loc[3, "md5"] = "0" * 32
     train.to_csv(small_dataset["dataset"]["train_table"], index=False)
     config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, *CORES, "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode != 0
     assert not (tmp_path / "results/data/tables/train.csv").exists()
     failures = pd.read_csv(tmp_path / "logs/fetch/train_failures.csv")
@@ -95,7 +95,7 @@ def test_failed_fetch_keeps_what_it_fetched(tmp_path, small_dataset):
 
     small_dataset["fetch"]["allow_missing"] = True
     config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, *CORES, "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     assert len(pd.read_csv(tmp_path / "results/data/tables/train.csv")) == 39
     assert "0 fetched, 39 already stored, 1 failed" in (tmp_path / "logs/fetch/train.log").read_text()
@@ -136,7 +136,7 @@ def test_a_change_in_the_library_reruns_the_rules_that_run_it(tmp_path, small_da
     """The split's code lives in src/hybridwing, not in its script: a changed copy of the library
     (first on the path) reruns the data rules, and the unchanged one leaves them done."""
     config = write_config(tmp_path, small_dataset)
-    result = run_snakemake(tmp_path, "--cores", "2", "results/data/splits.csv", "--configfile", str(config))
+    result = run_snakemake(tmp_path, *CORES, "results/data/splits.csv", "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     library = tmp_path / "library"
     shutil.copytree(REPO / "src/hybridwing", library / "hybridwing", ignore=shutil.ignore_patterns("__pycache__"))

@@ -1,22 +1,19 @@
-"""The shared tiny synthetic run: its outputs, an active-learning round, reruns of it, the workflow
-imported as a module, and its report in a browser. Every test of the shared run lives here, so a
-test worker builds it once (pytest-xdist --dist loadscope); runs of their own are in
-test_small_runs.py."""
+"""The shared tiny synthetic run (conftest.tiny_run): its outputs, an active-learning round, the
+held-out model, and its report in a browser. Reruns of it are in test_reruns.py and the SLURM run
+in test_cluster.py; runs of their own are in test_small_runs.py."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from apt import install_with_apt
-from conftest import REPO, SNAKEMAKE, TINY_CONFIG, job_counts, run_snakemake, write_config
+from conftest import CORES, TINY_CONFIG, job_counts, run_snakemake, write_config
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -43,7 +40,7 @@ DESIGN_METRICS = {
 }
 
 
-def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
+def test_synthetic_default_runs_offline(tiny_run, report, tmp_path, capsys):
     """The whole DAG on a tiny synthetic collection: data, teacher, U-Net, masks, wings, QC,
     balancing, fine-tuning, scoring, and the report (checked on a copy of the shared run)."""
     shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
@@ -169,11 +166,7 @@ def test_synthetic_default_runs_offline(tiny_run, tmp_path, capsys):
         "all",
     }
 
-    report = run_snakemake(
-        tmp_path, "--report", "results/report.html", "--configfile", str(write_config(tmp_path, config))
-    )
-    assert report.returncode == 0, report.stdout[-3000:]
-    html = (tmp_path / "results/report.html").read_text()
+    html = report.read_text()
     for caption in (
         "wing mask",
         "confusion",
@@ -245,7 +238,7 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     assert {"metadata", "split", "train_unet", "finetune", "score", "embed", "triage", "label_issues", "rounds"} <= set(
         planned
     )
-    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(write_config(tmp_path, round_2)))
+    result = run_snakemake(tmp_path, *CORES, "--configfile", str(write_config(tmp_path, round_2)))
     assert result.returncode == 0, result.stdout[-3000:]
     assert "reviewed labels: %d images" % len(labelled) in (tmp_path / "logs/metadata.log").read_text()
     metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
@@ -279,30 +272,6 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
     assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
 
 
-def test_a_changed_background_retrains_instead_of_resuming(tiny_run, tmp_path):
-    """Issue 20 (1): mask.background rewrites the training images at the same paths; the fine-tune
-    must not resume the old checkpoint, so the weights change and mask.json agrees with them."""
-    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
-    model_dir = tmp_path / "results/finetune/model"
-    before = (model_dir / "weights.safetensors").read_bytes()
-    first_image = tmp_path / pd.read_csv(tmp_path / "results/balance/manifest.csv")["path"].iloc[0]
-    white = np.asarray(Image.open(first_image).convert("RGB"))
-    black = TINY_CONFIG | {"mask": {"background": "black"}}
-    result = run_snakemake(
-        tmp_path, "--cores", "2", "results/finetune/metrics.json", "--configfile", str(write_config(tmp_path, black))
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-    log = (tmp_path / "logs/finetune.log").read_text()
-    assert "resuming" not in log and "training afresh" in log
-    assert (model_dir / "weights.safetensors").read_bytes() != before
-    assert json.loads((model_dir / "mask.json").read_text())["background"] == "black"
-    now = np.asarray(Image.open(first_image).convert("RGB"))
-    background = (white == 255).all(-1)
-    assert background.mean() > 0.2 and (now[background] == 0).all(-1).mean() > 0.95, (
-        "the same path holds the black-background image"
-    )
-
-
 def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path):
     """Issue 22: with finetune.holdout_crosses, a second model trains without the real cross and the
     held-out pairs (none of their photographs or composites), on a set balanced again from 2 TRAIN
@@ -320,7 +289,7 @@ def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path
         "unseen_cross": 1,
         "all": 1,
     }, "the main model is not retrained"
-    result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(config))
+    result = run_snakemake(tmp_path, *CORES, "--configfile", str(config))
     assert result.returncode == 0, result.stdout[-3000:]
     pairs = pd.read_csv(tmp_path / "results/score/unseen_cross/pairs.csv")
     assert pairs["kind"].tolist()[0] == "real" and (pairs["kind"] == "composed").sum() >= 1
@@ -352,53 +321,6 @@ def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path
     )
 
 
-#: The outer workflow of a lab that runs hybridwing inside its own (the README's snippet).
-MODULE_SNAKEFILE = """configfile: "outer.yaml"
-
-
-module hybridwing:
-    snakefile:
-        "{snakefile}"
-    config:
-        config["hybridwing"]
-
-
-use rule * from hybridwing as hw_*
-"""
-
-
-def test_another_workflow_imports_hybridwing_as_a_module(tiny_run, tmp_path):
-    """Issue 21: an outer workflow with its own working directory and config imports the Snakefile
-    with `module` and `use rule * from hybridwing as hw_*`. Its config is the tiny run's, so the
-    tiny run's results are up to date under the prefixed rules, and the rules it reruns through the
-    module (the balanced set) write the same images as the workflow run directly."""
-    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
-    # the tiny run's config exactly as its --configfile gave it (key order is part of a rule's params)
-    tiny = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    (tmp_path / "outer.yaml").write_text(yaml.safe_dump({"hybridwing": tiny}, sort_keys=False))
-    (tmp_path / "Snakefile").write_text(MODULE_SNAKEFILE.format(snakefile=REPO / "Snakefile"))
-    outer = [SNAKEMAKE[0], "-m", "snakemake", "--snakefile", str(tmp_path / "Snakefile"), "--directory", str(tmp_path)]
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*outer, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-
-    dry = run("-n")
-    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
-    manifest = tmp_path / "results/balance/manifest.csv"
-    before = pd.read_csv(manifest)
-    pixels = {path: np.asarray(Image.open(tmp_path / path)) for path in before["path"].iloc[::25]}
-    shutil.rmtree(tmp_path / "results/balance")
-    (tmp_path / "logs/balance/balance.log").unlink()
-    result = run("--cores", "2", str(manifest.relative_to(tmp_path)))
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "rule hw_balance:" in result.stdout and "rule hw_augment:" in result.stdout
-    assert "balanced" in (tmp_path / "logs/balance/balance.log").read_text(), (
-        "the module's rules log into the outer working directory"
-    )
-    pd.testing.assert_frame_equal(pd.read_csv(manifest), before)
-    assert all(np.array_equal(np.asarray(Image.open(tmp_path / path)), picture) for path, picture in pixels.items())
-
-
 MENU_ENTRY = "nav a.transition-all"  # the sidebar's categories, subcategories and menu items
 MENU_ITEMS = {"Workflow", "Statistics", "About"}
 
@@ -417,9 +339,12 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def report(tiny_run, tmp_path_factory):
-    path = tmp_path_factory.mktemp("report") / "report.html"
-    result = run_snakemake(tiny_run, "--report", str(path), "--configfile", str(tiny_run / "config.yaml"))
+def report(tiny_run, tmp_path_factory) -> Path:
+    """The tiny run's Snakemake report, made on a copy of it (the other worker may be copying it)."""
+    workdir = tmp_path_factory.mktemp("report")
+    shutil.copytree(tiny_run, workdir, dirs_exist_ok=True, symlinks=True)
+    path = workdir / "results/report.html"
+    result = run_snakemake(workdir, "--report", str(path), "--configfile", str(workdir / "config.yaml"))
     assert result.returncode == 0, result.stdout[-3000:]
     return path
 
