@@ -55,12 +55,11 @@ TINY_CONFIG = {
 
 
 #: The order the test workers take modules in (--dist loadscope gives each module to one worker): the
-#: module that builds the tiny run first, the short modules, then the two that need the tiny run (by
-#: then built) and a 45-s module, to whichever worker is free: the SLURM test to the worker of the
-#: short modules, the rest to the other once test_workflow.py is done. By default xdist hands out
-#: the modules with the most tests first, and test_workflow.py, the longest, started last.
+#: module that builds the tiny run first, the short modules, then the two that wait for the tiny run
+#: (by then built) on whichever worker is free. By default xdist hands out the modules with the most
+#: tests first, and test_workflow.py, the longest, started last.
 FIRST_MODULES = ("test_workflow.py",)
-LAST_MODULES = ("test_cluster.py", "test_reruns.py", "test_bioclip_layout.py")
+LAST_MODULES = ("test_reruns.py", "test_cluster.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
