@@ -140,15 +140,18 @@ UNSEEN = "results/score/unseen_cross/metrics.json"
 EVALUATED = ["results/score/dev/metrics.json", "results/score/val/metrics.json"]
 
 
+def of_score(metrics: dict, score: str) -> dict:
+    """One score's figures from a metrics.json (the chosen score's at the top, the others under alternatives)."""
+    return metrics if score == metrics["score"] else metrics["alternatives"][score]
+
+
 def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
     unseen = json.loads((workdir / UNSEEN).read_text())
-    blank = {"score": None, "alternatives": {}}
-    dev, val = (blank, blank) if name in VALIDATION_ONLY else (json.loads((workdir / p).read_text()) for p in EVALUATED)
+    evaluated = [] if name in VALIDATION_ONLY else [json.loads((workdir / path).read_text()) for path in EVALUATED]
     rows = []
     for score in [unseen["score"], *unseen["alternatives"]]:
-        u = unseen if score == unseen["score"] else unseen["alternatives"][score]
-        v = val if score == val["score"] else val["alternatives"].get(score, {})
-        d = dev if score == dev["score"] else dev["alternatives"].get(score, {})
+        u = of_score(unseen, score)
+        d, v = [of_score(metrics, score) for metrics in evaluated] or [{}, {}]
         rows.append(
             {
                 "setting": name,
