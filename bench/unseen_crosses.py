@@ -89,9 +89,10 @@ VALIDATION_ONLY = {
     "baseline_thinned_seed2",
     "lite0_thinned_parents_seed2",
     "shipped_thinned",
+    "shipped_thinned_1epoch",
 }
 #: Rows on the shipped config's own lengths (its U-Net and fine-tune epochs), not the probe's.
-FULL_LENGTH = {"shipped_thinned"}
+FULL_LENGTH = {"shipped_thinned", "shipped_thinned_1epoch"}
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
@@ -137,6 +138,8 @@ SETTINGS = {name: merged(CLASS_TARGETS, setting) for name, setting in CLASS_TARG
     "lite0_thinned_parents_seed2": merged(LITE0_AT_60, THINNED, LITE0_PARENTS, {"finetune": {"seed": 2}}),
     # config/heliconius.yaml as shipped (Lite0, 60 wings crosses a pair, parent targets), its own epochs
     "shipped_thinned": THINNED,
+    # the same with one fine-tune epoch (the probe rows' count) on the shipped U-Net's masks
+    "shipped_thinned_1epoch": merged(THINNED, {"finetune": {"epochs": 1}}),
 }
 
 
