@@ -88,11 +88,12 @@ VALIDATION_ONLY = {
     "baseline_thinned_seed1",
     "baseline_thinned_seed2",
     "lite0_thinned_parents_seed2",
-    "shipped_thinned",
+    "shipped_thinned_2epochs",
     "shipped_thinned_1epoch",
+    "baseline_thinned_1epoch",
 }
-#: Rows on the shipped config's own lengths (its U-Net and fine-tune epochs), not the probe's.
-FULL_LENGTH = {"shipped_thinned", "shipped_thinned_1epoch"}
+#: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
+FULL_LENGTH = {"shipped_thinned_2epochs", "shipped_thinned_1epoch", "baseline_thinned_1epoch"}
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
@@ -121,6 +122,7 @@ RESNET18_ROWS = {
     "baseline_thinned": merged(NO_CROSSES, THINNED),
     "baseline_thinned_seed1": merged(NO_CROSSES, THINNED, {"finetune": {"seed": 1}}),
     "baseline_thinned_seed2": merged(NO_CROSSES, THINNED, {"finetune": {"seed": 2}}),
+    "baseline_thinned_1epoch": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1}}),
 }
 CLASS_TARGET_ROWS = {name: merged(RESNET18_SCRATCH, setting) for name, setting in RESNET18_ROWS.items()} | {
     "lite0_crosses60": LITE0_AT_60,
@@ -136,9 +138,9 @@ SETTINGS = {name: merged(CLASS_TARGETS, setting) for name, setting in CLASS_TARG
     # a whole row (the main model too, for dev's figures)
     "lite0_thinned_parents_seed1": merged(LITE0_AT_60, THINNED, LITE0_PARENTS, {"finetune": {"seed": 1}}),
     "lite0_thinned_parents_seed2": merged(LITE0_AT_60, THINNED, LITE0_PARENTS, {"finetune": {"seed": 2}}),
-    # config/heliconius.yaml as shipped (Lite0, 60 wings crosses a pair, parent targets), its own epochs
-    "shipped_thinned": THINNED,
-    # the same with one fine-tune epoch (the probe rows' count) on the shipped U-Net's masks
+    # config/heliconius.yaml's setting (Lite0, 60 wings crosses a pair, parent targets) on its U-Net's
+    # masks, with the two fine-tune epochs it shipped until 2026-12-07 and the one it ships since
+    "shipped_thinned_2epochs": merged(THINNED, {"finetune": {"epochs": 2}}),
     "shipped_thinned_1epoch": merged(THINNED, {"finetune": {"epochs": 1}}),
 }
 
