@@ -52,26 +52,32 @@ TINY_CONFIG = {
     },
     "score": {"bootstrap": 50},
 }
+#: An ensemble of two with mirror averaging and a fitted temperature (the active-learning round trains one).
+ENSEMBLE = {"ensemble": 2, "flip_average": True, "temperature": "fit"}
 
 
-#: The order the test workers take modules in (--dist loadscope gives each module to one worker): the
-#: module that builds the tiny run first, the short modules, then the two that wait for the tiny run
-#: (by then built) on whichever worker is free. By default xdist hands out the modules with the most
-#: tests first, and test_workflow.py, the longest, started last.
-FIRST_MODULES = ("test_workflow.py",)
-LAST_MODULES = ("test_reruns.py", "test_cluster.py")
+#: The order the test workers take modules in (--dist loadscope gives each module to one worker, and
+#: by default the modules with the most tests first). The module that builds the tiny run goes
+#: first; the other worker meanwhile runs the longer modules that do not need it, about as long as
+#: the build; then come the modules that work on copies of the tiny run, the longest first, and the
+#: short modules last, so that both workers finish together.
+BUILDS_THE_TINY_RUN = "test_workflow.py"
+WHILE_IT_BUILDS = ("test_bioclip_layout.py", "test_config.py", "test_finetune.py", "test_segment.py")
+ON_COPIES_OF_IT = ("test_active_learning.py", "test_cluster.py", "test_held_out_model.py", "test_reruns.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules in FIRST_MODULES, the others as collected, then LAST_MODULES."""
+    """The build, the long modules beside it, the copies of the tiny run, then the short modules."""
 
     def rank(item: pytest.Item) -> int:
         name = item.path.name
-        if name in FIRST_MODULES:
-            return FIRST_MODULES.index(name)
-        if name in LAST_MODULES:
-            return len(FIRST_MODULES) + 1 + LAST_MODULES.index(name)
-        return len(FIRST_MODULES)
+        if name == BUILDS_THE_TINY_RUN:
+            return 0
+        if name in WHILE_IT_BUILDS:
+            return 1
+        if name in ON_COPIES_OF_IT:
+            return 2 + ON_COPIES_OF_IT.index(name)
+        return 2 + len(ON_COPIES_OF_IT)
 
     items.sort(key=rank)
 
@@ -103,6 +109,13 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
     path = workdir / name
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
+    """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
+    result = run_snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config, "planned.yaml")))
+    assert result.returncode == 0, result.stdout[-3000:]
+    return job_counts(result.stdout)
 
 
 @pytest.fixture(scope="session")

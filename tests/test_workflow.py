@@ -1,6 +1,6 @@
-"""The shared tiny synthetic run (conftest.tiny_run): its outputs, an active-learning round, the
-held-out model, and its report in a browser. Reruns of it are in test_reruns.py and the SLURM run
-in test_cluster.py; runs of their own are in test_small_runs.py."""
+"""The shared tiny synthetic run (conftest.tiny_run): its outputs and its report in a browser. Runs
+on copies of it are in test_active_learning.py, test_held_out_model.py, test_reruns.py and (on
+SLURM) test_cluster.py; runs of their own are in test_small_runs.py."""
 
 from __future__ import annotations
 
@@ -13,20 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from apt import install_with_apt
-from conftest import CORES, TINY_CONFIG, job_counts, run_snakemake, write_config
-from PIL import Image
+from conftest import ENSEMBLE, TINY_CONFIG, planned_jobs, run_snakemake
 from playwright.sync_api import sync_playwright
 
 from hybridwing.cli import main as cli_main
 from hybridwing.scores import SCORE_NAMES
-
-
-def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
-    """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
-    result = run_snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config, "planned.yaml")))
-    assert result.returncode == 0, result.stdout[-3000:]
-    return job_counts(result.stdout)
-
 
 DESIGN_METRICS = {
     "challenge_score",
@@ -189,136 +180,6 @@ def test_synthetic_default_runs_offline(tiny_run, report, tmp_path, capsys):
         "rounds",
         "all",
     }
-
-
-ENSEMBLE = {"ensemble": 2, "flip_average": True, "temperature": "fit"}
-
-
-def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(tiny_run, tmp_path):
-    """Round 2: dev photographs from `hybridwing review` (labels kept, the mimic species' rows left
-    out as a curator would) join the training table, two training photographs are excluded, and the
-    round trains an ensemble of two; everything after the metadata reruns, nothing before it, the
-    old checkpoint is not resumed, and rounds.csv holds both rounds."""
-    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
-    batch_path = tmp_path / "round_2_labels.csv"
-    taxa = tmp_path / "resources/synthetic/taxa.csv"
-    assert (
-        cli_main(
-            [
-                "review",
-                "dev",
-                "--results",
-                str(tmp_path / "results"),
-                "--taxa",
-                str(taxa),
-                "--count",
-                "8",
-                "--out",
-                str(batch_path),
-            ]
-        )
-        == 0
-    )
-    batch = pd.read_csv(batch_path, dtype=str, keep_default_na=False)
-    assert len(batch) == 8 and set(batch["band"]) <= {"B", "C"}
-    labelled = batch[(batch["subspecies"] != "") | (batch["parent_subspecies_2"] != "")]
-    labelled.to_csv(batch_path, index=False)
-    splits = pd.read_csv(tmp_path / "results/data/splits.csv")
-    excluded = splits.loc[splits["split"] == "train", "image_id"].head(2).tolist()
-    (tmp_path / "exclude.csv").write_text(
-        "image_id,reason\n" + "".join(f"{image_id},blurred\n" for image_id in excluded)
-    )
-
-    round_2 = TINY_CONFIG | {
-        "dataset": TINY_CONFIG["dataset"] | {"extra_labels": str(batch_path), "exclude": str(tmp_path / "exclude.csv")},
-        "finetune": TINY_CONFIG["finetune"] | ENSEMBLE,
-    }
-    planned = planned_jobs(tmp_path, round_2)
-    assert "synthesize" not in planned and planned["fetch"] == 1, "only the reviewed labels are fetched"
-    assert {"metadata", "split", "train_unet", "finetune", "score", "embed", "triage", "label_issues", "rounds"} <= set(
-        planned
-    )
-    result = run_snakemake(tmp_path, *CORES, "--configfile", str(write_config(tmp_path, round_2)))
-    assert result.returncode == 0, result.stdout[-3000:]
-    assert "reviewed labels: %d images" % len(labelled) in (tmp_path / "logs/metadata.log").read_text()
-    metadata = pd.read_csv(tmp_path / "results/data/metadata.csv")
-    assert not set(excluded) & set(metadata["image_id"])
-    moved = metadata[metadata["image_id"].isin(labelled["filename"].str.removesuffix(".jpg"))]
-    assert len(moved) == len(labelled) and set(moved["source"]) == {"train"}
-    dev = json.loads((tmp_path / "results/score/dev/metrics.json").read_text())
-    assert dev["n_images"] == 20 - len(labelled)
-    log = (tmp_path / "logs/finetune.log").read_text()
-    assert (
-        "ignoring resources/checkpoints/finetune.pt: it was written for other settings, classes, image contents or code"
-        in log
-    )
-    model_dir = tmp_path / "results/finetune/model"
-    inference = json.loads((model_dir / "inference.json").read_text())
-    assert (
-        inference["weights"] == ["weights.safetensors", "weights_1.safetensors"] and inference["flip_average"] is True
-    )
-    finetuned = json.loads((tmp_path / "results/finetune/metrics.json").read_text())
-    assert finetuned["ensemble"] == 2 and finetuned["temperature"] == inference["temperature"] > 0
-    assert set(pd.read_csv(tmp_path / "results/finetune/history.csv")["member"]) == {0, 1}
-    members = np.load(tmp_path / "results/embed/dev/member_probabilities.npy")
-    triage = pd.read_csv(tmp_path / "results/review/dev/triage.csv")
-    assert members.shape[0] == 2 and (triage["variation_ratio"] > 0).tolist() == list(
-        members.argmax(-1).min(0) != members.argmax(-1).max(0)
-    )
-    rounds = pd.read_csv(tmp_path / "results/review/rounds.csv")
-    assert rounds["round"].nunique() == 2 and rounds.groupby("round")[
-        "extra_labels"
-    ].first().sort_values().tolist() == [0, len(labelled)]
-    assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
-
-
-def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path):
-    """Issue 22: with finetune.holdout_crosses, a second model trains without the real cross and the
-    held-out pairs (none of their photographs or composites), on a set balanced again from 2 TRAIN
-    photographs of each real parent (thin_parents), and unseen_cross scores it on them."""
-    shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
-    holdout = {"pairs": 2, "per_pair": 3, "thin_parents": 2}
-    held = TINY_CONFIG | {"finetune": TINY_CONFIG["finetune"] | {"holdout_crosses": holdout}}
-    config = write_config(tmp_path, held)
-    shards = len(list((tmp_path / "results/balance/shards").iterdir()))
-    assert planned_jobs(tmp_path, held) == {
-        "holdout_pairs": 1,
-        "augment_holdout": shards,
-        "balance_holdout": 1,
-        "finetune_holdout": 1,
-        "unseen_cross": 1,
-        "all": 1,
-    }, "the main model is not retrained"
-    result = run_snakemake(tmp_path, *CORES, "--configfile", str(config))
-    assert result.returncode == 0, result.stdout[-3000:]
-    pairs = pd.read_csv(tmp_path / "results/score/unseen_cross/pairs.csv")
-    assert pairs["kind"].tolist()[0] == "real" and (pairs["kind"] == "composed").sum() >= 1
-    left_out = pd.read_csv(tmp_path / "results/score/unseen_cross/thinned_parents.csv")["image_id"]
-    manifest = pd.read_csv(tmp_path / "results/balance/holdout/manifest.csv", keep_default_na=False)
-    originals = manifest[manifest["recipe"] == "original"]
-    real = pairs[pairs["kind"] == "real"].iloc[0]
-    assert len(left_out) and originals["class"].value_counts()[[real["parent_1"], real["parent_2"]]].max() == 2
-    stems = manifest["path"].map(lambda path: Path(path).stem)
-    partners = stems[stems.str.contains("_x_")].str.split("_x_").str[1].str.rsplit("_", n=1).str[0]
-    assert len(partners) and not manifest["source_image"].isin(left_out).any(), "no copy of a left-out photograph"
-    assert not partners.isin(left_out).any(), "no composite of one either"
-    assert (manifest["class"].value_counts().drop("hybrid") >= 12).all(), "every class balanced again"
-    log = (tmp_path / "logs/finetune_holdout.log").read_text()
-    assert "held-out model:" in log and "every hybrid of" in log
-    metrics = json.loads((tmp_path / "results/score/unseen_cross/metrics.json").read_text())
-    crosses = metrics["crosses"]
-    assert {values["kind"] for values in crosses.values()} == {"real", "composed"}
-    assert all(0 <= values["roc_auc"] <= 1 for values in crosses.values()) and metrics["n_non_hybrids"] > 0
-    assert set(metrics["alternatives"]) == {"one_minus_max_p", "p_hybrid", "entropy", "probability_filter"}
-    with Image.open(tmp_path / "results/score/unseen_cross/recall.png") as figure:
-        assert figure.width > 400, "the report's figure of the held-out crosses"
-    predictions = pd.read_csv(tmp_path / "results/score/unseen_cross/predictions.csv", keep_default_na=False)
-    splits = pd.read_csv(tmp_path / "results/data/splits.csv").set_index("image_id")["split"]
-    composed = predictions[predictions["kind"] == "composed"]
-    sources = pd.concat([composed["image_id"].str.split("_x_").str[0], composed["image_id"].str.split("_x_").str[1]])
-    assert len(composed) and set(splits[sources]) <= {"val", "test"}, (
-        "validation composites never use a TRAIN photograph"
-    )
 
 
 MENU_ENTRY = "nav a.transition-all"  # the sidebar's categories, subcategories and menu items
