@@ -90,10 +90,18 @@ VALIDATION_ONLY = {
     "lite0_thinned_parents_seed2",
     "shipped_thinned_2epochs",
     "shipped_thinned_1epoch",
+    "shipped_thinned_1epoch_seed1",
     "baseline_thinned_1epoch",
+    "baseline_thinned_1epoch_seed1",
 }
 #: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
-FULL_LENGTH = {"shipped_thinned_2epochs", "shipped_thinned_1epoch", "baseline_thinned_1epoch"}
+FULL_LENGTH = {
+    "shipped_thinned_2epochs",
+    "shipped_thinned_1epoch",
+    "shipped_thinned_1epoch_seed1",
+    "baseline_thinned_1epoch",
+    "baseline_thinned_1epoch_seed1",
+}
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
     "baseline_seed1": merged(NO_CROSSES, {"finetune": {"seed": 1}}),
@@ -123,6 +131,7 @@ RESNET18_ROWS = {
     "baseline_thinned_seed1": merged(NO_CROSSES, THINNED, {"finetune": {"seed": 1}}),
     "baseline_thinned_seed2": merged(NO_CROSSES, THINNED, {"finetune": {"seed": 2}}),
     "baseline_thinned_1epoch": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1}}),
+    "baseline_thinned_1epoch_seed1": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1, "seed": 1}}),
 }
 CLASS_TARGET_ROWS = {name: merged(RESNET18_SCRATCH, setting) for name, setting in RESNET18_ROWS.items()} | {
     "lite0_crosses60": LITE0_AT_60,
@@ -142,6 +151,7 @@ SETTINGS = {name: merged(CLASS_TARGETS, setting) for name, setting in CLASS_TARG
     # masks, with the two fine-tune epochs it shipped until 2026-12-07 and the one it ships since
     "shipped_thinned_2epochs": merged(THINNED, {"finetune": {"epochs": 2}}),
     "shipped_thinned_1epoch": merged(THINNED, {"finetune": {"epochs": 1}}),
+    "shipped_thinned_1epoch_seed1": merged(THINNED, {"finetune": {"epochs": 1, "seed": 1}}),
 }
 
 
