@@ -112,7 +112,8 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
 
 
 def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
-    """Jobs a dry run with `config` would run, by rule (the config file is restored afterwards)."""
+    """Jobs a dry run with `config` would run, by rule (`config` goes to planned.yaml: the run's own
+    config.yaml is left as it is)."""
     result = run_snakemake(workdir, "-n", "--configfile", str(write_config(workdir, config, "planned.yaml")))
     assert result.returncode == 0, result.stdout[-3000:]
     return job_counts(result.stdout)
