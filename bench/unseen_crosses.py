@@ -93,6 +93,10 @@ VALIDATION_ONLY = {
     "shipped_thinned_1epoch_seed1",
     "baseline_thinned_1epoch",
     "baseline_thinned_1epoch_seed1",
+    "shipped_thinned_1epoch_seed2",
+    "baseline_thinned_1epoch_seed2",
+    "shipped_thinned_1epoch_seed3",
+    "shipped_thinned_1epoch_seed4",
 }
 #: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
 FULL_LENGTH = {
@@ -101,6 +105,10 @@ FULL_LENGTH = {
     "shipped_thinned_1epoch_seed1",
     "baseline_thinned_1epoch",
     "baseline_thinned_1epoch_seed1",
+    "shipped_thinned_1epoch_seed2",
+    "baseline_thinned_1epoch_seed2",
+    "shipped_thinned_1epoch_seed3",
+    "shipped_thinned_1epoch_seed4",
 }
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
@@ -132,6 +140,7 @@ RESNET18_ROWS = {
     "baseline_thinned_seed2": merged(NO_CROSSES, THINNED, {"finetune": {"seed": 2}}),
     "baseline_thinned_1epoch": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1}}),
     "baseline_thinned_1epoch_seed1": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1, "seed": 1}}),
+    "baseline_thinned_1epoch_seed2": merged(NO_CROSSES, THINNED, {"finetune": {"epochs": 1, "seed": 2}}),
 }
 CLASS_TARGET_ROWS = {name: merged(RESNET18_SCRATCH, setting) for name, setting in RESNET18_ROWS.items()} | {
     "lite0_crosses60": LITE0_AT_60,
@@ -152,6 +161,9 @@ SETTINGS = {name: merged(CLASS_TARGETS, setting) for name, setting in CLASS_TARG
     "shipped_thinned_2epochs": merged(THINNED, {"finetune": {"epochs": 2}}),
     "shipped_thinned_1epoch": merged(THINNED, {"finetune": {"epochs": 1}}),
     "shipped_thinned_1epoch_seed1": merged(THINNED, {"finetune": {"epochs": 1, "seed": 1}}),
+    "shipped_thinned_1epoch_seed2": merged(THINNED, {"finetune": {"epochs": 1, "seed": 2}}),
+    "shipped_thinned_1epoch_seed3": merged(THINNED, {"finetune": {"epochs": 1, "seed": 3}}),
+    "shipped_thinned_1epoch_seed4": merged(THINNED, {"finetune": {"epochs": 1, "seed": 4}}),
 }
 
 
