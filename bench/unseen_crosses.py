@@ -77,8 +77,21 @@ RESNET18_AT_60 = merged(RESNET18_SCRATCH, AT_60)
 #: photographs each in the held-out model's training set (amalfreda's count; petiverana has 6).
 THINNED = {"finetune": {"holdout_crosses": {"thin_parents": 15}}}
 LITE0_PARENTS = {"finetune": {"hybrid_target": "parents"}}
+#: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
+FULL_LENGTH = {
+    "shipped_thinned_2epochs",
+    "shipped_thinned_1epoch",
+    "shipped_thinned_1epoch_seed1",
+    "shipped_thinned_1epoch_seed2",
+    "shipped_thinned_1epoch_seed3",
+    "shipped_thinned_1epoch_seed4",
+    "baseline_thinned_1epoch",
+    "baseline_thinned_1epoch_seed1",
+    "baseline_thinned_1epoch_seed2",
+}
 #: Rows that train the held-out model only: no val or dev figures (the main model is not trained).
-VALIDATION_ONLY = {
+#: Every full-length row is one.
+VALIDATION_ONLY = FULL_LENGTH | {
     "resnet18_thinned",
     "resnet18_thinned_seed1",
     "lite0_thinned",
@@ -88,27 +101,6 @@ VALIDATION_ONLY = {
     "baseline_thinned_seed1",
     "baseline_thinned_seed2",
     "lite0_thinned_parents_seed2",
-    "shipped_thinned_2epochs",
-    "shipped_thinned_1epoch",
-    "shipped_thinned_1epoch_seed1",
-    "baseline_thinned_1epoch",
-    "baseline_thinned_1epoch_seed1",
-    "shipped_thinned_1epoch_seed2",
-    "baseline_thinned_1epoch_seed2",
-    "shipped_thinned_1epoch_seed3",
-    "shipped_thinned_1epoch_seed4",
-}
-#: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
-FULL_LENGTH = {
-    "shipped_thinned_2epochs",
-    "shipped_thinned_1epoch",
-    "shipped_thinned_1epoch_seed1",
-    "baseline_thinned_1epoch",
-    "baseline_thinned_1epoch_seed1",
-    "shipped_thinned_1epoch_seed2",
-    "baseline_thinned_1epoch_seed2",
-    "shipped_thinned_1epoch_seed3",
-    "shipped_thinned_1epoch_seed4",
 }
 RESNET18_ROWS = {
     "baseline": NO_CROSSES,
