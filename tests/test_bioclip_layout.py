@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 from hybridwing.model.folder import write_model_folder
+from hybridwing.model.inference import PhotographClassifier
 from hybridwing.model.preprocess import load_image
 from hybridwing.review.embed import embed_files, frozen_features
 from hybridwing.review.steps import frozen_backbone
@@ -81,14 +82,15 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
     preprocess = json.loads((tmp_path / "model" / "preprocess.json").read_text())
     assert np.allclose(preprocess["mean"], MEAN) and np.allclose(preprocess["std"], STD) and preprocess["size"] == 224
 
-    submission = export_submission(tmp_path / "model", tmp_path / "submission")
-    predictor = Predictor.load(submission / "model")
+    predictor = Predictor.load(tmp_path / "model")
+    exported = PhotographClassifier.from_exported(export_submission(tmp_path / "model", tmp_path / "submission"))
     wings = [Image.open(path).convert("RGB") for path in val["path"]]
     images = torch.stack([load_image(path, 224) for path in val["path"]])
     expected = torch.softmax(
         predict_logits(result["model"], ImageFeed(images, backbone), torch.device("cpu"), 6), 1
     ).numpy()
     assert np.allclose(predictor.probabilities(wings), expected, atol=1e-4)
+    assert np.allclose(exported.probabilities(wings), expected, atol=1e-4), "the export keeps BioCLIP's mean/std"
 
     folder_config = json.loads((tmp_path / "model" / "config.json").read_text())
     frozen = frozen_backbone(folder_config)

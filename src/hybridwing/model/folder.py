@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,44 +33,9 @@ from hybridwing.model.description import (
     read_description,
     read_folder_json,
 )
+from hybridwing.model.inference import Inference
 from hybridwing.scores import DEFAULT_SCORE, check_score
 from hybridwing.segment.mask_settings import MaskSettings
-
-
-@dataclass(frozen=True)
-class Inference:
-    """How class probabilities are made from the trained members: each member's softmax of its
-    logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
-    image and its mirror image. `threshold` is the hybrid score above which a photograph is called a
-    hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it. `score`
-    names the hybrid score (``score.method``) that calls, thresholds and is exported. With
-    validation non-hybrids of more than one species, `species_thresholds` holds each species' own
-    threshold and `species` each subspecies' species: a photograph is called with the threshold of
-    its most likely subspecies' species (`threshold` where that has none)."""
-
-    weights: tuple[str, ...] = (WEIGHTS,)
-    temperature: float = 1.0
-    flip_average: bool = False
-    threshold: float | None = None
-    score: str = DEFAULT_SCORE
-    species_thresholds: dict[str, float] = field(default_factory=dict)
-    species: dict[str, str] = field(default_factory=dict)
-
-    def threshold_of(self, subspecies: str) -> float | None:
-        """The threshold a photograph whose most likely subspecies is `subspecies` is called with."""
-        return self.species_thresholds.get(self.species.get(subspecies, ""), self.threshold)
-
-    def to_json(self) -> str:
-        values = {
-            "weights": list(self.weights),
-            "temperature": self.temperature,
-            "flip_average": self.flip_average,
-            "threshold": self.threshold,
-            "score": self.score,
-            "species_thresholds": self.species_thresholds,
-            "species": self.species,
-        }
-        return json.dumps(values, indent=1)
 
 
 def member_file(k: int) -> str:
@@ -196,15 +161,7 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
         inference = (
             Inference()
             if inference_block is None
-            else Inference(
-                tuple(inference_block["weights"]),
-                float(inference_block["temperature"]),
-                bool(inference_block["flip_average"]),
-                inference_block.get("threshold"),
-                description.score,
-                dict(inference_block.get("species_thresholds", {})),
-                dict(inference_block.get("species", {})),
-            )
+            else Inference.from_dict(inference_block | {"score": description.score})
         )
         mask_settings = MaskSettings.from_config(mask_block)
         vision_cfg = config["model_cfg"]["vision_cfg"]

@@ -1,20 +1,90 @@
-"""Class probabilities from a trained model folder: each member's logits of an image (and its mirror
-image), their temperature-scaled softmax averaged over members and views."""
+"""Class probabilities and hybrid scores of photographs from trained networks: the wing segmenter and
+background removal, each member's logits of an image (and its mirror image), their
+temperature-scaled softmax averaged over members and views.
+
+Needs only packages on the HDR challenge's whitelist: the exported submission carries this module
+with the networks as `torch.export` programs (`PhotographClassifier.from_exported`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from torch import nn
 
 from hybridwing.device import autocast
-from hybridwing.model.backbone import WingClassifier, vision_tower
-from hybridwing.model.folder import Inference, ModelFolder, ModelFolderError
-from hybridwing.model.preprocess import load_image, normalise
-from hybridwing.scores import hybrid_scores, top_two
+from hybridwing.model.description import WEIGHTS
+from hybridwing.model.preprocess import image_tensor, load_image, normalise
+from hybridwing.scores import DEFAULT_SCORE, hybrid_scores, top_two
+from hybridwing.segment.background import background_rng, remove_background
+from hybridwing.segment.mask_settings import MaskSettings
+from hybridwing.segment.predict import predict_probabilities, wing_mask
+
+#: Raw photographs larger than this on a side are shrunk before segmentation (the classifier sees
+#: 128-224 px and the segmenter 256 px, so nothing it uses is lost).
+WORKING_SIDE = 1024
+#: An exported folder (`hybridwing export-submission`): its settings, the segmenter, and member k.
+EXPORTED_SETTINGS = "settings.json"
+EXPORTED_SEGMENTER = "segmenter.pt2"
+
+
+def exported_member(k: int) -> str:
+    return f"member_{k}.pt2"
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How class probabilities are made from the trained members: each member's softmax of its
+    logits divided by `temperature`, averaged over the members and (with `flip_average`) over the
+    image and its mirror image. `threshold` is the hybrid score above which a photograph is called a
+    hybrid: the lowest that keeps 95% of the validation split's non-hybrids at or below it. `score`
+    names the hybrid score (``score.method``) that calls, thresholds and is exported. With
+    validation non-hybrids of more than one species, `species_thresholds` holds each species' own
+    threshold and `species` each subspecies' species: a photograph is called with the threshold of
+    its most likely subspecies' species (`threshold` where that has none)."""
+
+    weights: tuple[str, ...] = (WEIGHTS,)
+    temperature: float = 1.0
+    flip_average: bool = False
+    threshold: float | None = None
+    score: str = DEFAULT_SCORE
+    species_thresholds: dict[str, float] = field(default_factory=dict)
+    species: dict[str, str] = field(default_factory=dict)
+
+    def threshold_of(self, subspecies: str) -> float | None:
+        """The threshold a photograph whose most likely subspecies is `subspecies` is called with."""
+        return self.species_thresholds.get(self.species.get(subspecies, ""), self.threshold)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Inference:
+        """The settings `to_json` wrote (`score`, `species_thresholds` and `species` may be absent)."""
+        return cls(
+            tuple(values["weights"]),
+            float(values["temperature"]),
+            bool(values["flip_average"]),
+            values.get("threshold"),
+            values.get("score", DEFAULT_SCORE),
+            dict(values.get("species_thresholds", {})),
+            dict(values.get("species", {})),
+        )
+
+    def to_json(self) -> str:
+        values = {
+            "weights": list(self.weights),
+            "temperature": self.temperature,
+            "flip_average": self.flip_average,
+            "threshold": self.threshold,
+            "score": self.score,
+            "species_thresholds": self.species_thresholds,
+            "species": self.species,
+        }
+        return json.dumps(values, indent=1)
 
 
 def ensemble_probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
@@ -79,34 +149,12 @@ def member_logits_of_files(
     )
 
 
-def load_classifiers(folder: ModelFolder, device: torch.device) -> list[WingClassifier]:
-    """Every member of a checked model folder, on `device` in eval mode; weights that do not fit
-    the folder's config, or a size they cannot take, are a ModelFolderError."""
-    classifiers = []
-    for name, state in zip(folder.inference.weights, folder.members):
-        classifier = WingClassifier(vision_tower(folder.config["model_cfg"]), len(folder.classes))
-        try:
-            classifier.load_state_dict(state)
-        except RuntimeError as error:
-            raise ModelFolderError(f"{folder.path / name} does not fit config.json's model: {error}") from None
-        classifiers.append(classifier.to(device).eval())
-    try:
-        with torch.inference_mode():
-            classifiers[0](torch.zeros(1, 3, folder.size, folder.size, device=device))
-    except RuntimeError as error:
-        raise ModelFolderError(
-            f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the "
-            f"weights ({error})"
-        ) from None
-    return classifiers
-
-
 @dataclass
 class TrainedClassifiers:
     """The classifiers of a model folder (one, or an ensemble's members) with their input size,
     mean/std and how member probabilities combine: inference on images that are already wings."""
 
-    classifiers: list[WingClassifier]
+    classifiers: list[nn.Module]
     classes: list[str]
     size: int
     mean: tuple[float, ...]
@@ -149,3 +197,100 @@ class TrainedClassifiers:
                 for a, b, called in zip(frame["subspecies"], frame["top2"], hybrid)
             ]
         return pd.concat([frame, scores], axis=1)
+
+
+class OneAtATime(nn.Module):
+    """A network exported for a batch of one, run on each image of a batch in turn."""
+
+    def __init__(self, program: nn.Module):
+        super().__init__()
+        self.program = program
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.program(images[k : k + 1]) for k in range(len(images))])
+
+
+@dataclass(kw_only=True)
+class PhotographClassifier(TrainedClassifiers):
+    """Classifiers with the preprocessing they were trained with: the wing segmenter and its mask
+    settings, so that raw photographs can be predicted."""
+
+    segmenter: nn.Module
+    segmenter_size: int
+    mask_settings: MaskSettings
+
+    def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
+        """Each image with its background removed, as the pipeline's apply_masks does (the name
+        seeds a textured background)."""
+        pictures = [np.asarray(image.convert("RGB")) for image in images]
+        out = []
+        for picture, probability, name in zip(
+            pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names
+        ):
+            mask, _, _ = wing_mask(probability, self.mask_settings)
+            out.append(remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name)))
+        return out
+
+    def model_input(self, photograph: Image.Image, name: str = "") -> torch.Tensor:
+        """One raw photograph as the classifier's uint8 input (3, size, size): shrunk to at most
+        `WORKING_SIDE` pixels a side first, then segmented, background removed and resized, so a
+        batch of huge photographs never sits in memory at full size."""
+        if max(photograph.size) > WORKING_SIDE:
+            photograph = photograph.copy()
+            photograph.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS)
+        return image_tensor(self.wings([photograph], [name])[0], self.size)
+
+    def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
+        """Logits (members, views, images, classes) of background-removed images (or their
+        `model_input` tensors); the views are the image and, with flip averaging, its mirror image."""
+        images = (
+            wings
+            if isinstance(wings, torch.Tensor)
+            else torch.stack([image_tensor(image, self.size) for image in wings])
+        )
+        return super().member_logits(images, flip_average)
+
+    def predict_images(self, images: list[Image.Image], names: list[str]) -> pd.DataFrame:
+        return self.table(
+            self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)]))
+        )
+
+    def predict(self, image: Image.Image, name: str = "") -> dict[str, Any]:
+        """One photograph: subspecies, hybrid score, top two and the other scores."""
+        return self.predict_images([image], [name]).iloc[0].to_dict()
+
+    def exported_settings(self) -> dict[str, Any]:
+        """What `from_exported` needs beside the networks."""
+        return {
+            "classes": self.classes,
+            "size": self.size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "members": [exported_member(k) for k in range(len(self.classifiers))],
+            "inference": json.loads(self.inference.to_json()),
+            "segmenter_size": self.segmenter_size,
+            "mask_settings": self.mask_settings.__dict__,
+        }
+
+    @classmethod
+    def from_exported(cls, folder: str | Path) -> PhotographClassifier:
+        """The classifier of an exported folder (`hybridwing export-submission`), on the CPU (the
+        programs were exported there)."""
+        folder = Path(folder)
+        settings = json.loads((folder / EXPORTED_SETTINGS).read_text())
+
+        def program(name: str) -> nn.Module:
+            return OneAtATime(torch.export.load(folder / name).module())
+
+        return cls(
+            [program(name) for name in settings["members"]],
+            list(settings["classes"]),
+            int(settings["size"]),
+            tuple(settings["mean"]),
+            tuple(settings["std"]),
+            torch.device("cpu"),
+            Inference.from_dict(settings["inference"]),
+            segmenter=program(EXPORTED_SEGMENTER),
+            segmenter_size=int(settings["segmenter_size"]),
+            mask_settings=MaskSettings(**settings["mask_settings"]),
+        )

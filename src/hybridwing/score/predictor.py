@@ -1,44 +1,45 @@
-"""Prediction from a fine-tuned model folder, without Snakemake: the pipeline's own preprocessing
-(U-Net wing mask, background removal, resize, the model's mean/std), then class probabilities and
-the hybrid score.
-"""
+"""Prediction from a fine-tuned model folder, without Snakemake: the folder read and checked, its
+networks built, then the pipeline's own preprocessing and scores (`PhotographClassifier`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
-from PIL import Image
-from torch import nn
 
 from hybridwing.data.images import image_suffixes
 from hybridwing.device import channels_last, pick_device
-from hybridwing.model.folder import SEGMENTER, ModelFolderError, read_model_folder
-from hybridwing.model.inference import TrainedClassifiers, load_classifiers
-from hybridwing.model.preprocess import image_tensor
-from hybridwing.segment.background import background_rng, remove_background
-from hybridwing.segment.mask_settings import MaskSettings
-from hybridwing.segment.predict import predict_probabilities, wing_mask
+from hybridwing.model.backbone import WingClassifier, vision_tower
+from hybridwing.model.folder import SEGMENTER, ModelFolder, ModelFolderError, read_model_folder
+from hybridwing.model.inference import PhotographClassifier
 from hybridwing.segment.unet import load_checkpoint
 from hybridwing.text import printable
 
-#: Raw photographs larger than this on a side are shrunk before segmentation (the classifier sees
-#: 128-224 px and the segmenter 256 px, so nothing it uses is lost).
-WORKING_SIDE = 1024
+
+def load_classifiers(folder: ModelFolder, device: torch.device) -> list[WingClassifier]:
+    """Every member of a checked model folder, on `device` in eval mode; weights that do not fit
+    the folder's config, or a size they cannot take, are a ModelFolderError."""
+    classifiers = []
+    for name, state in zip(folder.inference.weights, folder.members):
+        classifier = WingClassifier(vision_tower(folder.config["model_cfg"]), len(folder.classes))
+        try:
+            classifier.load_state_dict(state)
+        except RuntimeError as error:
+            raise ModelFolderError(f"{folder.path / name} does not fit config.json's model: {error}") from None
+        classifiers.append(classifier.to(device).eval())
+    try:
+        with torch.inference_mode():
+            classifiers[0](torch.zeros(1, 3, folder.size, folder.size, device=device))
+    except RuntimeError as error:
+        raise ModelFolderError(
+            f"{folder.path}: not a hybridwing model folder: preprocess.json's size {folder.size} does not fit the "
+            f"weights ({error})"
+        ) from None
+    return classifiers
 
 
-@dataclass(kw_only=True)
-class Predictor(TrainedClassifiers):
-    """A model folder's classifiers with the preprocessing they were trained with: the wing
-    segmenter and its mask settings, so that raw photographs can be predicted."""
-
-    segmenter: nn.Module
-    segmenter_size: int
-    mask_settings: MaskSettings
+class Predictor(PhotographClassifier):
+    """A model folder's classifiers and segmenter (`PhotographClassifier`), read and checked."""
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | None = None) -> Predictor:
@@ -64,46 +65,6 @@ class Predictor(TrainedClassifiers):
             segmenter_size=unet_settings.image_size,
             mask_settings=folder.mask_settings,
         )
-
-    def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
-        """Each image with its background removed, as the pipeline's apply_masks does (the name
-        seeds a textured background)."""
-        pictures = [np.asarray(image.convert("RGB")) for image in images]
-        out = []
-        for picture, probability, name in zip(
-            pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names
-        ):
-            mask, _, _ = wing_mask(probability, self.mask_settings)
-            out.append(remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name)))
-        return out
-
-    def model_input(self, photograph: Image.Image, name: str = "") -> torch.Tensor:
-        """One raw photograph as the classifier's uint8 input (3, size, size): shrunk to at most
-        `WORKING_SIDE` pixels a side first, then segmented, background removed and resized, so a
-        batch of huge photographs never sits in memory at full size."""
-        if max(photograph.size) > WORKING_SIDE:
-            photograph = photograph.copy()
-            photograph.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS)
-        return image_tensor(self.wings([photograph], [name])[0], self.size)
-
-    def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
-        """Logits (members, views, images, classes) of background-removed images (or their
-        `model_input` tensors); the views are the image and, with flip averaging, its mirror image."""
-        images = (
-            wings
-            if isinstance(wings, torch.Tensor)
-            else torch.stack([image_tensor(image, self.size) for image in wings])
-        )
-        return super().member_logits(images, flip_average)
-
-    def predict_images(self, images: list[Image.Image], names: list[str]) -> pd.DataFrame:
-        return self.table(
-            self.probabilities(torch.stack([self.model_input(image, name) for image, name in zip(images, names)]))
-        )
-
-    def predict(self, image: Image.Image, name: str = "") -> dict[str, Any]:
-        """One photograph: subspecies, hybrid score, top two and the other scores."""
-        return self.predict_images([image], [name]).iloc[0].to_dict()
 
 
 def image_files(arguments: list[str]) -> tuple[list[Path], list[Path]]:

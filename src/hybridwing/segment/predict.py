@@ -1,4 +1,6 @@
-"""Run the distilled U-Net on every image and bring its masks back to each image's own resolution."""
+"""Run the distilled U-Net on every image and bring its masks back to each image's own resolution.
+
+Needs only packages on the HDR challenge's whitelist: the exported submission carries this module."""
 
 from __future__ import annotations
 
@@ -16,11 +18,20 @@ from tqdm import tqdm
 
 from hybridwing.device import autocast, channels_last, pick_device
 from hybridwing.segment.mask_settings import MaskSettings
-from hybridwing.segment.unet import to_input
 
 log = logging.getLogger(__name__)
 
 QC_COLUMNS = ["image_id", "split", "mask", "wing_fraction", "components", "flag"]
+#: The U-Net's input normalisation (ImageNet's mean and std).
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> normalised float input in channels-last memory (see `channels_last`)."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    return ((images.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 def keep_wing_components(mask: np.ndarray, min_fraction: float) -> tuple[np.ndarray, int]:

@@ -21,11 +21,9 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, channels_last, pick_device
+from hybridwing.segment.predict import to_input
 
 log = logging.getLogger(__name__)
-
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,6 @@ def build_unet(settings: UnetSettings) -> nn.Module:
         decoder_channels=settings.decoder_channels,
         classes=1,
     )
-
-
-def to_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> normalised float input in channels-last memory (see `channels_last`)."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
-    return ((images.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
 def load_pair(image_path: str, mask_path: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
