@@ -217,7 +217,7 @@ def bench_score() -> list[dict]:
 
 def bench_balance() -> list[dict]:
     """Augmenting to 300 per class from 24 real photographs (3 classes), per library, 2 processes."""
-    taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
+    taxa = Taxa.read(REPO / "src/hybridwing/data/heliconius_taxa.csv")
     rows = pd.read_csv(HELICONIUS / "train.csv", dtype=str, keep_default_na=False)
     table = normalise_table(rows, "train", "train.csv", taxa)
     table["label"] = class_labels(table)
@@ -352,7 +352,7 @@ def main() -> None:
     unknown = sorted(set(chosen) - set(STAGES))
     if unknown:
         sys.exit(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
-    taxa = Taxa.read(REPO / "config" / "heliconius_taxa.csv")
+    taxa = Taxa.read(REPO / "src/hybridwing/data/heliconius_taxa.csv")
     rows = []
     for stage in chosen:
         with PeakMemory() as memory:

@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 HELICONIUS = REPO.parent / "shared" / "data" / "heliconius"
-TAXA = REPO / "config" / "heliconius_taxa.csv"
+TAXA = REPO / "src/hybridwing/data/heliconius_taxa.csv"
 CORES = ("--cores", "1")
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
 #: The tiny synthetic run: the whole DAG in about two and a half minutes (tiny_run, below).

@@ -107,8 +107,10 @@ def test_the_shipped_taxa_table_resolves_from_the_checkout_elsewhere(tmp_path, m
     from hybridwing.config import from_checkout
 
     monkeypatch.chdir(tmp_path)
-    assert from_checkout("config/heliconius_taxa.csv", REPO) == str(REPO / "config/heliconius_taxa.csv")
+    assert from_checkout("src/hybridwing/data/heliconius_taxa.csv", REPO) == str(
+        REPO / "src/hybridwing/data/heliconius_taxa.csv"
+    )
     assert from_checkout("config/missing.csv", REPO) == "config/missing.csv"
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config/heliconius_taxa.csv").write_text("code,subspecies,species\n")
-    assert from_checkout("config/heliconius_taxa.csv", REPO) == "config/heliconius_taxa.csv"
+    (tmp_path / "src/hybridwing/data").mkdir(parents=True)
+    (tmp_path / "src/hybridwing/data/heliconius_taxa.csv").write_text("code,subspecies,species\n")
+    assert from_checkout("src/hybridwing/data/heliconius_taxa.csv", REPO) == "src/hybridwing/data/heliconius_taxa.csv"

@@ -9,7 +9,8 @@ from pathlib import Path
 from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table, table_format
 from hybridwing.text import printable, spreadsheet_safe
 
-DEFAULT_TAXA = Path("config/heliconius_taxa.csv")
+#: The Heliconius taxa of the challenge's tables, shipped with the package.
+DEFAULT_TAXA = Path(__file__).parent / "data" / "heliconius_taxa.csv"
 
 
 def check_table(table: Path, taxa_path: Path) -> int:
@@ -73,14 +74,15 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
 def export_submission(model_dir: Path, out: Path) -> int:
     """Write the challenge's code-submission folder for a trained model."""
     from hybridwing.model.description import ModelFolderError
+    from hybridwing.score.export import NotOnWhitelist
     from hybridwing.score.export import export_submission as export
 
     try:
         export(model_dir, out)
-    except (ModelFolderError, FileExistsError) as error:
+    except (ModelFolderError, FileExistsError, NotOnWhitelist) as error:
         print(error, file=sys.stderr)
         return 1
-    print(f"{out}: model.py, the model folder and the hybridwing package; zip the folder's contents to submit")
+    print(f"{out}: model.py, the networks (torch.export programs) and the modules prediction needs; zip its contents")
     return 0
 
 
