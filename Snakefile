@@ -16,6 +16,9 @@ scattergather:
     shard=config["shards"],
 
 
+container: config.get("container")
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"

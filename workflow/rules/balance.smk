@@ -20,7 +20,7 @@ rule augment:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/augment.py"
 
@@ -53,6 +53,6 @@ rule balance:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/balance.py"

@@ -1,5 +1,11 @@
 import re
+import sys
 from pathlib import Path
+
+#: The library of this checkout comes first, here and in every job: Snakemake puts this process's
+#: search path on each job's, whatever environment (envs/*.yaml, a container) the job runs in, and
+#: those environments hold the library's dependencies, never a copy of it.
+sys.path.insert(0, str(Path(workflow.current_basedir).parents[1] / "src"))
 
 from hybridwing.config import (
     check_config_files,

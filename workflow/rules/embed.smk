@@ -24,6 +24,6 @@ rule embed:
         mem_mb=6000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/embed.py"

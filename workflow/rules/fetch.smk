@@ -20,7 +20,7 @@ rule fetch:
         mem_mb=2000,
         runtime=120,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/fetch.py"
 
@@ -39,6 +39,6 @@ rule metadata:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/metadata.py"

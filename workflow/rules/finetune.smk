@@ -44,7 +44,7 @@ rule finetune:
         runtime=240,
         gpu=1,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/finetune.py"
 
@@ -66,7 +66,7 @@ rule holdout_pairs:
         seed=config["balance"]["seed"],
     localrule: True
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/holdout_pairs.py"
 

@@ -22,7 +22,7 @@ rule triage:
         mem_mb=6000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/triage.py"
 
@@ -50,7 +50,7 @@ rule label_issues:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/label_issues.py"
 
@@ -79,6 +79,6 @@ rule rounds:
         round=ROUND,
     localrule: True
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/rounds.py"

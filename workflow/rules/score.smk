@@ -34,7 +34,7 @@ rule score:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/score.py"
 
@@ -59,7 +59,7 @@ rule score_summary:
         code=library_code("score_summary.py"),
     localrule: True
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/score_summary.py"
 
@@ -98,6 +98,6 @@ rule unseen_cross:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/unseen_cross.py"

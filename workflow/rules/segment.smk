@@ -19,7 +19,7 @@ rule teacher_masks:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/teacher_masks.py"
 
@@ -38,7 +38,7 @@ rule teacher_index:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/gather_table.py"
 
@@ -69,7 +69,7 @@ rule train_unet:
         runtime=120,
         gpu=0,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/train_unet.py"
 
@@ -94,7 +94,7 @@ rule segment:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/segment.py"
 
@@ -120,7 +120,7 @@ rule qc:
         mem_mb=2000,
         runtime=20,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/qc.py"
 
@@ -153,7 +153,7 @@ rule coverage_figures:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/coverage_figures.py"
 
@@ -177,7 +177,7 @@ rule apply_masks:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/apply_masks.py"
 
@@ -204,6 +204,6 @@ rule wings:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/wings.py"

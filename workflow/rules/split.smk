@@ -17,6 +17,6 @@ rule split:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/split.py"

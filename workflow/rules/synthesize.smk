@@ -18,6 +18,6 @@ rule synthesize:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/hybridwing.yaml"
+        "../../envs/tables.yaml"
     script:
         "../scripts/synthesize.py"
