@@ -14,11 +14,23 @@ export PYTHONUNBUFFERED := 1
 
 setup: $(STAMP)
 
+# uv installs the lock in seconds; it reads no pip configuration, so it is handed the indexes and
+# links pip is configured with (where torch's wheels may be served) and weighs them as pip does.
+# Where uv cannot be had or fails, pip installs the same lock.
+UV_SOURCES = $(foreach url,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(url)) \
+	$(foreach dir,$(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(dir)) \
+	--index-strategy unsafe-best-match
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(UV_SOURCES)
+PIP_INSTALL = $(BIN)/python -m pip install --quiet
+
 $(STAMP): requirements.txt constraints.txt requirements-yolo-sam.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-yolo-sam.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	if $(PIP_INSTALL) uv -c constraints.txt && $(UV_INSTALL) -r requirements.txt -c constraints.txt; then \
+	  $(UV_INSTALL) --no-deps -r requirements-yolo-sam.txt && $(UV_INSTALL) --no-deps -e .; \
+	else \
+	  $(PIP_INSTALL) -r requirements.txt -c constraints.txt && $(PIP_INSTALL) --no-deps -r requirements-yolo-sam.txt \
+	    && $(PIP_INSTALL) --no-deps -e .; \
+	fi
 	touch $@
 
 run: $(STAMP)
