@@ -2,10 +2,10 @@ import re
 import sys
 from pathlib import Path
 
-#: The library of this checkout comes first, here and in every job: Snakemake puts this process's
-#: search path on each job's, whatever environment (envs/*.yaml, a container) the job runs in, and
-#: those environments hold the library's dependencies, never a copy of it.
-sys.path.insert(0, str(Path(workflow.current_basedir).parents[1] / "src"))
+#: The library of this checkout, after any other on the path (an install, PYTHONPATH): Snakemake
+#: puts this process's search path on each job's, so jobs in an environment of envs/*.yaml or a
+#: container, which hold the library's dependencies and never a copy of it, import it from here.
+sys.path.append(str(Path(workflow.current_basedir).parents[1] / "src"))
 
 from hybridwing.config import (
     check_config_files,
