@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from common import commit, dev_figures, machine
 
 from hybridwing.data.tables import read_metadata
 from hybridwing.model.inference import ensemble_probabilities
@@ -30,11 +31,7 @@ from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows
 from hybridwing.scores import hybrid_scores, top_two
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dev_selection import commit, machine  # noqa: E402 - the bench's own helpers
-
-REPO = Path(__file__).resolve().parents[1]
-RECORD = REPO / "bench/results/dev_atypicality.csv"
+RECORD = Path(__file__).resolve().parent / "results/dev_atypicality.csv"
 
 
 def main() -> None:
@@ -83,22 +80,9 @@ def main() -> None:
     rows = []
     for score, values in dev.items():
         metrics = hybrid_metrics(values, tables["dev"]["is_hybrid"].to_numpy(bool), tables["dev"]["part"].to_numpy())
-        low, high = metrics["challenge_score_ci90"]
         rows.append(
-            {
-                "commit": commit(),
-                "machine": machine(),
-                "setting": setting,
-                "seed": seed,
-                "score": score,
-                "dev": metrics["challenge_score"],
-                "dev_ci90_low": low,
-                "dev_ci90_high": high,
-                "dev_major": metrics["major_recall"],
-                "dev_minor": metrics["minor_recall"],
-                "dev_mimic": metrics["mimic_recall"],
-                "dev_roc_auc": metrics["roc_auc"],
-            }
+            {"commit": commit(), "machine": machine(), "setting": setting, "seed": seed, "score": score}
+            | dev_figures(metrics)
         )
     pipeline = model_dir.parent / "score/dev/metrics.json"
     if pipeline.is_file():

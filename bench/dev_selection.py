@@ -15,55 +15,22 @@ a time (--cores 2).
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from common import commit, dev_figures, machine, run_real_config
+from unseen_crosses import CLASS_TARGETS, NO_CROSSES, RESNET18_SCRATCH, merged
 
-REPO = Path(__file__).resolve().parents[1]
-RECORD = REPO / "bench/results/dev_selection.csv"
+RECORD = Path(__file__).resolve().parent / "results/dev_selection.csv"
 EVALUATED = {"dev": "results/score/dev/metrics.json", "val": "results/score/val/metrics.json"}
 
 #: The configuration of 2026-11-29: resnet18 from scratch, no synthetic crosses, the hybrid class as
 #: target, three epochs of the balanced set.
-NOV29 = {
-    "balance": {"crosses": {"per_pair": 0}},
-    "finetune": {
-        "model": "hybridwing-resnet18",
-        "allow_random_init": True,
-        "trunk_weights": None,
-        "backbone_lr": 0.0003,
-        "head_lr": 0.0003,
-        "epochs": 3,
-        "hybrid_target": "class",
-    },
-}
+NOV29 = merged(RESNET18_SCRATCH, NO_CROSSES, CLASS_TARGETS, {"finetune": {"epochs": 3}})
 #: Each setting is an overlay of config/heliconius.yaml; `shipped` is the file as it is.
 SETTINGS: dict[str, dict] = {"shipped": {}, "nov29": NOV29}
-
-
-def machine() -> str:
-    """The host, processor and core count, so rows from different machines are told apart."""
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
-    return f"{platform.node()}: {model}, {os.cpu_count()} cores"
-
-
-def commit() -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def rows_of(workdir: Path, setting: str, seed: int, minutes: float) -> list[dict]:
@@ -73,25 +40,11 @@ def rows_of(workdir: Path, setting: str, seed: int, minutes: float) -> list[dict
     for score in [dev["score"], *dev["alternatives"]]:
         d = dev if score == dev["score"] else dev["alternatives"][score]
         v = val if score == val["score"] else val["alternatives"][score]
-        low, high = d.get("challenge_score_ci90", [None, None])
         rows.append(
-            {
-                "commit": commit(),
-                "machine": machine(),
-                "setting": setting,
-                "seed": seed,
-                "score": score,
-                "shipped_score": score == dev["score"],
-                "dev": d["challenge_score"],
-                "dev_ci90_low": low,
-                "dev_ci90_high": high,
-                "dev_major": d["major_recall"],
-                "dev_minor": d["minor_recall"],
-                "dev_mimic": d["mimic_recall"],
-                "dev_roc_auc": d["roc_auc"],
-                "val": v["challenge_score"],
-                "minutes": round(minutes, 1),
-            }
+            {"commit": commit(), "machine": machine(), "setting": setting, "seed": seed, "score": score}
+            | {"shipped_score": score == dev["score"]}
+            | dev_figures(d)
+            | {"val": v["challenge_score"], "minutes": round(minutes, 1)}
         )
     return rows
 
@@ -100,26 +53,8 @@ def run_row(workdir: Path, setting: str, seed: int) -> list[dict]:
     overlay = workdir / f"{setting}_seed{seed}.yaml"
     finetune = SETTINGS[setting].get("finetune", {}) | {"seed": seed}
     overlay.write_text(yaml.safe_dump(SETTINGS[setting] | {"finetune": finetune}))
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--cores",
-            "2",
-            *EVALUATED.values(),
-            "--configfile",
-            str(REPO / "config/heliconius.yaml"),
-            str(overlay),
-        ],
-        check=True,
-    )
-    return rows_of(workdir, setting, seed, (time.perf_counter() - started) / 60)
+    minutes = run_real_config(workdir, list(EVALUATED.values()), overlay)
+    return rows_of(workdir, setting, seed, minutes)
 
 
 def main() -> None:

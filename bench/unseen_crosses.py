@@ -14,13 +14,12 @@ Writes WORKDIR/unseen_crosses.csv and prints it.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from common import run_real_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -214,27 +213,8 @@ def main() -> None:
         config = workdir / f"{name}.yaml"
         lengths = {} if name in FULL_LENGTH else PROBE
         config.write_text(yaml.safe_dump(merged(lengths, VALIDATION, SETTINGS[name])))
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "snakemake",
-                "--snakefile",
-                str(REPO / "Snakefile"),
-                "--directory",
-                str(workdir),
-                "--cores",
-                "2",
-                UNSEEN,
-                *([] if name in VALIDATION_ONLY else EVALUATED),
-                "--configfile",
-                str(REPO / "config/heliconius.yaml"),
-                str(config),
-            ],
-            check=True,
-        )
-        rows = pd.DataFrame(rows_of(workdir, name, (time.perf_counter() - started) / 60))
+        minutes = run_real_config(workdir, [UNSEEN, *([] if name in VALIDATION_ONLY else EVALUATED)], config)
+        rows = pd.DataFrame(rows_of(workdir, name, minutes))
         table = pd.concat(
             [table[table.get("setting", pd.Series(dtype=str)) != name] if len(table) else table, rows],
             ignore_index=True,

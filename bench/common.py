@@ -1,0 +1,51 @@
+"""What the benchmarks that write rows share: the real configuration run in a working folder, and
+the commit, machine and dev figures every row carries."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_real_config(workdir: Path, targets: list[str], overlay: Path) -> float:
+    """Snakemake on config/heliconius.yaml and `overlay` in `workdir`, two cores; minutes taken."""
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+        + ["--cores", "2", *targets, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)],
+        check=True,
+    )
+    return (time.perf_counter() - started) / 60
+
+
+def machine() -> str:
+    """The host, processor and core count, so rows from different machines are told apart."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), platform.processor())
+    return f"{platform.node()}: {model}, {os.cpu_count()} cores"
+
+
+def commit() -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def dev_figures(metrics: dict) -> dict:
+    """A score's dev figures from a metrics.json block: challenge score, its 90% interval, parts, ROC-AUC."""
+    low, high = metrics.get("challenge_score_ci90", [None, None])
+    return {
+        "dev": metrics["challenge_score"],
+        "dev_ci90_low": low,
+        "dev_ci90_high": high,
+        "dev_major": metrics["major_recall"],
+        "dev_minor": metrics["minor_recall"],
+        "dev_mimic": metrics["mimic_recall"],
+        "dev_roc_auc": metrics["roc_auc"],
+    }
