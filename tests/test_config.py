@@ -114,3 +114,28 @@ def test_the_shipped_taxa_table_resolves_from_the_checkout_elsewhere(tmp_path, m
     (tmp_path / "src/hybridwing/data").mkdir(parents=True)
     (tmp_path / "src/hybridwing/data/heliconius_taxa.csv").write_text("code,subspecies,species\n")
     assert from_checkout("src/hybridwing/data/heliconius_taxa.csv", REPO) == "src/hybridwing/data/heliconius_taxa.csv"
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (with_block("split", fractions={"train": NAN, "val": 0.15, "test": 0.15}), "split.fractions.train: nan is not"),
+        (with_block("mask", threshold=NAN), "config key mask.threshold: nan is not a finite number"),
+        (with_block("finetune", backbone_lr=NAN), "config key finetune.backbone_lr: nan is not a finite number"),
+        (with_block("finetune", temperature=INF), "config key finetune.temperature: inf is not a finite number"),
+        (with_block("fetch", timeout_s=INF), "config key fetch.timeout_s: inf is not a finite number"),
+        (TINY_CONFIG | {"shards": NAN}, "nan is not of type 'integer'"),  # the schema refuses it by type
+        (
+            with_block("split", fractions={"train": 0.9, "val": 0.5, "test": 0.5}),
+            "config key split.fractions: train + val + test = 1.9; they must add up to 1",
+        ),
+    ],
+    ids=["fraction_nan", "threshold_nan", "lr_nan", "temperature_inf", "timeout_inf", "shards_nan", "fractions_sum"],
+)
+def test_numbers_that_are_not_finite_and_fractions_that_do_not_add_up_stop_before_any_job(tmp_path, config, expected):
+    status, out = dry_run(tmp_path, config)
+    assert status != 0 and expected in out, out[-2000:]
+    assert "Job stats" not in out and not (tmp_path / "results").exists()

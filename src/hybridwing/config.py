@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,32 @@ def check_config_files(paths: list[str]) -> None:
             yaml.load(stream, Loader=DuplicateKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def non_finite(value: Any, key: str) -> list[str]:
+    """Keys whose value is NaN or infinite (``.nan``, ``.inf`` in YAML), which JSON Schema's bounds
+    let through."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"config key {key}: {value!r} is not a finite number"]
+    if isinstance(value, dict):
+        return [
+            problem for name, item in value.items() for problem in non_finite(item, f"{key}.{name}" if key else name)
+        ]
+    if isinstance(value, list):
+        return [problem for k, item in enumerate(value) for problem in non_finite(item, f"{key}[{k}]")]
+    return []
+
+
 def float_where_integer(schema: dict[str, Any], value: Any, key: str) -> list[str]:
     """Keys whose schema asks for an integer and whose value is a float such as ``2.0`` (which JSON
     Schema lets through as an integer, and the code then uses as a float)."""
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
     options = [option.get("type") for option in schema.get("oneOf", [])]
-    if isinstance(value, float) and ("integer" in types or "integer" in options) and "number" not in types + options:
+    if (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and ("integer" in types or "integer" in options)
+        and "number" not in types + options
+    ):
         return [f"config key {key}: {value!r} must be a whole number written without a decimal point ({int(value)})"]
     found = []
     if isinstance(value, dict):
@@ -168,7 +188,11 @@ def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
     """Stop before any job on settings the schema lets through but that fail late or blow up,
     naming every key at fault."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    problems = float_where_integer(schema, config, "")
+    problems = non_finite(config, "") + float_where_integer(schema, config, "")
+    fractions = config["split"]["fractions"]
+    total = sum(value for value in fractions.values() if isinstance(value, int | float) and math.isfinite(value))
+    if abs(total - 1) > 1e-6:
+        problems.append(f"config key split.fractions: train + val + test = {total:g}; they must add up to 1")
     augment = config["balance"]["augment"]
     for name in ("scale", "gamma"):
         low, high = augment[name]
