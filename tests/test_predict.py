@@ -22,7 +22,7 @@ from PIL import Image
 from hybridwing.cli import main
 from hybridwing.finetune.train import FinetuneSettings
 from hybridwing.model.backbone import WingClassifier, load_backbone
-from hybridwing.model.folder import ModelFolderError, write_model_folder
+from hybridwing.model.folder import ModelFolderError, read_model_folder, write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.model.preprocess import image_tensor, normalise
 from hybridwing.score.predictor import Predictor
@@ -402,6 +402,11 @@ def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path)
 
     old = os.umask(0o022)
     try:
+        folder = read_model_folder(model_dir)
+        backbone = load_backbone("hybridwing-vit-tiny", allow_random_init=True)
+        write_model_folder(
+            tmp_path / "model", folder.members, folder.classes, backbone, {}, folder.segmenter, MaskSettings()
+        )
         out = tmp_path / "export"
         assert main(["export-submission", str(model_dir), str(out)]) == 0
         from hybridwing.atomic import atomic_file
@@ -412,6 +417,9 @@ def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path)
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o755 and stat.S_IMODE((out / "model.py").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "one.txt").stat().st_mode) == 0o644
+    written = [path for path in [*(tmp_path / "model").iterdir(), *out.rglob("*")] if path.is_file()]
+    assert {path.name for path in written} >= {"weights.safetensors", "member_0.pt2", "segmenter.pt2"}
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in written} == {path.name: 0o644 for path in written}
     assert stat.S_IMODE(model_dir.stat().st_mode) & 0o055 == 0o055, (
         "the model folder itself (written by write_model_folder)"
     )

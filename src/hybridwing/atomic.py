@@ -21,6 +21,11 @@ def _umask() -> int:
     return mask
 
 
+def follow_umask(path: str | Path) -> None:
+    """Give a file the mode open() would have (for writers such as safetensors that make it 0600)."""
+    Path(path).chmod(0o666 & ~_umask())
+
+
 @contextmanager
 def atomic_file(path: str | Path, scratch: str | Path | None = None) -> Iterator[Path]:
     """A temporary path to write; renamed to `path` when the block ends without an error, removed

@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import hybridwing
-from hybridwing.atomic import atomic_folder
+from hybridwing.atomic import atomic_folder, follow_umask
 from hybridwing.model.description import (
     CLASSES,
     CONFIG,
@@ -75,6 +75,7 @@ def write_model_folder(
         (partial / MASK_SETTINGS).write_text(json.dumps(asdict(mask_settings), indent=1))
         for name, state in zip(inference.weights, members):
             save_file({key: tensor.contiguous() for key, tensor in state.items()}, partial / name)
+            follow_umask(partial / name)
         (partial / INFERENCE).write_text(inference.to_json())
         (partial / CLASSES).write_text(json.dumps(classes, indent=1))
         (partial / PREPROCESS).write_text(
