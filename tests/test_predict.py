@@ -529,3 +529,26 @@ def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(mode
     edit_json("inference.json", threshold="high", species_thresholds={})(folder)
     assert main(["predict", str(folder), str(ten_real[0])]) == 1
     assert "threshold must be a finite number or null, not 'high'" in capsys.readouterr().err
+
+
+def test_an_export_never_removes_a_folder_that_appears_while_it_is_written(model_dir, tmp_path, monkeypatch, capsys):
+    """Between the export's check that the target is absent and its rename, someone makes the folder."""
+    from hybridwing.score import export
+
+    out = tmp_path / "submission"
+    writes_programs = export.export_programs
+
+    def and_meanwhile(classifier, partial):
+        writes_programs(classifier, partial)
+        out.mkdir()
+        (out / "notes.txt").write_text("someone's work")
+
+    monkeypatch.setattr(export, "export_programs", and_meanwhile)
+    assert main(["export-submission", str(model_dir), str(out)]) == 1
+    error = capsys.readouterr().err
+    assert f"{out} appeared while it was being written" in error
+    assert [path.name for path in out.iterdir()] == ["notes.txt"] and (
+        out / "notes.txt"
+    ).read_text() == "someone's work"
+    (kept,) = tmp_path.glob(".submission.*.partial")
+    assert str(kept) in error and (kept / "model.py").is_file() and (kept / "segmenter.pt2").is_file()

@@ -46,16 +46,30 @@ def atomic_file(path: str | Path, scratch: str | Path | None = None) -> Iterator
 
 
 @contextmanager
-def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """A temporary folder to fill; it replaces `path` (and whatever was there) when the block ends
-    without an error, and is removed otherwise."""
+def atomic_folder(path: str | Path, replace: bool = True) -> Iterator[Path]:
+    """A temporary folder to fill, removed if the block fails. When the block ends, it replaces
+    `path` (and whatever was there); with `replace` false it is renamed into place only while `path`
+    is still absent: a folder that appeared meanwhile is left as it is, the finished one is kept
+    under its temporary name, and FileExistsError names both."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
     temporary.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's 0700
+    finished = False
     try:
         yield temporary
-        if path.exists():
+        finished = True
+        if not replace:
+            try:
+                if path.exists():
+                    raise FileExistsError(path)
+                os.rename(temporary, path)  # refuses a non-empty folder that appears after the check
+            except OSError:
+                raise FileExistsError(
+                    f"{path} appeared while it was being written: it is left as it is, and the new folder is "
+                    f"{temporary}"
+                ) from None
+        elif path.exists():
             retired = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, retired / path.name)
             os.replace(temporary, path)
@@ -63,5 +77,5 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         else:
             os.replace(temporary, path)
     finally:
-        if temporary.exists():
+        if temporary.exists() and not (finished and not replace):
             shutil.rmtree(temporary)

@@ -125,7 +125,7 @@ def export_submission(model_dir: str | Path, out: str | Path) -> Path:
     predictor = Predictor.load(model_dir, torch.device("cpu"))  # refuses a broken folder before anything is written
     if out.exists():
         raise FileExistsError(f"{out} exists already: give a new folder")
-    with atomic_folder(out) as partial:  # a failed export leaves nothing that blocks the next one
+    with atomic_folder(out, replace=False) as partial:  # a failed export leaves nothing that blocks the next one
         modules: set[str] = set()
         for source in package_closure(RUNTIME):
             target = partial / PACKAGE_ROOT.name / source.relative_to(PACKAGE_ROOT)
