@@ -8,7 +8,8 @@ import shutil
 import pytest
 from conftest import REPO
 
-from hybridwing.digest import PACKAGE_DIR, library_digest
+from hybridwing.digest import library_digest
+from hybridwing.imports import PACKAGE_ROOT
 
 SCRIPTS = sorted((REPO / "workflow/scripts").glob("*.py"))
 
@@ -17,7 +18,7 @@ SCRIPTS = sorted((REPO / "workflow/scripts").glob("*.py"))
 def package(tmp_path):
     """A copy of the hybridwing package to change."""
     copy = tmp_path / "hybridwing"
-    shutil.copytree(PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
     return copy
 
 
@@ -36,7 +37,7 @@ def changed_by(package, relative: str) -> set[str]:
 
 def test_the_same_code_has_the_same_digest_wherever_it_lies(package):
     assert len(SCRIPTS) > 20
-    assert digests(package) == digests(PACKAGE_DIR)
+    assert digests(package) == digests(PACKAGE_ROOT)
 
 
 def test_a_module_reaches_the_scripts_that_import_it_and_no_other(package):

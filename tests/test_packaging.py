@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 from packaging.requirements import Requirement
 
-from hybridwing.imports import PACKAGE_ROOT, distributions_of, imported_modules, package_closure, third_party
+from hybridwing.imports import PACKAGE_ROOT, distributions_of, module_imports, package_closure, third_party
 from hybridwing.score.export import normalised
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def names(requirements: list[str]) -> set[str]:
 
 
 def library_imports() -> set[str]:
-    return third_party(set().union(*(imported_modules(path) for path in PACKAGE_ROOT.rglob("*.py"))))
+    return third_party(set().union(*(module_imports(path) for path in PACKAGE_ROOT.rglob("*.py"))))
 
 
 def test_the_declared_dependencies_provide_every_import_and_nothing_unused():
@@ -164,9 +164,9 @@ def test_each_environment_provides_what_its_rules_import_and_no_test_tool():
         for rule, (script, conda) in rules.items():
             if conda != name or script is None:
                 continue
-            modules = imported_modules(script)
+            modules = module_imports(script)
             for module in [m for m in modules if m.startswith("hybridwing")]:
-                modules |= set().union(*(imported_modules(path) for path in package_closure(module)))
+                modules |= set().union(*(module_imports(path) for path in package_closure(module)))
             needed = {
                 module: found
                 for module, found in distributions_of(third_party(modules) - set(OPTIONAL)).items()

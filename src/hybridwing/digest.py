@@ -4,11 +4,11 @@ for the one it replaced."""
 
 from __future__ import annotations
 
-import ast
-import functools
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+
+from hybridwing.imports import PACKAGE_ROOT, package_files
 
 
 def file_digest(path: str | Path) -> str:
@@ -27,55 +27,16 @@ def contents_digest(paths: Iterable[str | Path], root: Path | None = None) -> st
     return digest.hexdigest()
 
 
-#: The package whose code a rule runs, beside its script.
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def library_digest(script: str | Path, package_dir: Path = PACKAGE_DIR) -> str:
+def library_digest(script: str | Path, package_dir: Path = PACKAGE_ROOT) -> str:
     """A digest of the code of `package_dir` (hybridwing) that `script` runs: the script when it is
     a module of the package, every package module it imports, directly or through another (imports
     inside functions too), their packages' ``__init__`` files and the data files beside them (model
     configs). As a rule's param it reruns the rule when that code changes, which Snakemake's code
     trigger (the script alone) does not see; in a checkpoint's key it keeps a run of other code from
     resuming. The same code gives the same digest wherever the package lies."""
-    start = Path(script).resolve()
-    files = {start} if package_dir in start.parents else set()
-    pending = [start]
-    while pending:
-        for name in module_imports(pending.pop()):
-            if name.split(".")[0] != package_dir.name:
-                continue
-            for module in module_files(name, package_dir):
-                if module not in files:
-                    files.add(module)
-                    pending.append(module)
+    files = package_files(Path(script), package_dir)
     data = {path for module in files if module.name == "__init__.py" for path in data_files(module.parent)}
     return contents_digest(sorted(files | data), root=package_dir)[:16]
-
-
-@functools.cache
-def module_imports(path: Path) -> frozenset[str]:
-    """The dotted names a Python file imports, or imports from, anywhere in it (read once per
-    process: Snakemake asks for every rule's code when it parses the workflow)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # a submodule, or a name in it
-    return frozenset(names)
-
-
-def module_files(name: str, package_dir: Path) -> list[Path]:
-    """The files that importing `name` runs: each enclosing package's ``__init__.py`` and the module
-    (none for a name that is not a module, such as a function imported from one)."""
-    parts = name.split(".")[1:]
-    found = [package_dir / "__init__.py"]
-    for depth in range(1, len(parts) + 1):
-        base = package_dir.joinpath(*parts[:depth])
-        found += [base / "__init__.py", base.with_suffix(".py")]
-    return [path for path in found if path.is_file()]
 
 
 def data_files(package: Path) -> list[Path]:

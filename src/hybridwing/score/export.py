@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from hybridwing.atomic import atomic_folder
-from hybridwing.imports import PACKAGE_ROOT, distributions_of, imported_modules, package_closure, third_party
+from hybridwing.imports import PACKAGE_ROOT, distributions_of, module_imports, package_closure, third_party
 from hybridwing.model.inference import EXPORTED_SEGMENTER, EXPORTED_SETTINGS, PhotographClassifier
 from hybridwing.score.predictor import Predictor
 
@@ -131,9 +131,9 @@ def export_submission(model_dir: str | Path, out: str | Path) -> Path:
             target = partial / PACKAGE_ROOT.name / source.relative_to(PACKAGE_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-            modules |= imported_modules(source)
+            modules |= module_imports(source)
         export_programs(predictor, partial)
         (partial / "model.py").write_text(MODEL_PY)
-        modules |= imported_modules(partial / "model.py")
+        modules |= module_imports(partial / "model.py")
         (partial / "requirements.txt").write_text("".join(f"{line}\n" for line in requirements(modules)))
     return out
