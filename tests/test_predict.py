@@ -115,9 +115,27 @@ def test_a_model_folder_that_does_not_fit_is_refused(model_dir, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(model_dir, broken)
-    (broken / "classes.json").write_text(json.dumps(CLASSES[:2]))
+    (broken / "classes.json").write_text(json.dumps([CLASSES[0], "hybrid"]))
+    (broken / "digests.json").unlink()  # as in a folder written before digests, which would catch it first
     with pytest.raises(ModelFolderError, match="does not fit"):
         Predictor.load(broken)
+
+
+def rewrite_weights(folder, change) -> None:
+    """Weights of the same names and shapes, changed, written where the model's were."""
+    from safetensors.torch import load_file, save_file
+
+    save_file(change(load_file(folder / "weights.safetensors")), folder / "weights.safetensors")
+
+
+def nan_in_bias(state: dict) -> dict:
+    state["head.bias"][0] = float("nan")
+    return state
+
+
+def edit_classes(folder, change) -> None:
+    names = json.loads((folder / "classes.json").read_text())
+    (folder / "classes.json").write_text(json.dumps(change(names)))
 
 
 @pytest.mark.parametrize(
@@ -137,6 +155,23 @@ def test_a_model_folder_that_does_not_fit_is_refused(model_dir, tmp_path):
         (lambda folder: (folder / "classes.json").write_text("{}"), "classes.json must list at least two class names"),
         (lambda folder: (folder / "preprocess.json").write_text('{"size": 224}'), "a setting is missing or malformed"),
         (lambda folder: (folder / "segmenter.pt").write_bytes(b"PK\x03\x04 truncated"), "segmenter.pt is damaged"),
+        (lambda folder: rewrite_weights(folder, nan_in_bias), "weights.safetensors: tensor head.bias holds NaN"),
+        (
+            lambda folder: rewrite_weights(folder, lambda state: {key: value * 1.01 for key, value in state.items()}),
+            "weights.safetensors not as written with this model",
+        ),
+        (lambda folder: edit_classes(folder, lambda names: [names[1], names[0], *names[2:]]), "classes.json not as"),
+        (
+            lambda folder: edit_classes(folder, lambda names: [names[0], *names]),
+            f"classes.json must name each class once with 'hybrid' last \\('{CLASSES[0]}' repeated\\)",
+        ),
+        (lambda folder: edit_classes(folder, lambda names: names[-1:] + names[:-1]), "classes.json must name each"),
+        (
+            lambda folder: (folder / "preprocess.json").write_text(
+                '{"size": 10000, "mean": [0, 0, 0], "std": [1, 1, 1]}'
+            ),
+            "preprocess.json: size 10000 is larger than the 128 px the weights were trained at",
+        ),
     ],
     ids=[
         "truncated-weights",
@@ -145,6 +180,12 @@ def test_a_model_folder_that_does_not_fit_is_refused(model_dir, tmp_path):
         "classes-not-a-list",
         "preprocess-incomplete",
         "segmenter-damaged",
+        "nan-weight",
+        "another-models-weights",
+        "classes-reordered",
+        "classes-repeated",
+        "hybrid-first",
+        "size-past-training",
     ],
 )
 def test_a_damaged_model_folder_is_one_clear_error(model_dir, tmp_path, capsys, damage, expected):

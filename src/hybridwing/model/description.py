@@ -21,6 +21,11 @@ MASK_SETTINGS = "mask.json"
 #: (absent: one model as is, no call).
 INFERENCE = "inference.json"
 MODEL_FILES = (WEIGHTS, CLASSES, PREPROCESS, CONFIG, SEGMENTER, MASK_SETTINGS)
+#: Optional (absent in folders written before it): the SHA-256 of each weights file and of the class
+#: list, as written.
+DIGESTS = "digests.json"
+#: The last class of every model folder.
+HYBRID_CLASS = "hybrid"
 
 
 class ModelFolderError(ValueError):
@@ -58,6 +63,12 @@ def read_description(folder: str | Path) -> ModelDescription:
     config = read_folder_json(folder / CONFIG)
     if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(name, str) for name in classes)):
         raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CLASSES} must list at least two class names")
+    repeated = sorted({name for name in classes if classes.count(name) > 1})
+    if repeated or classes[-1] != HYBRID_CLASS:
+        raise ModelFolderError(
+            f"{folder}: not a hybridwing model folder: {CLASSES} must name each class once with "
+            f"{HYBRID_CLASS!r} last" + (f" ({', '.join(map(repr, repeated))} repeated)" if repeated else "")
+        )
     if not isinstance(config, dict):
         raise ModelFolderError(f"{folder}: not a hybridwing model folder: {CONFIG} must be a JSON object")
     inference = read_folder_json(folder / INFERENCE) if (folder / INFERENCE).is_file() else {}

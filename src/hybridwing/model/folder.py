@@ -20,9 +20,11 @@ from safetensors.torch import load_file, save_file
 
 import hybridwing
 from hybridwing.atomic import atomic_folder, follow_umask
+from hybridwing.digest import file_digest
 from hybridwing.model.description import (
     CLASSES,
     CONFIG,
+    DIGESTS,
     INFERENCE,
     MASK_SETTINGS,
     MODEL_FILES,
@@ -78,6 +80,8 @@ def write_model_folder(
             follow_umask(partial / name)
         (partial / INFERENCE).write_text(inference.to_json())
         (partial / CLASSES).write_text(json.dumps(classes, indent=1))
+        digests = {name: file_digest(partial / name) for name in (*inference.weights, CLASSES)}
+        (partial / DIGESTS).write_text(json.dumps(digests, indent=1))
         (partial / PREPROCESS).write_text(
             json.dumps({"size": backbone.image_size, "mean": backbone.mean, "std": backbone.std}, indent=1)
         )
@@ -175,6 +179,9 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
             f"{problem} {PREPROCESS} needs 3 means and stds, {CONFIG} a vision_cfg and {INFERENCE} a weights file"
         )
     wrong = settings_problems(preprocess, inference_block or {}, mask_settings)
+    trained = vision_cfg.get("image_size")
+    if isinstance(trained, int) and size > trained:
+        wrong.append(f"{PREPROCESS}: size {size} is larger than the {trained} px the weights were trained at")
     if wrong:
         raise ModelFolderError(f"{problem} " + "; ".join(wrong))
     members = []
@@ -185,4 +192,26 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
             members.append(load_file(folder / name))
         except (SafetensorError, OSError, ValueError) as error:
             raise ModelFolderError(f"{problem} {name} is not a readable safetensors file ({error})") from None
+        for key, tensor in members[-1].items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ModelFolderError(f"{problem} {name}: tensor {key} holds NaN or infinite values")
+    changed = digest_mismatches(folder)
+    if changed:
+        raise ModelFolderError(
+            f"{problem} {', '.join(changed)} not as written with this model (replaced or edited after training)"
+        )
     return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask_settings)
+
+
+def digest_mismatches(folder: Path) -> list[str]:
+    """The files whose SHA-256 is not the one digests.json recorded (none where the folder has no digests)."""
+    if not (folder / DIGESTS).is_file():
+        return []
+    recorded = read_folder_json(folder / DIGESTS)
+    if not isinstance(recorded, dict):
+        return [DIGESTS]
+    return [
+        name
+        for name, digest in recorded.items()
+        if Path(name).name != name or not (folder / name).is_file() or file_digest(folder / name) != digest
+    ]
