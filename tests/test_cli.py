@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import TAXA
+
+from hybridwing.cli import main
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -30,3 +33,42 @@ def test_check_table_names_the_problem(tmp_path, train_rows):
     result = run("check-table", str(path), "--taxa", str(TAXA))
     assert result.returncode == 1
     assert "line 4, column 'subspecies': not a known subspecies code" in result.stderr
+
+
+def test_a_summary_that_is_not_one_is_one_line_not_a_traceback(tmp_path, capsys):
+    binary, malformed = tmp_path / "binary.csv", tmp_path / "malformed.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    malformed.write_text('table,score\n"unclosed,x\n')
+    for summary in (binary, malformed, tmp_path / "other.csv"):
+        if summary.name == "other.csv":
+            summary.write_text("a,b\n1,2\n")  # a CSV, but not a summary
+        assert main(["scores", str(summary)]) == 1
+        error = capsys.readouterr().err
+        assert error.startswith(f"{summary}: not a score summary of hybridwing") and error.count("\n") == 1, error
+        assert "Traceback" not in error
+
+
+@pytest.mark.parametrize("count", ["-3", "0", "many"])
+def test_review_wants_a_count_of_one_or_more(tmp_path, capsys, monkeypatch, count):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["review", "dev", "--count", count])
+    assert stopped.value.code == 2 and "is not a whole number of 1 or more" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "nothing written"
+
+
+def test_review_into_a_missing_folder_says_so_before_any_work(tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "batch.csv"
+    assert main(["review", "dev", "--results", str(tmp_path), "--out", str(out)]) == 1
+    assert capsys.readouterr().err == f"--out {out}: the folder {out.parent} does not exist\n"
+
+
+def test_an_os_error_in_a_subcommand_is_one_line(tmp_path, capsys, monkeypatch):
+    import hybridwing.cli as cli
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "check_table", disk_full)
+    assert main(["check-table", str(tmp_path / "t.csv")]) == 1
+    assert capsys.readouterr().err == "hybridwing check-table: [Errno 28] No space left on device\n"

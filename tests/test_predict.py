@@ -593,3 +593,29 @@ def test_an_export_never_removes_a_folder_that_appears_while_it_is_written(model
     ).read_text() == "someone's work"
     (kept,) = tmp_path.glob(".submission.*.partial")
     assert str(kept) in error and (kept / "model.py").is_file() and (kept / "segmenter.pt2").is_file()
+
+
+def test_predict_reports_a_link_loop_and_an_unreadable_folder_and_predicts_the_rest(
+    model_dir, ten_real, tmp_path, capsys, monkeypatch
+):
+    """A name that gives no photograph is one line on stderr; every other photograph still gets its row."""
+    import pathlib
+
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    listing = pathlib.Path.iterdir
+
+    def refuse_locked(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", refuse_locked)  # root reads any folder, so refuse it here
+    assert main(["predict", str(model_dir), str(loop), str(ten_real[0]), str(locked), str(ten_real[1])]) == 2
+    captured = capsys.readouterr()
+    rows = pd.read_csv(io.StringIO(captured.out))
+    assert list(rows["path"]) == [str(ten_real[0]), str(ten_real[1])]
+    assert f"{loop}: no such image or folder (a link that leads nowhere or round in a loop)" in captured.err
+    assert f"{locked}: cannot be read (Permission denied)" in captured.err and "Traceback" not in captured.err

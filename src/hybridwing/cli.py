@@ -42,15 +42,15 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
 
     try:
         predictor = Predictor.load(model_dir)
-        files, empty = image_files(inputs)
-    except (ModelFolderError, FileNotFoundError) as error:
+    except (ModelFolderError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
+    files, problems = image_files(inputs)
     write = sys.stdout.write
     write(",".join(["path", *predictor.table(np.zeros((0, len(predictor.classes)))).columns]) + "\n")
-    for folder in empty:
-        print(f"no photographs found in {printable(folder)}", file=sys.stderr)
-    failed = len(empty)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    failed = len(problems)
     paths, batch = [], []
     for number, path in enumerate(files, 1):
         try:
@@ -86,6 +86,21 @@ def export_submission(model_dir: Path, out: Path) -> int:
     return 0
 
 
+#: The columns `hybridwing scores` prints of results/score/summary.csv.
+SUMMARY_COLUMNS = [
+    "table",
+    "score",
+    "n_images",
+    "n_hybrids",
+    "challenge_score",
+    "challenge_score_ci90",
+    "major_recall",
+    "minor_recall",
+    "mimic_recall",
+    "roc_auc",
+]
+
+
 def show_scores(summary: Path) -> int:
     """Print the challenge score of every scored table (of the hybrid score the model calls with)."""
     import pandas as pd
@@ -93,23 +108,17 @@ def show_scores(summary: Path) -> int:
     if not summary.is_file():
         print(f"{summary}: not found; run the pipeline first", file=sys.stderr)
         return 1
-    table = pd.read_csv(summary, keep_default_na=False)
-    # a summary from before score.method lists each table's pipeline score first
-    main_rows = table[table["chosen"]] if "chosen" in table else table.drop_duplicates("table")
-    columns = [
-        "table",
-        "score",
-        "n_images",
-        "n_hybrids",
-        "challenge_score",
-        "challenge_score_ci90",
-        "major_recall",
-        "minor_recall",
-        "mimic_recall",
-        "roc_auc",
-    ]
+    try:
+        table = pd.read_csv(summary, keep_default_na=False)
+        # a summary from before score.method lists each table's pipeline score first
+        main_rows = table[table["chosen"]] if "chosen" in table else table.drop_duplicates("table")
+        main_rows = main_rows[SUMMARY_COLUMNS]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError, OSError) as error:
+        reason = " ".join(str(error).split())  # pandas' messages run over lines
+        print(f"{summary}: not a score summary of hybridwing ({error.__class__.__name__}: {reason})", file=sys.stderr)
+        return 1
     print("challenge score (of the score the model calls with, score.method) by table; intervals are bootstrap 90%:")
-    print(main_rows[columns].to_string(index=False))
+    print(main_rows.to_string(index=False))
     return 0
 
 
@@ -129,6 +138,9 @@ def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | N
     from hybridwing.data.tables import read_metadata
     from hybridwing.review.batch import review_batch
 
+    if out is not None and not out.parent.is_dir():
+        print(f"--out {out}: the folder {out.parent} does not exist", file=sys.stderr)
+        return 1
     triage_path = results / "review" / table / "triage.csv"
     if not triage_path.is_file():
         print(f"{triage_path}: not found; run the pipeline (rule triage) first", file=sys.stderr)
@@ -162,6 +174,17 @@ def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | N
     return 0
 
 
+def at_least_one(text: str) -> int:
+    """A whole number of 1 or more (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridwing", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     review_parser.add_argument("table", help="a scored table or split (train, val, test, dev...)")
     review_parser.add_argument("--results", type=Path, default=Path("results"), help="the run's results folder")
     review_parser.add_argument("--taxa", type=Path, default=DEFAULT_TAXA, help="code,subspecies,species table")
-    review_parser.add_argument("--count", type=int, default=50, help="how many photographs (default 50)")
+    review_parser.add_argument("--count", type=at_least_one, default=50, help="how many photographs (default 50)")
     review_parser.add_argument(
         "--out",
         type=Path,
@@ -189,6 +212,14 @@ def main(argv: list[str] | None = None) -> int:
         "never overwritten",
     )
     arguments = parser.parse_args(argv)
+    try:
+        return run(arguments)
+    except OSError as error:  # a full disk, a file that vanished or cannot be read: one line, no traceback
+        print(f"hybridwing {arguments.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def run(arguments: argparse.Namespace) -> int:
     if arguments.command == "review":
         return review(arguments.table, arguments.results, arguments.taxa, arguments.count, arguments.out)
     if arguments.command == "scores":

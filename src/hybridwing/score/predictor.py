@@ -67,21 +67,26 @@ class Predictor(PhotographClassifier):
         )
 
 
-def image_files(arguments: list[str]) -> tuple[list[Path], list[Path]]:
+def image_files(arguments: list[str]) -> tuple[list[Path], list[str]]:
     """The files named, and those directly inside named folders with an ending Pillow decodes
-    (sorted); and the named folders that hold none. What is not a regular file is left to the reader
-    to refuse by name."""
+    (sorted); and one line for each name that gave none: a folder without photographs, a name that
+    does not exist (or is a link that leads nowhere or round in a loop), a folder that cannot be read.
+    What is not a regular file is left to the reader to refuse by name."""
     suffixes = image_suffixes()
-    files, empty = [], []
+    files, problems = [], []
     for argument in arguments:
         path = Path(argument)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.is_dir())
-            files.extend(found)
-            if not found:
-                empty.append(path)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"{printable(argument)}: no such image or folder")
-    return files, empty
+        try:
+            if path.is_dir():
+                found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and not p.is_dir())
+                files.extend(found)
+                if not found:
+                    problems.append(f"no photographs found in {printable(argument)}")
+            elif path.exists():
+                files.append(path)
+            else:
+                link = " (a link that leads nowhere or round in a loop)" if path.is_symlink() else ""
+                problems.append(f"{printable(argument)}: no such image or folder{link}")
+        except OSError as error:
+            problems.append(f"{printable(argument)}: cannot be read ({error.strerror or error})")
+    return files, problems
