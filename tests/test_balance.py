@@ -21,7 +21,16 @@ from hybridwing.balance.balance import (
     plan_balance,
     plan_copies,
 )
-from hybridwing.balance.crosses import BAND_SHARE, CrossSettings, compose_cross, paste_band, wing_gap_row
+from hybridwing.balance.crosses import (
+    BAND_SHARE,
+    CrossSettings,
+    compose_cross,
+    holdout_pairs,
+    paste_band,
+    plan_crosses,
+    thinned_parents,
+    wing_gap_row,
+)
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
 from hybridwing.data.tables import normalise_table
 from hybridwing.segment.background import remove_background
@@ -242,3 +251,44 @@ def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(
         assert (border >= 240).mean() > 0.9, "the background is painted white, no board"
     copies = manifest[manifest["synthetic"] & ~manifest.index.isin(made.index)]
     assert (copies.loc[copies["class"] == "hybrid", "parent_1"] != "").all(), "a real hybrid's copies keep its parents"
+
+
+def small_train() -> pd.DataFrame:
+    """TRAIN non-hybrids of two subspecies of one species and one of another."""
+    labels = ["malleti"] * 3 + ["lativitta"] * 3 + ["cyrbia"] * 3
+    species = ["erato"] * 6 + ["melpomene"] * 3
+    return pd.DataFrame({"image_id": [f"i{k}" for k in range(9)], "label": labels, "species": species})
+
+
+@pytest.mark.parametrize(
+    ("pair", "expected"),
+    [
+        (["malleti", "lativita"], "'lativita' is no subspecies of the TRAIN split"),
+        (["Malleti", "lativitta"], "'Malleti' is no subspecies of the TRAIN split (did you mean 'malleti'?)"),
+        (["malleti", "malleti"], "a subspecies paired with itself"),
+        (["malleti", "cyrbia"], "['cyrbia', 'malleti']: two species (melpomene, erato), never composed"),
+    ],
+    ids=["unknown", "wrong-case", "self-pair", "two-species"],
+)
+def test_a_cross_exclusion_that_names_nothing_real_is_refused(pair, expected):
+    settings = CrossSettings.from_config({"per_pair": 2, "exclude": [pair]})
+    train = small_train()
+    with pytest.raises(ValueError, match="balance.crosses.exclude") as refused:
+        plan_crosses(train, settings, 0, set(train["image_id"]))
+    assert expected in str(refused.value)
+    fine = CrossSettings.from_config({"per_pair": 2, "exclude": [["lativitta", "malleti"]]})
+    assert plan_crosses(train, fine, 0, set(train["image_id"])).empty, "the one pair of one species is excluded"
+
+
+def test_asking_for_more_held_out_pairs_or_thinner_parents_than_there_are_says_so(caplog):
+    images = small_train().assign(split=["train", "val", "test"] * 3, parent_1="", parent_2="")
+    hybrids = pd.DataFrame(
+        {"image_id": ["h0"], "label": ["hybrid"], "species": ["erato"], "split": ["train"]}
+        | {"parent_1": ["malleti"], "parent_2": ["lativitta"]}
+    )
+    images = pd.concat([images, hybrids], ignore_index=True)
+    with caplog.at_level("WARNING"):
+        pairs = holdout_pairs(images, set(images["image_id"]), 20)
+        thinned_parents(images, pairs, 100_000, 0)
+    assert "holdout_crosses.pairs asks for 20 composed pairs; only 0 can be composed" in caplog.text
+    assert "holdout_crosses.thin_parents 100000: lativitta has 1 TRAIN photographs, so none is left out" in caplog.text

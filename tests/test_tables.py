@@ -238,3 +238,11 @@ def test_a_trailing_comma_on_every_row_is_read_and_lines_stay_true(train_rows, t
     assert quoted.read_text().splitlines()[5].startswith(rows.loc[3, "CAMID"]), "row 4 starts on line 6 of the file"
     status, out = check(quoted, capsys)
     assert status == 1 and "line 6, column 'subspecies'" in out, out
+
+
+def test_a_second_column_of_the_same_name_is_refused_not_ignored(heliconius, tmp_path, capsys):
+    lines = (heliconius / "dev.csv").read_text().splitlines()[:5]
+    table = tmp_path / "two_subspecies.csv"
+    table.write_text("\n".join([lines[0] + ",subspecies_ref", *(line + ",malleti" for line in lines[1:])]) + "\n")
+    status, out = check(table, capsys)
+    assert status == 1 and "line 1: column 'subspecies_ref' appears 2 times; keep one" in out, out

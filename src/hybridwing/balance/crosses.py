@@ -15,12 +15,15 @@ a cross that looks mostly like one parent, as real crosses often do.
 from __future__ import annotations
 
 import itertools
+import logging
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 #: The band of rows searched for the gap between the wing rows (fractions of the wings' height).
 GAP_SEARCH = (0.25, 0.75)
@@ -202,6 +205,29 @@ def pair_seed(base: int, first: str, second: str, number: int) -> int:
     return int(np.random.SeedSequence([base, zlib.crc32(f"{first}\0{second}".encode()), number]).generate_state(1)[0])
 
 
+def exclude_problems(exclude: tuple[tuple[str, str], ...], species_of: dict[str, str]) -> list[str]:
+    """What is wrong with each pair of ``balance.crosses.exclude`` given the TRAIN split's subspecies
+    and their species: an unknown name (with the known one it differs from in case only), a
+    subspecies paired with itself, a pair of two species (never composed anyway)."""
+    by_case = {name.lower(): name for name in species_of}
+    problems = []
+    for pair in exclude:
+        unknown = [name for name in pair if name not in species_of]
+        if unknown:
+            hints = [
+                f" (did you mean {by_case[name.lower()]!r}?)" if name.lower() in by_case else "" for name in unknown
+            ]
+            problems += [
+                f"{list(pair)}: {name!r} is no subspecies of the TRAIN split{hint}"
+                for name, hint in zip(unknown, hints)
+            ]
+        elif pair[0] == pair[1]:
+            problems.append(f"{list(pair)}: a subspecies paired with itself")
+        elif species_of[pair[0]] != species_of[pair[1]]:
+            problems.append(f"{list(pair)}: two species ({species_of[pair[0]]}, {species_of[pair[1]]}), never composed")
+    return problems
+
+
 def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable: set[str]) -> pd.DataFrame:
     """One row per composite: for every pair of subspecies of one species (not excluded),
     `settings.per_pair` composites alternating which parent gives the forewings (or the base), each
@@ -211,6 +237,9 @@ def plan_crosses(train: pd.DataFrame, settings: CrossSettings, seed: int, usable
     `train` holds the TRAIN split's non-hybrids (image_id, label, species). Columns: source_image
     (forewings, or the base), partner (hindwings, or the band), parent_1 (the source's subspecies),
     parent_2, copy, seed, cross (the recipe)."""
+    problems = exclude_problems(settings.exclude, dict(zip(train["label"], train["species"])))
+    if problems:
+        raise ValueError("balance.crosses.exclude:\n  " + "\n  ".join(problems))
     rows = []
     candidates = train[train["image_id"].isin(usable)]
     for _, group in candidates.groupby("species", sort=True):
@@ -290,6 +319,13 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
         if len(chosen) < count and not {a, b} & used:
             chosen.append((a, b))
             used |= {a, b}
+    if len(chosen) < count:
+        log.warning(
+            "holdout_crosses.pairs asks for %d composed pairs; only %d can be composed (pairs of one species whose "
+            "parents both have val/test photographs with a gap between the wing rows, no subspecies twice)",
+            count,
+            len(chosen),
+        )
     return pd.DataFrame(
         [(a, b, "real") for a, b in real_pairs] + [(a, b, "composed") for a, b in chosen],
         columns=["parent_1", "parent_2", "kind"],
@@ -302,6 +338,13 @@ def thinned_parents(images: pd.DataFrame, pairs: pd.DataFrame, keep: int, seed: 
     parents = sorted(set(pairs.loc[pairs["kind"] == "real", ["parent_1", "parent_2"]].to_numpy().ravel()))
     train = images[(images["split"] == "train") & images["label"].isin(parents)]
     left_out = []
+    for label in [label for label in parents if keep and (train["label"] == label).sum() <= keep]:
+        log.warning(
+            "holdout_crosses.thin_parents %d: %s has %d TRAIN photographs, so none is left out",
+            keep,
+            label,
+            (train["label"] == label).sum(),
+        )
     for label in parents if keep else []:
         ids = sorted(train.loc[train["label"] == label, "image_id"])
         order = np.random.default_rng(pair_seed(seed, label, label, keep)).permutation(len(ids))

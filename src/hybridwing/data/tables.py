@@ -229,6 +229,16 @@ def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
         ]
         if extra:
             raise TableError(origin, extra)
+        header = [name.strip() for name in records[0][1]] if records else []
+        repeated = sorted({name for name in header if name and header.count(name) > 1})
+        if repeated:
+            raise TableError(
+                origin,
+                [
+                    f"line {records[0][0]}: column {name!r} appears {header.count(name)} times; keep one"
+                    for name in repeated
+                ],
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)  # extra cells are checked below, by line
             # index_col=False: a trailing comma on every row must not turn the first column into the index
