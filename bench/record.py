@@ -27,6 +27,11 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *lines]) + "\n"
 
 
+def spread(values: pd.Series) -> str:
+    """The sample standard deviation over seeds, or a dash for one seed."""
+    return f"{values.std(ddof=1):.3f}" if len(values) > 1 else "-"
+
+
 def dev_selection_settings(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per setting: dev's challenge score and parts over its seeds (the shipped score)."""
     shipped = rows[rows["shipped_score"]]
@@ -36,7 +41,7 @@ def dev_selection_settings(rows: pd.DataFrame) -> pd.DataFrame:
             {
                 "setting": setting,
                 "seeds": ", ".join(str(seed) for seed in sorted(group["seed"])),
-                "dev mean (sd)": f"**{group['dev'].mean():.3f}** ({group['dev'].std(ddof=1):.3f})",
+                "dev mean (sd)": f"**{group['dev'].mean():.3f}** ({spread(group['dev'])})",
                 "seeds' range": f"{group['dev'].min():.3f}-{group['dev'].max():.3f}",
                 "major": f"{group['dev_major'].mean():.3f}",
                 "minor": f"{group['dev_minor'].mean():.3f}",
