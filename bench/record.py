@@ -83,10 +83,30 @@ def dev_selection_scores(rows: pd.DataFrame) -> pd.DataFrame:
     return table.map("{:.3f}".format).reset_index()
 
 
+def dev_atypicality_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every model and score of the atypicality bench: dev with its 90% interval, parts, ROC-AUC."""
+    return pd.DataFrame(
+        {
+            "setting": rows["setting"],
+            "seed": rows["seed"],
+            "score": rows["score"],
+            "dev": rows["dev"].map("{:.3f}".format),
+            "dev 90%": [f"{low:.3f}-{high:.3f}" for low, high in zip(rows["dev_ci90_low"], rows["dev_ci90_high"])],
+            "major / minor / mimic": [
+                f"{a:.3f} / {b:.3f} / {c:.3f}"
+                for a, b, c in zip(rows["dev_major"], rows["dev_minor"], rows["dev_mimic"])
+            ],
+            "ROC-AUC": rows["dev_roc_auc"].map("{:.3f}".format),
+            "commit": rows["commit"],
+        }
+    )
+
+
 TABLES = {
     "dev_selection_settings": ("dev_selection.csv", dev_selection_settings),
     "dev_selection_rows": ("dev_selection.csv", dev_selection_rows),
     "dev_selection_scores": ("dev_selection.csv", dev_selection_scores),
+    "dev_atypicality_rows": ("dev_atypicality.csv", dev_atypicality_rows),
 }
 
 
