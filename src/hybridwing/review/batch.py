@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hybridwing.data.fetch import md5_of
 from hybridwing.data.tables import Taxa
 from hybridwing.review.triage import next_batch
 
@@ -37,8 +38,9 @@ def review_batch(
     """The top `count` of band C (by entropy) then band B (by mutual information), with the label
     columns filled from the current label where there is one and from the prediction otherwise
     (a hybrid's parent codes are left for the person). ``file_url`` is the stored photograph's own
-    file URL (its path is relative to the run's `workdir`) and ``md5`` its checksum, so the next
-    fetch takes exactly this image."""
+    file URL (its path is relative to the run's `workdir`) and ``md5`` that file's checksum (not the
+    original's, which differs where fetch stored a converted copy), so the next fetch takes exactly
+    this image."""
     code_by_name = {name: code for code, name in taxa.name_by_code.items()}
     raw = metadata[["image_id", "camid", "md5", "path", "parent_1", "parent_2"]].rename(columns={"path": "photo_path"})
     chosen = next_batch(triage, count).merge(raw, on="image_id")
@@ -52,7 +54,7 @@ def review_batch(
                 "CAMID": row.camid,
                 "filename": row.filename,
                 "file_url": (workdir / row.photo_path).resolve().as_uri(),
-                "md5": row.md5,
+                "md5": md5_of((workdir / row.photo_path).read_bytes()),  # of the stored file, converted or not
                 "hybrid_stat": HYBRID if hybrid else "non-hybrid",
                 "subspecies": "" if hybrid else code_by_name.get(label, ""),
                 "parent_subspecies_1": code_by_name.get(parents[0], ""),
