@@ -16,11 +16,12 @@ setup: $(STAMP)
 
 # uv installs the lock in seconds; it reads no pip configuration, so it is handed the indexes and
 # links pip is configured with (where torch's wheels may be served) and weighs them as pip does.
-# Where uv cannot be had or fails, pip installs the same lock.
+# Where uv cannot be had or fails, pip installs the same lock. Bytecode is compiled at install, as pip
+# does: uv leaves it out, and every job then compiles what it imports (each torch job seconds slower).
 UV_SOURCES = $(foreach url,$(shell $(PYTHON) -m pip config get global.extra-index-url 2>/dev/null),--extra-index-url $(url)) \
 	$(foreach dir,$(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null),--find-links $(dir)) \
 	--index-strategy unsafe-best-match
-UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python $(UV_SOURCES)
+UV_INSTALL = $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(UV_SOURCES)
 PIP_INSTALL = $(BIN)/python -m pip install --quiet
 
 $(STAMP): requirements.txt constraints.txt requirements-yolo-sam.txt pyproject.toml
