@@ -7,6 +7,7 @@ weightless description are in `hybridwing.model.description`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 import hybridwing
 from hybridwing.atomic import atomic_folder, follow_umask
@@ -184,18 +185,20 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
         wrong.append(f"{PREPROCESS}: size {size} is larger than the {trained} px the weights were trained at")
     if wrong:
         raise ModelFolderError(f"{problem} " + "; ".join(wrong))
-    members = []
+    members, read = [], {}
     for name in inference.weights:
         if Path(name).name != name or not (folder / name).is_file():
             raise ModelFolderError(f"{folder / INFERENCE}: weights file {name!r} is not in the folder")
         try:
-            members.append(load_file(folder / name))
+            data = (folder / name).read_bytes()  # read once: loaded and checked against digests.json
+            members.append(load(data))
         except (SafetensorError, OSError, ValueError) as error:
             raise ModelFolderError(f"{problem} {name} is not a readable safetensors file ({error})") from None
+        read[name] = hashlib.sha256(data).hexdigest()
         for key, tensor in members[-1].items():
             if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise ModelFolderError(f"{problem} {name}: tensor {key} holds NaN or infinite values")
-    changed = digest_mismatches(folder)
+    changed = digest_mismatches(folder, read)
     if changed:
         raise ModelFolderError(
             f"{problem} {', '.join(changed)} not as written with this model (replaced or edited after training)"
@@ -203,8 +206,9 @@ def read_model_folder(folder: str | Path) -> ModelFolder:
     return ModelFolder(folder, classes, size, mean, std, config, inference, members, mask_settings)
 
 
-def digest_mismatches(folder: Path) -> list[str]:
-    """The files whose SHA-256 is not the one digests.json recorded (none where the folder has no digests)."""
+def digest_mismatches(folder: Path, read: dict[str, str]) -> list[str]:
+    """The files whose SHA-256 is not the one digests.json recorded (none where the folder has no
+    digests); `read` holds the digests of files already read, by name."""
     if not (folder / DIGESTS).is_file():
         return []
     recorded = read_folder_json(folder / DIGESTS)
@@ -213,5 +217,7 @@ def digest_mismatches(folder: Path) -> list[str]:
     return [
         name
         for name, digest in recorded.items()
-        if Path(name).name != name or not (folder / name).is_file() or file_digest(folder / name) != digest
+        if Path(name).name != name
+        or not (folder / name).is_file()
+        or (read.get(name) or file_digest(folder / name)) != digest
     ]
