@@ -266,6 +266,52 @@ def test_the_hybrid_target_reaches_the_loss_and_the_checkpoint_key(tiny_sets, tm
     assert key != checkpoint_key(SETTINGS, classes, mixed, val)
 
 
+def test_crosses_join_two_subspecies_and_repeat_by_step():
+    """Each cross joins photographs of two different non-hybrid classes; a step draws the same
+    crosses again (a resumed run trains on the same batches) and the next step draws others."""
+    from hybridwing.finetune.train import CrossDraws
+
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])  # 3 is the hybrid class
+    draws = CrossDraws(labels, hybrid=3)
+    crosses = draws.draw(0.25, seed=0, step=5, size=32)
+    assert len(crosses.positions) == 8 and len(set(crosses.positions.tolist())) == 8
+    tops, bottoms = labels[crosses.tops], labels[crosses.bottoms]
+    assert (tops != bottoms).all() and not {3} & {*tops, *bottoms}
+    again = draws.draw(0.25, seed=0, step=5, size=32)
+    assert all(torch.equal(getattr(crosses, name), getattr(again, name)) for name in ("positions", "tops", "bottoms"))
+    assert not torch.equal(draws.draw(0.25, seed=0, step=6, size=32).tops, crosses.tops)
+    assert draws.draw(0.0, seed=0, step=5, size=32) is None
+    assert CrossDraws(np.array([0, 0, 3]), hybrid=3).draw(0.5, seed=0, step=0, size=8) is None
+
+    assert draws.targets(crosses, 4, "class").tolist() == [3] * 8
+    parents = draws.targets(crosses, 4, "parents")
+    for row, top, bottom in zip(parents, tops, bottoms):
+        assert row[top] == row[bottom] == 0.5 and row[3] == 0 and row.sum() == 1
+
+
+def test_crosses_are_composed_in_pixels_and_teach_the_hybrid_class(tiny_sets, tmp_path):
+    """Trained on blue (a) and red (b) photographs only, with half of every batch a cross: a
+    photograph blue above and red below is called hybrid, a plain one keeps its colour. Crosses
+    replace batch positions, so their losses are not booked to the photographs they replaced."""
+    from hybridwing.finetune.train import ImageFeed, predict_logits
+    from hybridwing.model.preprocess import load_images
+
+    train, val = tiny_sets
+    classes = ["a", "b", "hybrid"]
+    settings = replace(SETTINGS, cross_share=0.5, epochs=6, patience=6)
+    run = finetune(train, val, classes, settings, tmp_path / "crosses.pt", threads=1)
+    blue, red = (np.asarray(Image.open(train.loc[train["class_index"] == k, "path"].iloc[0])) for k in (0, 1))
+    paths = []
+    for name, pixels in {"blue": blue, "red": red, "cross": np.concatenate([blue[:20], red[20:]])}.items():
+        Image.fromarray(pixels).save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    feed = ImageFeed(load_images(paths, run["backbone"].image_size, "probe"), run["backbone"])
+    called = predict_logits(run["model"], feed, run["device"], 8).argmax(1).tolist()
+    assert called == [0, 1, 2]
+    booked = sum(len(losses) for losses in run["state"]["sample_losses"].values())
+    assert booked == len(train) * settings.loss_epochs // 2
+
+
 def test_call_thresholds_are_set_per_species_when_validation_has_two():
     """Issue 22 (6): the challenge thresholds each species' group apart; so does the stored call."""
     from hybridwing.finetune.steps import call_thresholds

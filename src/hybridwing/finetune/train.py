@@ -53,6 +53,7 @@ class FinetuneSettings:
     weight_decay: float = 0.05
     label_smoothing: float = 0.0
     mixup: float = 0.0
+    cross_share: float = 0.0
     hybrid_target: str = "class"
     batch_size: int = 32
     epochs: int = 10
@@ -110,8 +111,9 @@ def feeds(
     device: torch.device,
 ) -> tuple[Feed, Feed]:
     """Training and validation inputs: frozen-trunk tokens when the trunk is frozen and a cache
-    folder is given, otherwise the preloaded images."""
-    if settings.unfrozen_blocks == "all" or not settings.token_cache or cache_dir is None:
+    folder is given, otherwise the preloaded images (always with `cross_share`: crosses are
+    composed from pixels)."""
+    if settings.unfrozen_blocks == "all" or not settings.token_cache or cache_dir is None or settings.cross_share:
         return (
             ImageFeed(load_images(train["path"].tolist(), backbone.image_size, "load train"), backbone),
             ImageFeed(load_images(val["path"].tolist(), backbone.image_size, "load val"), backbone),
@@ -251,6 +253,55 @@ def mixup_pairs(alpha: float, seed: int, step: int, size: int) -> tuple[float, t
     return float(generator.beta(alpha, alpha)), torch.from_numpy(generator.permutation(size))
 
 
+@dataclass(frozen=True)
+class Crosses:
+    """The crosses of one training step: the batch positions they replace and, for each, the
+    training rows whose top half (`tops`) and bottom half (`bottoms`) it joins."""
+
+    positions: torch.Tensor
+    tops: torch.Tensor
+    bottoms: torch.Tensor
+
+
+class CrossDraws:
+    """Fresh crosses for every batch: the top half of a training photograph (roughly its
+    forewings) over the bottom half of a photograph of another subspecies. The two subspecies are
+    drawn uniformly among the non-hybrid classes, then a photograph of each; every draw is
+    reproducible from the seed and the step, so a resumed run draws the same."""
+
+    def __init__(self, labels: np.ndarray, hybrid: int):
+        self.labels = torch.as_tensor(labels.copy())
+        self.rows = [np.flatnonzero(labels == k) for k in sorted(set(labels.tolist()) - {hybrid})]
+
+    def draw(self, share: float, seed: int, step: int, size: int) -> Crosses | None:
+        count = round(share * size)
+        if count == 0 or len(self.rows) < 2:
+            return None
+        generator = np.random.default_rng([seed, step, 1])
+        first = generator.integers(len(self.rows), size=count)
+        second = (first + generator.integers(1, len(self.rows), size=count)) % len(self.rows)
+        pick = [self.rows[k][generator.integers(len(self.rows[k]))] for k in (*first, *second)]
+        return Crosses(
+            torch.from_numpy(generator.choice(size, count, replace=False)),
+            torch.tensor(pick[:count]),
+            torch.tensor(pick[count:]),
+        )
+
+    def targets(self, crosses: Crosses, n_classes: int, mode: str) -> torch.Tensor:
+        """What each cross is trained towards: the hybrid class (``mode`` class, as indices), or
+        the shares of the hybrid class and of each parent that `HYBRID_TARGETS` gives."""
+        hybrid = n_classes - 1
+        if mode == "class":
+            return torch.full((len(crosses.tops),), hybrid, dtype=torch.long)
+        on_hybrid, on_parent = HYBRID_TARGETS[mode]
+        parents = sum(
+            torch.nn.functional.one_hot(self.labels[rows], n_classes) for rows in (crosses.tops, crosses.bottoms)
+        )
+        targets = on_parent * parents.float()
+        targets[:, hybrid] = on_hybrid
+        return targets
+
+
 def fresh_state() -> dict[str, Any]:
     """The resumable state of a run that has not started: where it is, what it has seen, the best model."""
     return {
@@ -309,6 +360,7 @@ class TrainingRun:
     val_labels: np.ndarray
     classes: list[str]
     settings: FinetuneSettings
+    cross_draws: CrossDraws
     device: torch.device
     checkpoint: Path
     key: str
@@ -322,19 +374,19 @@ class TrainingRun:
         save_checkpoint(self.checkpoint, self.key, self.model, self.optimiser, self.state)
 
     def train_step(self, epoch: int, step: int, index: torch.Tensor, loss_fn: nn.Module) -> float:
-        """One optimiser step on the batch `index` (mixed up when configured); returns its loss."""
+        """One optimiser step on the batch `index` (with crosses and mixed up when configured);
+        returns its loss."""
         settings = self.settings
-        factor = lr_factor(
-            settings.lr_schedule,
-            settings.warmup_fraction,
-            (epoch - 1) * self.steps + step,
-            settings.epochs * self.steps,
-        )
+        global_step = (epoch - 1) * self.steps + step
+        factor = lr_factor(settings.lr_schedule, settings.warmup_fraction, global_step, settings.epochs * self.steps)
         for group, base_lr in zip(self.optimiser.param_groups, self.base_lrs):
             group["lr"] = base_lr * factor
         x = self.train_feed.batch(index, self.device)
         targets = self.targets[index].to(self.device)
-        weight, partner = mixup_pairs(settings.mixup, settings.seed, (epoch - 1) * self.steps + step, len(index))
+        crosses = self.cross_draws.draw(settings.cross_share, settings.seed, global_step, len(index))
+        if crosses is not None:
+            x, targets = self.with_crosses(x, targets, crosses)
+        weight, partner = mixup_pairs(settings.mixup, settings.seed, global_step, len(index))
         if partner is not None:
             x = weight * x + (1 - weight) * x[partner.to(self.device)]
         with autocast(self.device):
@@ -347,9 +399,26 @@ class TrainingRun:
         loss.backward()
         self.optimiser.step()
         if epoch <= settings.loss_epochs:
-            for i, value in zip(index.tolist(), per_sample.detach().cpu().tolist()):
-                self.state["sample_losses"].setdefault(str(i), []).append(round(value, 5))
+            replaced = set() if crosses is None else set(crosses.positions.tolist())
+            for position, (i, value) in enumerate(zip(index.tolist(), per_sample.detach().cpu().tolist())):
+                if position not in replaced:
+                    self.state["sample_losses"].setdefault(str(i), []).append(round(value, 5))
         return loss.item()
+
+    def with_crosses(
+        self, x: torch.Tensor, targets: torch.Tensor, crosses: Crosses
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch with the crosses in their positions: top halves from one photograph, bottom
+        halves from the other, and their targets."""
+        count, half = len(crosses.positions), x.shape[2] // 2
+        parts = self.train_feed.batch(torch.cat([crosses.tops, crosses.bottoms]), self.device)
+        positions = crosses.positions.to(self.device)
+        x, targets = x.clone(), targets.clone()
+        x[positions] = torch.cat([parts[:count, :, :half], parts[count:, :, half:]], dim=2)
+        targets[positions] = self.cross_draws.targets(crosses, len(self.classes), self.settings.hybrid_target).to(
+            self.device
+        )
+        return x, targets
 
     def train_epoch(self, loss_fn: nn.Module) -> list[float]:
         """The rest of the current epoch (from the saved step), checkpointing every few steps."""
@@ -451,6 +520,7 @@ def finetune(
         val["class_index"].to_numpy(),
         classes,
         settings,
+        CrossDraws(train["class_index"].to_numpy(), len(classes) - 1),
         device,
         checkpoint,
         key,
