@@ -13,12 +13,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_real_config(workdir: Path, targets: list[str], overlay: Path) -> float:
-    """Snakemake on config/heliconius.yaml and `overlay` in `workdir`, two cores; minutes taken."""
+def run_real_config(workdir: Path, targets: list[str], overlay: Path, rerun_from: str | None = None) -> float:
+    """Snakemake on config/heliconius.yaml and `overlay` in `workdir`, two cores; minutes taken.
+
+    With `rerun_from` (a rule), that rule and what follows it run again and every other output in
+    the folder is kept as it is (only missing or older inputs trigger): rows of a later commit
+    then share the wing masks and balanced set of rows an earlier commit ran in the same folder.
+    """
+    # --forcerun takes every word up to the next option: it comes after the targets.
+    kept = [] if rerun_from is None else ["--rerun-triggers", "mtime", "--forcerun", rerun_from]
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-        + ["--cores", "2", *targets, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)],
+        + ["--cores", "2", *targets, *kept, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)],
         check=True,
     )
     return (time.perf_counter() - started) / 60

@@ -7,15 +7,17 @@ bootstrap 90% interval and its three parts, the validation split's challenge sco
 the row took. Settings are chosen on dev's mean challenge score over seeds, by the rules in
 bench/results/dev_selection_rules.md, each committed before its rows ran.
 
-Usage: python bench/dev_selection.py WORKDIR SETTING SEED [SEED ...]
+Usage: python bench/dev_selection.py WORKDIR SETTING SEED [SEED ...] [--rerun-from RULE]
 WORKDIR lies beside the repository (the real config names ../shared/...). Training jobs run one at
-a time (--cores 2).
+a time (--cores 2). With --rerun-from finetune, the folder's wing masks and balanced set are kept
+as an earlier commit made them and only the fine-tune and what follows run again, so a setting of
+a later commit is compared on the same masks as the rows it is compared with.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -29,8 +31,11 @@ EVALUATED = {"dev": "results/score/dev/metrics.json", "val": "results/score/val/
 #: The configuration of 2026-11-29: resnet18 from scratch, no synthetic crosses, the hybrid class as
 #: target, three epochs of the balanced set.
 NOV29 = merged(RESNET18_SCRATCH, NO_CROSSES, CLASS_TARGETS, {"finetune": {"epochs": 3}})
+#: A quarter of every batch replaced by fresh crosses (top half of one subspecies' photograph over
+#: the bottom half of another's) on the 2026-11-29 configuration, whose hybrid class they train.
+NOV29_BATCH_CROSSES = merged(NOV29, {"finetune": {"cross_share": 0.25}})
 #: Each setting is an overlay of config/heliconius.yaml; `shipped` is the file as it is.
-SETTINGS: dict[str, dict] = {"shipped": {}, "nov29": NOV29}
+SETTINGS: dict[str, dict] = {"shipped": {}, "nov29": NOV29, "nov29_batch_crosses": NOV29_BATCH_CROSSES}
 
 
 def rows_of(workdir: Path, setting: str, seed: int, minutes: float) -> list[dict]:
@@ -49,19 +54,23 @@ def rows_of(workdir: Path, setting: str, seed: int, minutes: float) -> list[dict
     return rows
 
 
-def run_row(workdir: Path, setting: str, seed: int) -> list[dict]:
+def run_row(workdir: Path, setting: str, seed: int, rerun_from: str | None) -> list[dict]:
     overlay = workdir / f"{setting}_seed{seed}.yaml"
     finetune = SETTINGS[setting].get("finetune", {}) | {"seed": seed}
     overlay.write_text(yaml.safe_dump(SETTINGS[setting] | {"finetune": finetune}))
-    minutes = run_real_config(workdir, list(EVALUATED.values()), overlay)
+    minutes = run_real_config(workdir, list(EVALUATED.values()), overlay, rerun_from)
     return rows_of(workdir, setting, seed, minutes)
 
 
 def main() -> None:
-    workdir = Path(sys.argv[1]).resolve()
-    setting, seeds = sys.argv[2], [int(seed) for seed in sys.argv[3:]]
-    for seed in seeds:
-        rows = pd.DataFrame(run_row(workdir, setting, seed))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workdir", type=Path)
+    parser.add_argument("setting", choices=sorted(SETTINGS))
+    parser.add_argument("seeds", type=int, nargs="+")
+    parser.add_argument("--rerun-from", help="keep the folder's outputs upstream of this rule")
+    args = parser.parse_args()
+    for seed in args.seeds:
+        rows = pd.DataFrame(run_row(args.workdir.resolve(), args.setting, seed, args.rerun_from))
         record = pd.read_csv(RECORD) if RECORD.is_file() else pd.DataFrame()
         pd.concat([record, rows], ignore_index=True).to_csv(RECORD, index=False, float_format="%.4f")
         print(rows.to_string(index=False), flush=True)
