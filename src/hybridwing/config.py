@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ import yaml
 from hybridwing.data.fetch import is_url
 from hybridwing.data.reviews import EXTRA_LABELS, TRAIN_TABLE
 from hybridwing.data.split import SPLITS
+from hybridwing.digest import file_digest
+from hybridwing.model.trunk_weights import TrunkWeightsError, resolve_trunk_weights
 
 SYNTHETIC_DIR = "resources/synthetic"
 SYNTHETIC_EVAL_TABLE = "dev"
@@ -210,3 +214,35 @@ def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
         problems.append(f"config key shards: {config['shards']} shards for {images} images (use at most {images})")
     if problems:
         raise ValueError("config settings that cannot work:\n  " + "\n  ".join(problems))
+
+
+def check_trunk_weights(finetune: dict[str, Any], checked: Path) -> None:
+    """Stop before any job when finetune.trunk_weights cannot fill the trunk of finetune.model (a
+    missing, unreadable or empty file, a file of no tensors, another architecture's weights), by
+    building the backbone as the fine-tune will. Loading takes seconds, so each architecture and
+    file contents is checked once (a marker in `checked`); where this process has no torch (a
+    workflow whose jobs run in their own environments), the fine-tune's own load is the check."""
+    weights = finetune.get("trunk_weights")
+    if not weights:
+        return
+    try:
+        path = resolve_trunk_weights(weights["path"])
+    except TrunkWeightsError as error:
+        raise ValueError(f"config key finetune.trunk_weights.path: {error}") from None
+    identity = json.dumps([finetune["model"], file_digest(path), weights["mean"], weights["std"]])
+    marker = checked / hashlib.sha256(identity.encode()).hexdigest()[:16]
+    if marker.is_file():
+        return
+    try:
+        from hybridwing.model.backbone import BackboneUnavailable, load_backbone  # noqa: PLC0415 - torch, when named
+    except ImportError:
+        return
+    logging.disable(logging.WARNING)  # open_clip's "initialized randomly", said before the trunk weights load
+    try:
+        load_backbone(finetune["model"], True, weights)
+    except BackboneUnavailable as error:
+        raise ValueError(f"config key finetune.trunk_weights: {error}") from None
+    finally:
+        logging.disable(logging.NOTSET)
+    checked.mkdir(parents=True, exist_ok=True)
+    marker.touch()

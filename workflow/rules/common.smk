@@ -11,6 +11,7 @@ from hybridwing.config import (
     check_config_files,
     check_dataset,
     check_settings,
+    check_trunk_weights,
     dataset_taxa,
     fetched_tables,
     from_checkout,
@@ -31,6 +32,8 @@ check_config_files(workflow.configfiles)
 config["dataset"]["taxa"] = from_checkout(config["dataset"]["taxa"], WORKFLOW_DIR.parent)
 check_dataset(config)
 check_settings(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
+if workflow.is_main_process:
+    check_trunk_weights(config["finetune"], Path(".snakemake/hybridwing/trunk_weights_checked"))
 TABLES = fetched_tables(config)
 TAXA = dataset_taxa(config)
 SCORED = scored_tables(config)

@@ -72,6 +72,12 @@ def matched_state(trunk: nn.Module, source: dict[str, torch.Tensor], origin: str
     if set(target) <= set(source):
         pairs = [(name, name) for name in target]
     else:
+        if origin.endswith(".safetensors"):
+            raise TrunkWeightsError(
+                f"{origin}: its tensor names are not the trunk's, and a .safetensors file keeps no tensor "
+                f"order to match them by: save the trunk's own state dict (names such as {next(iter(target))}) "
+                "or give the .pt/.pth file"
+            )
         names = list(source)
         if len(names) < len(target):
             raise TrunkWeightsError(
