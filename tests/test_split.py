@@ -105,6 +105,41 @@ def test_pairs_match_brute_force():
     assert close[["i", "j", "hamming"]].values.tolist() == [[10, 20, 3]]
 
 
+def test_copies_of_one_image_cost_what_one_image_costs():
+    """10,000 rows of one photograph (and a near copy in an evaluation table) are one group in one
+    split, found in seconds without listing 50 million pairs; every evaluation image near a
+    training image is still paired with one, so the leak check sees each."""
+    import time
+
+    from hybridwing.data.split import training_leaks
+
+    rng = np.random.default_rng(1)
+    others = rng.integers(0, 2**63, size=(200, 4), dtype=np.uint64)
+    copy = others[0].copy()
+    copy[0] ^= np.uint64(0b11)  # two bits from the copied photograph
+    hashes = np.vstack([np.repeat(others[:1], 10_000, axis=0), others[1:], [copy, copy]])
+    n = len(hashes)
+    source = np.array(["train"] * (n - 2) + ["dev", "dev"])
+    metadata = pd.DataFrame(
+        {
+            "image_id": [f"i{k}" for k in range(n)],
+            "source": source,
+            "camid": [f"c{k}" for k in range(n)],
+            "subspecies": rng.choice(["alba", "radiata"], n),
+            "is_hybrid": False,
+        }
+    )
+    started = time.perf_counter()
+    splits, duplicates = split_metadata(metadata, hashes, SETTINGS)
+    assert time.perf_counter() - started < 10
+    assert len(duplicates) < 2 * n
+    copies = splits.iloc[:10_000]
+    assert copies["split"].nunique() == 1 and copies["group"].nunique() == 1
+    leaks = training_leaks(duplicates)
+    assert sorted(leaks["evaluation_image"]) == [f"i{n - 2}", f"i{n - 1}"]
+    assert set(leaks["training_image"]) <= set(copies["image_id"])
+
+
 def test_groups_are_transitive():
     assert connected_groups(6, [(0, 3), (3, 5), (1, 2)]).tolist() == [0, 1, 1, 0, 4, 0]
 

@@ -72,18 +72,41 @@ def perceptual_hashes(paths: list[str], hash_size: int, threads: int = 1) -> np.
     return np.stack(hashes) if hashes else np.zeros((0, hash_size**2 // 64), dtype=np.uint64)
 
 
-def near_duplicate_pairs(hashes: np.ndarray, max_hamming: int) -> pd.DataFrame:
-    """Every pair ``i < j`` whose hashes differ by at most `max_hamming` bits."""
-    firsts, seconds, distances = [np.zeros(0, int)], [np.zeros(0, int)], [np.zeros(0, int)]
-    for i in range(len(hashes) - 1):
-        distance = np.bitwise_count(hashes[i] ^ hashes[i + 1 :]).sum(axis=1)
-        close = np.flatnonzero(distance <= max_hamming)
-        firsts.append(np.full(len(close), i))
-        seconds.append(close + i + 1)
-        distances.append(distance[close])
-    return pd.DataFrame(
-        {"i": np.concatenate(firsts), "j": np.concatenate(seconds), "hamming": np.concatenate(distances)}
+def near_duplicate_pairs(hashes: np.ndarray, max_hamming: int, preferred: np.ndarray | None = None) -> pd.DataFrame:
+    """Pairs ``i < j`` of images whose hashes differ by at most `max_hamming` bits: enough of them
+    to join every image to all its near duplicates, searched over distinct hashes, so that copies
+    of one image cost what one image costs.
+
+    Images sharing a hash are each paired with that hash's representative (its first `preferred`
+    image, else its first image). For two distinct hashes within `max_hamming`, the representatives
+    are paired, and so is every image of a hash with no `preferred` image to the other's
+    representative: an image near a `preferred` one is paired with one. Where no hash repeats,
+    these are all pairs.
+    """
+    n = len(hashes)
+    if n == 0:
+        return pd.DataFrame({"i": [], "j": [], "hamming": []}).astype(int)
+    distinct, inverse = np.unique(hashes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    preferred = np.zeros(n, bool) if preferred is None else preferred
+    order = np.lexsort((np.arange(n), ~preferred, inverse))  # by hash; preferred, then earlier, first
+    starts = np.flatnonzero(np.diff(inverse[order], prepend=-1))
+    members = np.split(order, starts[1:])
+    representative = order[starts]
+    firsts, seconds, distances = [np.arange(n)], [representative[inverse]], [np.zeros(n, int)]
+    for u in range(len(distinct) - 1):
+        distance = np.bitwise_count(distinct[u] ^ distinct[u + 1 :]).sum(axis=1)
+        for v in np.flatnonzero(distance <= max_hamming) + u + 1:
+            for one, other in ((u, v), (v, u)):
+                joined = members[one] if not preferred[representative[one]] else representative[one : one + 1]
+                firsts.append(joined)
+                seconds.append(np.full(len(joined), representative[other]))
+                distances.append(np.full(len(joined), distance[v - u - 1]))
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
+    pairs = pd.DataFrame(
+        {"i": np.minimum(first, second), "j": np.maximum(first, second), "hamming": np.concatenate(distances)}
     ).astype(int)
+    return pairs[pairs["i"] != pairs["j"]].drop_duplicates(["i", "j"]).sort_values(["i", "j"], ignore_index=True)
 
 
 def connected_groups(n: int, links: list[tuple[int, int]]) -> np.ndarray:
@@ -132,8 +155,8 @@ def split_metadata(
     metadata: pd.DataFrame, hashes: np.ndarray, settings: SplitSettings, train_source: str = "train"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split the training table's images; returns (splits, near-duplicate pairs of all tables)."""
-    pairs = near_duplicate_pairs(hashes, settings.max_hamming)
     is_train = (metadata["source"] == train_source).to_numpy()
+    pairs = near_duplicate_pairs(hashes, settings.max_hamming, preferred=is_train)
     train_index = np.flatnonzero(is_train)
     position = {int(index): k for k, index in enumerate(train_index)}
     links = [(position[i], position[j]) for i, j in zip(pairs["i"], pairs["j"]) if is_train[i] and is_train[j]]
