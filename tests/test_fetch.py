@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
@@ -390,3 +391,53 @@ def test_an_html_page_served_as_a_table_is_named_as_such(server):
     taxa = Taxa({"8": "lativitta"}, {"lativitta": "erato"})
     with pytest.raises(TableError, match="not a CSV table: this is an HTML or XML page"):
         fetch_table(f"{server.url}/table.csv", "train", taxa, ImageStore(server.root / "store"), SETTINGS)
+
+
+def test_a_full_disk_is_each_images_failure_and_said_once(heliconius, tmp_path, taxa, monkeypatch):
+    """The store's disk fills after one image: the others are failures with the reason, the
+    failures table is written, the rule says the disk is full, nothing half-written stays, and a
+    rerun with space keeps the stored image and fetches the rest."""
+    import errno
+
+    import hybridwing.data.fetch
+
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    names = [f"p{k}.jpg" for k in range(3)]
+    for name, real in zip(names, sorted((heliconius / "images").glob("*.jpg"))):
+        (images / name).write_bytes(real.read_bytes())
+    table = reference_table(tmp_path / "data", names)
+    store = ImageStore(tmp_path / "store")
+    written = []
+
+    class FullDisk:
+        def __init__(self, path, mode):
+            self.path = path
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            if written:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            written.append(self.path)
+            Path(self.path).write_bytes(data)
+
+    def full_disk_open(path, mode="r"):
+        return FullDisk(path, mode) if "w" in mode else open(path, mode)
+
+    monkeypatch.setattr(hybridwing.data.fetch, "open", full_disk_open, raising=False)
+    manifest, failures = fetch_table(str(table), "dev", taxa, store, replace(SETTINGS, max_parallel=1))
+    assert len(manifest) == 1 and len(failures) == 2
+    assert failures["reason"].str.startswith("no space left to store the image in").all()
+    with pytest.raises(FetchFailed, match=r"the disk is full: 2 image\(s\) could not be stored"):
+        write_fetch_outputs(manifest, failures, tmp_path / "m.csv", tmp_path / "f.csv", allow_missing=True)
+    assert len(pd.read_csv(tmp_path / "f.csv")) == 2 and not (tmp_path / "m.csv").exists()
+    assert not list((tmp_path / "store" / ".partial").iterdir())
+    monkeypatch.undo()
+    again, failures = fetch_table(str(table), "dev", taxa, store, SETTINGS)
+    assert failures.empty and len(again) == 3
+    assert manifest["path"].iloc[0] in again["path"].tolist()

@@ -7,6 +7,7 @@ atomically (written under ``.partial/`` then renamed), so a cut-short download n
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import re
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 SAFE_NAME = re.compile(r"^[\w][\w .+-]*$")
 FAILURE_COLUMNS = ["image_id", "filename", "file_url", "reason"]
+#: How a failure to store an image for want of space begins, so that the rule can say so once.
+STORE_FULL = "no space left to store the image in"
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,14 @@ class ImageStore:
         return self.root / key[:2] / f"{key}.rgb.png"
 
     def write_atomically(self, path: Path, write) -> None:
-        """Write through a temporary file in ``.partial/`` and rename it into place."""
-        with atomic_file(path, self.root / ".partial") as temporary, open(temporary, "wb") as stream:
-            write(stream)
+        """Write through a temporary file in ``.partial/`` and rename it into place; a write that
+        fails (a full disk, a read-only store) is this image's failure, and nothing half-written stays."""
+        try:
+            with atomic_file(path, self.root / ".partial") as temporary, open(temporary, "wb") as stream:
+                write(stream)
+        except OSError as error:
+            full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise FetchError(f"{STORE_FULL if full else 'cannot store'} {printable(self.root)}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -335,6 +343,12 @@ def write_fetch_outputs(
 ) -> None:
     """Write the failures table (always) and the manifest; fail when images are missing."""
     failures.to_csv(failures_path, index=False)
+    full = int(failures["reason"].str.startswith(STORE_FULL).sum())
+    if full:
+        raise FetchFailed(
+            f"the disk is full: {full} image(s) could not be stored (reasons in {failures_path}). Free space "
+            "and rerun: the images stored so far are kept and not fetched again."
+        )
     if len(failures) and not allow_missing:
         raise FetchFailed(
             f"{len(failures)} image(s) failed; reasons in {failures_path}. Fix the table or the "
