@@ -198,3 +198,24 @@ def test_safetensors_under_other_names_say_why_they_cannot_be_matched(tmp_path):
     save_file({name: tensor.contiguous() for name, tensor in renamed.items()}, tmp_path / "trunk.safetensors")
     matched = matched_state(lite0, read_state_dict(tmp_path / "trunk.safetensors"), "trunk.safetensors")
     assert all(torch.equal(matched[name], renamed[name]) for name in lite0.state_dict())
+
+
+@pytest.mark.parametrize(
+    ("finetune", "said", "unsaid"),
+    [
+        ({"model": "hybridwing-efficientnet-lite0", "trunk_weights": LITE0}, "pretrained from", "initialised"),
+        ({"model": "hf-hub:imageomics/bioclip", "trunk_weights": None}, "pretrained weights (a hub", "initialised"),
+        ({"model": "hybridwing-vit-tiny", "trunk_weights": None}, "**randomly initialised**", "pretrained from"),
+    ],
+)
+def test_the_report_landing_page_says_how_the_backbone_was_initialised(finetune, said, unsaid):
+    """The real configuration's ImageNet trunk is not called random, nor a transformer."""
+    import types
+
+    import jinja2
+
+    template = jinja2.Template((REPO / "workflow/report/workflow.rst").read_text())
+    landing = template.render(snakemake=types.SimpleNamespace(config={"finetune": finetune}))
+    assert said in landing and f"``{finetune['model']}``" in landing
+    assert unsaid not in landing.split("**This run's backbone:**")[1].split("The trained model's own record")[0]
+    assert "transformer" not in landing

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -237,12 +236,9 @@ def check_trunk_weights(finetune: dict[str, Any], checked: Path) -> None:
         from hybridwing.model.backbone import BackboneUnavailable, load_backbone  # noqa: PLC0415 - torch, when named
     except ImportError:
         return
-    logging.disable(logging.WARNING)  # open_clip's "initialized randomly", said before the trunk weights load
     try:
         load_backbone(finetune["model"], True, weights)
     except BackboneUnavailable as error:
         raise ValueError(f"config key finetune.trunk_weights: {error}") from None
-    finally:
-        logging.disable(logging.NOTSET)
     checked.mkdir(parents=True, exist_ok=True)
     marker.touch()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,22 @@ def preprocessing(visual: nn.Module) -> tuple[int, tuple[float, ...], tuple[floa
     return int(size), tuple(config["mean"]), tuple(config["std"])
 
 
+@contextmanager
+def without_random_init_warning() -> Iterator[None]:
+    """Leave out open_clip's "Model initialized randomly" while it builds an architecture whose
+    trunk weights are loaded next: said there, it is untrue of the model that trains."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
 def load_clip(
     spec: str, allow_random_init: bool, trunk_weights: dict[str, Any] | None = None
 ) -> tuple[nn.Module, dict[str, Any], bool]:
@@ -61,7 +79,8 @@ def load_clip(
                 f"finetune.trunk_weights needs finetune.model to be an open_clip architecture name, not {spec}"
             )
         normalisation = {"mean": tuple(trunk_weights["mean"]), "std": tuple(trunk_weights["std"])}
-        model = open_clip.create_model(spec, pretrained=None, force_preprocess_cfg=normalisation)
+        with without_random_init_warning():
+            model = open_clip.create_model(spec, pretrained=None, force_preprocess_cfg=normalisation)
         try:
             load_trunk_weights(model.visual, trunk_weights["path"])
         except TrunkWeightsError as error:

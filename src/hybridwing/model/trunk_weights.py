@@ -106,4 +106,4 @@ def load_trunk_weights(visual: nn.Module, spec: str) -> None:
         raise TrunkWeightsError(f"finetune.trunk_weights {spec}: only a timm vision tower has a trunk to load")
     path = resolve_trunk_weights(spec)
     trunk.load_state_dict(matched_state(trunk, read_state_dict(path), str(path)))
-    log.info("trunk weights loaded from %s (open_clip's 'initialized randomly' concerns its own CLIP weights)", path)
+    log.info("trunk weights loaded from %s", path)
