@@ -112,6 +112,31 @@ def test_uncertainty_separates_disagreement_from_shared_doubt():
     assert assign_bands(table, TriageSettings(confident=0.5)).tolist() == ["D", "C", "B"]
 
 
+def test_a_hybrid_is_weighed_by_its_hybrid_score_not_the_hybrid_class():
+    """A model trained towards a hybrid's parents puts nothing on the hybrid class: a real hybrid
+    split between its parents is backed by its hybrid score (band C, offered for review), not
+    ruled out (band D); a subspecies' label is still weighed by its own probability. The per-class
+    table says why the hybrid class is never predicted."""
+    from hybridwing.finetune.train import reports
+    from hybridwing.review.triage import label_support
+    from hybridwing.scores import hybrid_scores
+
+    classes = ["alba", "radiata", "hybrid"]
+    mean = np.array([[0.52, 0.48, 0.0], [0.01, 0.99, 0.0]])
+    labels = pd.Series(["hybrid", "alba"])
+    scores = hybrid_scores(mean)["hybrid_score"].to_numpy()
+    support = label_support(mean, labels, classes, scores)
+    assert support.tolist() == pytest.approx([0.96, 0.01])
+    table = uncertainty(mean[None]).assign(p_label=support, junk=False)
+    assert assign_bands(table, TriageSettings()).tolist() == ["C", "D"]
+    assert next_batch(table.assign(band=assign_bands(table, TriageSettings())), 5).index.tolist() == [0]
+
+    val = pd.DataFrame({"image_id": ["h", "a"], "path": ["h.png", "a.png"], "class_index": [2, 0]})
+    per_class = reports(mean, val, classes, "parents")["per_class"].set_index("class")
+    assert per_class.at["hybrid", "recall"] == 0 and "never a target" in per_class.at["hybrid", "trained_towards"]
+    assert per_class.at["alba", "trained_towards"] == "itself"
+
+
 def test_next_batch_takes_uncertain_then_disputed():
     triage = pd.DataFrame(
         {

@@ -15,7 +15,7 @@ from hybridwing.balance.crosses import without_pairs
 from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
-from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
+from hybridwing.finetune.train import HYBRID_TRAINED_TOWARDS, FinetuneSettings, finetune, likely_mislabelled, reports
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
 from hybridwing.plots import training_curves
@@ -163,10 +163,12 @@ def finetune_step(
         species_thresholds,
         species,
     )
-    report = reports(probabilities, val, classes)
+    report = reports(probabilities, val, classes, finetune_settings.hybrid_target)
     report["per_class"].to_csv(per_class_path, index=False)
     report["confusion"].to_csv(confusion_path)
-    confusion_heatmap(report["confusion"], confusion_plot)
+    towards = HYBRID_TRAINED_TOWARDS[finetune_settings.hybrid_target]
+    note = f"{classes[-1]} trained towards {towards}" if finetune_settings.hybrid_target == "parents" else ""
+    confusion_heatmap(report["confusion"], confusion_plot, note)
     pd.DataFrame(result["state"]["per_class"]).to_csv(per_class_epochs_path, index=False)
     pd.DataFrame(result["state"]["confusion"]).to_csv(confusion_epochs_path, index=False)
     report["misclassified"].to_csv(misclassified_path, index=False)

@@ -194,6 +194,12 @@ def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.Dat
 
 #: What a hybrid's target puts on the hybrid class and on each parent, per ``hybrid_target``.
 HYBRID_TARGETS = {"class": (1.0, 0.0), "parents": (0.0, 0.5), "both": (0.5, 0.25)}
+#: The same, in the words of the per-class table's ``trained_towards`` column.
+HYBRID_TRAINED_TOWARDS = {
+    "class": "itself",
+    "parents": "its two parents, 0.5 each: never a target itself, so never predicted (called by the hybrid score)",
+    "both": "itself 0.5 and its two parents 0.25 each",
+}
 
 
 def training_targets(train: pd.DataFrame, classes: list[str], mode: str) -> torch.Tensor:
@@ -544,17 +550,18 @@ def finetune(
     }
 
 
-def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str]) -> dict[str, Any]:
-    """Per-class precision/recall/F1, the confusion matrix, and the most confidently wrong images
-    of the validation images' class probabilities."""
+def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str], hybrid_target: str) -> dict[str, Any]:
+    """Per-class precision/recall/F1 (with what each class was trained towards), the confusion
+    matrix, and the most confidently wrong images of the validation images' class probabilities."""
     predicted = probabilities.argmax(1)
     truth = val["class_index"].to_numpy()
+    towards = ["itself"] * (len(classes) - 1) + [HYBRID_TRAINED_TOWARDS[hybrid_target]]
     wrong = val.assign(
         predicted=[classes[k] for k in predicted], confidence=probabilities.max(1), truth=[classes[k] for k in truth]
     )
     wrong = wrong[predicted != truth].sort_values("confidence", ascending=False)
     return {
-        "per_class": class_report(truth, predicted, classes),
+        "per_class": class_report(truth, predicted, classes).assign(trained_towards=towards),
         "confusion": pd.DataFrame(
             confusion_matrix(truth, predicted, labels=list(range(len(classes)))), index=classes, columns=classes
         ),

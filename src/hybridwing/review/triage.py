@@ -57,6 +57,21 @@ def uncertainty(member_probabilities: np.ndarray) -> pd.DataFrame:
     )
 
 
+def label_support(mean: np.ndarray, labels: pd.Series, classes: list[str], hybrid_score: np.ndarray) -> np.ndarray:
+    """How much the model backs each row's known label (NaN where none is known): the label's
+    probability, and for a hybrid (the last class) its hybrid score, the number hybrids are called
+    by. A model trained towards a hybrid's parents never raises the hybrid class's own probability,
+    which would put every real hybrid in band D."""
+    index = labels.map({name: k for k, name in enumerate(classes)})
+    hybrid = len(classes) - 1
+    return np.array(
+        [
+            np.nan if pd.isna(k) else hybrid_score[row] if int(k) == hybrid else mean[row, int(k)]
+            for row, k in enumerate(index)
+        ]
+    )
+
+
 def assign_bands(table: pd.DataFrame, settings: TriageSettings) -> pd.Series:
     """The band of each row of a table with ``p_top``, ``mutual_information``, ``variation_ratio``,
     ``p_label`` (NaN where no label is known) and ``junk``."""

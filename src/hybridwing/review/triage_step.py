@@ -15,7 +15,7 @@ from hybridwing.model.description import read_description
 from hybridwing.plots import contact_sheet
 from hybridwing.review.embedding_table import ROW_COLUMNS
 from hybridwing.review.settings import ReviewSettings, ZeroShotSettings
-from hybridwing.review.triage import BANDS, assign_bands, uncertainty
+from hybridwing.review.triage import BANDS, assign_bands, label_support, uncertainty
 from hybridwing.scores import hybrid_scores
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,11 @@ def triage_table(
 ) -> None:
     measures = uncertainty(member_probabilities)
     mean = member_probabilities.mean(0)
-    label_index = rows["label"].map({name: i for i, name in enumerate(classes)})
-    p_label = [mean[i, int(k)] if pd.notna(k) else np.nan for i, k in enumerate(label_index)]
+    scores = hybrid_scores(mean)[score].to_numpy()
     triage = pd.concat([rows, measures.drop(columns="top_class")], axis=1).assign(
-        predicted=[classes[i] for i in measures["top_class"]], p_label=p_label, **{score: hybrid_scores(mean)[score]}
+        predicted=[classes[i] for i in measures["top_class"]],
+        p_label=label_support(mean, rows["label"], classes, scores),
+        **{score: scores},
     )
     triage = triage.merge(junk[["image_id", "junk", "likeliest_junk"]], on="image_id", how="left")
     triage["band"] = assign_bands(triage, settings.triage)
