@@ -48,6 +48,20 @@ def test_a_summary_that_is_not_one_is_one_line_not_a_traceback(tmp_path, capsys)
         assert "Traceback" not in error
 
 
+def test_scores_name_the_part_that_zeroed_a_challenge_score(tmp_path, capsys):
+    """A challenge score of 0 is a harmonic mean with a 0 in it: the part is named."""
+    summary = tmp_path / "summary.csv"
+    summary.write_text(
+        "table,chosen,score,n_images,n_hybrids,challenge_score,challenge_score_ci90,major_recall,minor_recall,"
+        "mimic_recall,roc_auc\n"
+        'dev,True,hybrid_score,40,12,0.0,"[0.0, 0.0]",0.61,0.0,0.42,0.88\n'
+        'val,True,hybrid_score,30,6,0.51,"[0.4, 0.6]",0.5,0.6,0.45,0.9\n'
+    )
+    assert main(["scores", str(summary)]) == 0
+    said = capsys.readouterr().out
+    assert "dev: the minor recall is 0" in said and "val: the" not in said
+
+
 @pytest.mark.parametrize("count", ["-3", "0", "many"])
 def test_review_wants_a_count_of_one_or_more(tmp_path, capsys, monkeypatch, count):
     monkeypatch.chdir(tmp_path)

@@ -101,6 +101,10 @@ SUMMARY_COLUMNS = [
 ]
 
 
+#: The challenge's three parts, each a hybrid recall in the summary.
+PARTS = ("major", "minor", "mimic")
+
+
 def show_scores(summary: Path) -> int:
     """Print the challenge score of every scored table (of the hybrid score the model calls with)."""
     import pandas as pd
@@ -119,6 +123,14 @@ def show_scores(summary: Path) -> int:
         return 1
     print("challenge score (of the score the model calls with, score.method) by table; intervals are bootstrap 90%:")
     print(main_rows.to_string(index=False))
+    for row in main_rows.itertuples():
+        zeroed = [part for part in PARTS if pd.to_numeric(getattr(row, f"{part}_recall"), errors="coerce") == 0]
+        if zeroed:
+            print(
+                f"{row.table}: the {' and '.join(zeroed)} recall is 0 (no such hybrid scores above its part's "
+                "threshold), and a harmonic mean with a 0 in it is 0: the challenge score says nothing of the "
+                "other parts"
+            )
     return 0
 
 
