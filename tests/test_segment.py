@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -178,3 +180,44 @@ def test_crop_keeps_the_wings_with_a_margin():
         np.zeros((100, 200, 3), np.uint8), mask, MaskSettings(crop=True), np.random.default_rng(0)
     )
     assert cropped.size == (90, 50)
+
+
+def test_a_unet_under_the_floor_and_wingless_images_are_warned_of_in_the_log_and_report(pairs, tmp_path, caplog):
+    """A U-Net short of unet.min_val_iou and images with no wing found are warnings in the rule's
+    log and on the report's summary page, not an INFO line."""
+    from dataclasses import asdict
+
+    from hybridwing.score.summary import summary_step
+    from hybridwing.segment.steps import train_step, wingless_warnings
+
+    pairs.to_csv(tmp_path / "index.csv", index=False)
+    settings = asdict(TINY_UNET) | {"epochs": 1, "min_val_iou": 0.999}
+    outputs = [str(tmp_path / name) for name in ("model.pt", "metrics.json", "history.csv", "curve.png")]
+    with caplog.at_level("WARNING"):
+        train_step(str(tmp_path / "index.csv"), *outputs, settings, threads=2)
+    assert "under unet.min_val_iou 0.999: its masks are unreliable" in caplog.text
+    qc = pd.DataFrame({"image_id": [f"P{k}" for k in range(9)], "flag": ["no_wing"] * 7 + ["", ""]})
+    assert wingless_warnings(qc) == [
+        "7 of 9 images: no wing found (flag no_wing in results/segment/qc.csv), so each keeps its whole frame, "
+        "background included: P0, P1, P2, P3, P4 and 2 more"
+    ]
+    assert wingless_warnings(qc.iloc[7:]) == []
+    (tmp_path / "qc.json").write_text(json.dumps({"warnings": wingless_warnings(qc)}))
+    (tmp_path / "finetune.json").write_text(json.dumps({"pretrained_backbone": False, "backbone": "tiny"}))
+    metrics = tmp_path / "dev.json"
+    scored = {"score": "hybrid_score", "alternatives": {}, "n_images": 10, "n_hybrids": 3, "challenge_score": 0.5}
+    metrics.write_text(json.dumps(scored | {"table": "dev", "subspecies_accuracy": 0.9, "subspecies_macro_f1": 0.8}))
+    pd.DataFrame(columns=["image_a", "split_a", "image_b", "split_b", "hamming"]).to_csv(tmp_path / "dup.csv")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        summary_step(
+            [str(metrics)],
+            str(tmp_path / "finetune.json"),
+            str(tmp_path / "dup.csv"),
+            str(tmp_path / "summary.csv"),
+            str(tmp_path / "summary.html"),
+            [outputs[1], str(tmp_path / "qc.json")],
+        )
+    page = (tmp_path / "summary.html").read_text()
+    assert page.count("<b>Warning:</b>") == 2 and "no wing found" in page and "min_val_iou 0.999" in page
+    assert "7 of 9 images" in caplog.text

@@ -44,6 +44,7 @@ rule score_summary:
         metrics=expand(rules.score.output.metrics, subset=SCORED),
         finetune=rules.finetune.output.metrics,
         duplicates=rules.split.output.duplicates,
+        warnings=[rules.train_unet.output.metrics, rules.qc.output.metrics],
     output:
         table="results/score/summary.csv",
         html=report(

@@ -8,4 +8,5 @@ summary_step(
     duplicates_path=snakemake.input.duplicates,
     table_path=snakemake.output.table,
     html_path=snakemake.output.html,
+    warning_paths=list(snakemake.input.warnings),
 )

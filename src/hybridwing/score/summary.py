@@ -62,11 +62,20 @@ def summary_table(metrics_by_table: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 
 def summary_step(
-    metrics_paths: list[str], finetune_metrics_path: str, duplicates_path: str, table_path: str, html_path: str
+    metrics_paths: list[str],
+    finetune_metrics_path: str,
+    duplicates_path: str,
+    table_path: str,
+    html_path: str,
+    warning_paths: list[str] = (),
 ) -> None:
     """The summary table of every scored table, as CSV and as a page for the report that names the
-    backbone and whether it was pretrained, says how many evaluation images are near-duplicates of
+    backbone and whether it was pretrained, repeats the earlier stages' warnings (the ``warnings``
+    of the metrics files in `warning_paths`), says how many evaluation images are near-duplicates of
     training images, and fits the page (narrow, wrapping headers)."""
+    warnings = [text for path in warning_paths for text in json.loads(Path(path).read_text()).get("warnings", [])]
+    for warning in warnings:
+        log.warning(warning)
     loaded = [json.loads(Path(path).read_text()) for path in metrics_paths]
     table = summary_table({metrics["table"]: metrics for metrics in loaded})
     leaks = training_leaks(pd.read_csv(duplicates_path, dtype={"hamming": int}, keep_default_na=False))
@@ -89,7 +98,8 @@ def summary_step(
         "table{border-collapse:collapse;width:100%;table-layout:auto;font-size:11px}"
         "th{font-weight:600}td,th{border:1px solid #ccc;padding:2px 4px;text-align:right}"
         "td:first-child,td:nth-child(2){text-align:left}</style></head><body>"
-        f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of "
+        + "".join(f"<p style='color:#a00'><b>Warning:</b> {html.escape(text)}</p>" for text in warnings)
+        + f"<p>Backbone <code>{html.escape(str(trained['backbone']))}</code>, {weights}; an ensemble of "
         f"{trained.get('ensemble', 1)}.</p>"
         "<p>Challenge score: harmonic mean of the hybrid recalls (major, minor, mimic) at the threshold that keeps 95% "
         "of each group's non-hybrids below it; intervals are bootstrap 90%.</p>"

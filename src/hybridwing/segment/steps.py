@@ -63,8 +63,16 @@ def train_step(
         [("train_loss", "Dice + BCE loss", "training loss"), ("val_iou", "IoU", "validation IoU against the teacher")],
         curve_path,
     )
+    if metrics["best_val_iou"] < unet_settings.min_val_iou:
+        metrics["warnings"] = [
+            f"the U-Net reached a validation IoU of {metrics['best_val_iou']:.2f} against the teacher masks, under "
+            f"unet.min_val_iou {unet_settings.min_val_iou}: its masks are unreliable. Train it longer (unet.epochs) "
+            "or on more images (unet.max_train_images), or look at the teacher masks"
+        ]
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     log.info("U-Net against the teacher on held-out test images: %s", metrics["teacher_agreement_test"])
+    for warning in metrics.get("warnings", []):
+        log.warning(warning)
 
 
 def segment_step(
@@ -109,9 +117,24 @@ def qc_step(
         split: coverage_summary(rows) for split, rows in table.groupby("split") if split not in SPLITS
     }
     summary["flags"] = {flag or "none": int(n) for flag, n in table["flag"].value_counts().items()}
+    summary["warnings"] = wingless_warnings(table)
     Path(metrics_path).write_text(json.dumps(summary, indent=2))
     for source, figures in summary["all"].items():
         log.info("%s masks: %s", source, figures)
+    for warning in summary["warnings"]:
+        log.warning(warning)
+
+
+def wingless_warnings(qc: pd.DataFrame) -> list[str]:
+    """The warning, if any, that a QC table's images with no wing found keep their whole frame."""
+    wingless = qc.loc[qc["flag"] == "no_wing", "image_id"].tolist()
+    if not wingless:
+        return []
+    more = f" and {len(wingless) - 5} more" if len(wingless) > 5 else ""
+    return [
+        f"{len(wingless)} of {len(qc)} images: no wing found (flag no_wing in results/segment/qc.csv), so each "
+        f"keeps its whole frame, background included: {', '.join(wingless[:5])}{more}"
+    ]
 
 
 def coverage_figures_step(

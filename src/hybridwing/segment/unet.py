@@ -42,6 +42,7 @@ class UnetSettings:
     lr: float = 1e-3
     seed: int = 0
     max_train_images: int | None = None
+    min_val_iou: float = 0.5  # not a training setting: under it, the run warns that the masks are unreliable
 
     @classmethod
     def from_config(cls, block: dict[str, Any]) -> UnetSettings:
