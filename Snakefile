@@ -1,4 +1,4 @@
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -6,7 +6,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Checks the config (workflow/schemas/config.schema.yaml and what a schema cannot say) and fills in
+# its defaults before anything below reads it.
+include: "workflow/rules/common.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -19,7 +21,6 @@ scattergather:
 container: config.get("container")
 
 
-include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/split.smk"

@@ -152,3 +152,17 @@ def test_an_evaluation_table_named_like_an_output_folder_is_refused(tmp_path, he
     status, out = dry_run(tmp_path, config)
     assert status != 0 and "'unseen_cross' should not be valid under" in out and "eval_tables" in out, out[-2000:]
     assert "AmbiguousRuleException" not in out
+
+
+def test_a_config_the_schema_refuses_is_one_line_per_problem_with_the_allowed_keys(tmp_path):
+    """A misspelt key names the keys of its block; every problem is listed, and no schema is printed."""
+    config = with_block("finetune", epohcs=3) | {"unet": TINY_CONFIG["unet"] | {"epochs": "many"}}
+    status, out = dry_run(tmp_path, config)
+    assert status != 0 and "Job stats" not in out
+    listed = [line.strip() for line in out.splitlines() if line.strip().startswith("config key")]
+    assert len(listed) == 2, out
+    assert listed[0].startswith("config key finetune.epohcs: not a setting of finetune; the keys allowed there are")
+    assert "epochs" in listed[0].split("allowed there are")[1] and "cross_share" in listed[0]
+    assert listed[1] == "config key unet.epochs: 'many' is not of type 'integer'"
+    assert "Failed validating" not in out and "$schema" not in out
+    assert len(out.splitlines()) < 20, out

@@ -187,6 +187,35 @@ def image_count(config: dict[str, Any]) -> int | None:
     )
 
 
+def schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Every way `config` breaks `schema`, one line each: a key the block does not have lists the
+    keys it does."""
+    import jsonschema  # noqa: PLC0415 - the workflow's own dependency, needed only here
+
+    problems = []
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(config):
+        block = ".".join(map(str, error.absolute_path))
+        if error.validator == "additionalProperties":
+            allowed = list(error.schema.get("properties", {}))
+            for name in sorted(set(error.instance) - set(allowed)):
+                problems.append(
+                    f"config key {block + '.' if block else ''}{name}: not a setting"
+                    f"{' of ' + block if block else ''}; the keys allowed there are {', '.join(allowed)}"
+                )
+        else:
+            message = " ".join(error.message.split())
+            problems.append(f"config key {block or '(the whole config)'}: {message[:200]}")
+    return sorted(problems)
+
+
+def check_schema(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Stop on a config the schema refuses, one line per problem (Snakemake's own check names the
+    first and prints the whole schema)."""
+    problems = schema_problems(config, yaml.safe_load(Path(schema_path).read_text()))
+    if problems:
+        raise ValueError("config settings the schema refuses:\n  " + "\n  ".join(problems))
+
+
 def check_settings(config: dict[str, Any], schema_path: str | Path) -> None:
     """Stop before any job on settings the schema lets through but that fail late or blow up,
     naming every key at fault."""

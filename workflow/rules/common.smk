@@ -7,8 +7,11 @@ from pathlib import Path
 #: container, which hold the library's dependencies and never a copy of it, import it from here.
 sys.path.append(str(Path(workflow.current_basedir).parents[1] / "src"))
 
+from snakemake.utils import validate
+
 from hybridwing.config import (
     check_config_files,
+    check_schema,
     check_dataset,
     check_settings,
     check_trunk_weights,
@@ -29,6 +32,8 @@ from hybridwing.segment.mask_settings import MaskSettings
 #: workflow imports this one as a module).
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 check_config_files(workflow.configfiles)
+check_schema(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
+validate(config, WORKFLOW_DIR / "schemas/config.schema.yaml")  # fills in the defaults
 config["dataset"]["taxa"] = from_checkout(config["dataset"]["taxa"], WORKFLOW_DIR.parent)
 check_dataset(config)
 check_settings(config, WORKFLOW_DIR / "schemas/config.schema.yaml")
