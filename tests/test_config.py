@@ -3,6 +3,7 @@ before the first job, naming the key."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, TINY_CONFIG, run_snakemake
@@ -166,3 +167,16 @@ def test_a_config_the_schema_refuses_is_one_line_per_problem_with_the_allowed_ke
     assert listed[1] == "config key unet.epochs: 'many' is not of type 'integer'"
     assert "Failed validating" not in out and "$schema" not in out
     assert len(out.splitlines()) < 20, out
+
+
+def test_the_dry_run_checks_the_tables(tmp_path, heliconius):
+    """A table without its ssp_indicator column stops `snakemake -n` with the file and the column
+    (only `hybridwing check-table` found it before the fetch)."""
+    dev = pd.read_csv(heliconius / "dev.csv", dtype=str, keep_default_na=False).head(20)
+    dev.drop(columns="ssp_indicator").to_csv(tmp_path / "dev.csv", index=False)
+    config = {
+        "dataset": {"train_table": str(heliconius / "train.csv"), "eval_tables": {"dev": str(tmp_path / "dev.csv")}}
+    }
+    status, out = dry_run(tmp_path / "run", config)
+    assert status != 0 and "Job stats" not in out
+    assert f"table dev: {tmp_path / 'dev.csv'}: 1 problem(s)" in out and "missing column 'ssp_indicator'" in out

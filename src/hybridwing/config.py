@@ -13,6 +13,7 @@ import yaml
 from hybridwing.data.fetch import is_url
 from hybridwing.data.reviews import EXTRA_LABELS, TRAIN_TABLE
 from hybridwing.data.split import SPLITS
+from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table
 from hybridwing.digest import file_digest
 from hybridwing.model.trunk_weights import TrunkWeightsError, resolve_trunk_weights
 
@@ -271,3 +272,23 @@ def check_trunk_weights(finetune: dict[str, Any], checked: Path) -> None:
         raise ValueError(f"config key finetune.trunk_weights: {error}") from None
     checked.mkdir(parents=True, exist_ok=True)
     marker.touch()
+
+
+def check_tables(tables: dict[str, str], taxa_path: str) -> None:
+    """Stop before any job on a local table that `hybridwing check-table` would refuse (a missing
+    column, an unknown subspecies, a bad cell), naming the file, row and column. Tables behind a
+    URL are checked when fetched; tables a rule writes (the synthetic collection and its taxa)
+    when they exist."""
+    if not Path(taxa_path).is_file():
+        return
+    taxa = Taxa.read(taxa_path)
+    problems = []
+    for name, location in tables.items():
+        if is_url(location) or not Path(location).is_file():
+            continue
+        try:
+            normalise_table(read_csv_table(Path(location).read_bytes(), location), name, location, taxa)
+        except (TableError, OSError) as error:
+            problems.append(f"table {name}: {error}")
+    if problems:
+        raise ValueError("\n".join(problems))

@@ -11,9 +11,10 @@ from snakemake.utils import validate
 
 from hybridwing.config import (
     check_config_files,
-    check_schema,
     check_dataset,
+    check_schema,
     check_settings,
+    check_tables,
     check_trunk_weights,
     dataset_taxa,
     fetched_tables,
@@ -41,6 +42,8 @@ if workflow.is_main_process:
     check_trunk_weights(config["finetune"], Path(".snakemake/hybridwing/trunk_weights_checked"))
 TABLES = fetched_tables(config)
 TAXA = dataset_taxa(config)
+if workflow.is_main_process:
+    check_tables(TABLES, TAXA)
 SCORED = scored_tables(config)
 EMBEDDED = ["train", *SCORED]
 ROUND = review_round(config)
