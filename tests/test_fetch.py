@@ -441,3 +441,31 @@ def test_a_full_disk_is_each_images_failure_and_said_once(heliconius, tmp_path, 
     again, failures = fetch_table(str(table), "dev", taxa, store, SETTINGS)
     assert failures.empty and len(again) == 3
     assert manifest["path"].iloc[0] in again["path"].tolist()
+
+
+def test_a_training_table_of_local_photographs_needs_no_md5_column(heliconius, tmp_path, taxa):
+    """The checksum of each local photograph is computed when it is fetched and recorded."""
+    images = tmp_path / "data" / "images"
+    images.mkdir(parents=True)
+    photographs = sorted((heliconius / "images").glob("*.jpg"))[:2]
+    for k, photograph in enumerate(photographs):
+        (images / f"p{k}.jpg").write_bytes(photograph.read_bytes())
+    code = next(code for code, name in taxa.name_by_code.items() if name == "lativitta")
+    table = pd.DataFrame(
+        {
+            "CAMID": ["C0", "C1"],
+            "file_url": ["images/p0.jpg", "images/p1.jpg"],
+            "hybrid_stat": "non-hybrid",
+            "subspecies": code,
+            "parent_subspecies_1": "",
+            "parent_subspecies_2": "",
+            "filename": ["p0.jpg", "p1.jpg"],
+        }
+    )
+    table.to_csv(tmp_path / "data" / "train.csv", index=False)
+    manifest, failures = fetch_table(
+        str(tmp_path / "data" / "train.csv"), "train", taxa, ImageStore(tmp_path / "s"), SETTINGS
+    )
+    assert failures.empty
+    assert manifest["md5"].tolist() == [md5(photograph) for photograph in photographs]
+    assert (manifest["subspecies"] == "lativitta").all()

@@ -38,8 +38,8 @@ def test_real_reference_table(dev_rows, taxa):
 
 
 def test_missing_column_is_named(train_rows, taxa):
-    with pytest.raises(TableError, match=r"(?s)train\.csv.*missing column 'md5'"):
-        normalise(train_rows.head(5).drop(columns="md5"), taxa)
+    with pytest.raises(TableError, match=r"(?s)train\.csv.*missing column 'filename'"):
+        normalise(train_rows.head(5).drop(columns="filename"), taxa)
 
 
 def test_unknown_code_names_line_and_column(train_rows, taxa):

@@ -1,7 +1,7 @@
 """Read the HDR challenge's two table formats and normalise them to one row per image.
 
 Training format (``butterfly_anomaly_train.csv``): ``CAMID, file_url, hybrid_stat`` (hybrid |
-non-hybrid), numeric ``subspecies`` codes, ``parent_subspecies_1/2``, ``md5``, ``filename``.
+non-hybrid), numeric ``subspecies`` codes, ``parent_subspecies_1/2``, ``filename`` (``md5`` optional).
 Reference format (``ref_val.csv``): ``CAMID, file_url, hybrid_stat`` (0 | 1), ``subspecies_ref``
 names (``a x b`` for hybrids), ``ssp_indicator`` (major | minor | mimic), ``filename``.
 
@@ -110,7 +110,7 @@ def _is_md5_or_empty(value: str) -> bool:
     return value == "" or bool(_MD5.match(value))
 
 
-def _base_columns(md5_required: bool) -> dict[str, pa.Column]:
+def _base_columns() -> dict[str, pa.Column]:
     text = {"dtype": str, "nullable": False}
     columns = {
         "CAMID": pa.Column(checks=pa.Check.str_length(min_value=1, error="empty CAMID"), **text),
@@ -119,7 +119,7 @@ def _base_columns(md5_required: bool) -> dict[str, pa.Column]:
     }
     columns["md5"] = pa.Column(
         checks=pa.Check(_is_md5_or_empty, element_wise=True, error="not an md5 checksum (32 hex digits)"),
-        required=md5_required,
+        required=False,
         **text,
     )
     return columns
@@ -135,7 +135,7 @@ def _training_schema(taxa: Taxa) -> pa.DataFrameSchema:
         error="not a known subspecies code written as a whole number "
         f"(known: {', '.join(sorted(taxa.name_by_code, key=int))})",
     )
-    columns = _base_columns(md5_required=True)
+    columns = _base_columns()
     columns["hybrid_stat"] = pa.Column(
         str, pa.Check.isin(["hybrid", "non-hybrid"], error="hybrid_stat must be 'hybrid' or 'non-hybrid'")
     )
@@ -149,7 +149,7 @@ def _reference_schema(taxa: Taxa) -> pa.DataFrameSchema:
         parts = value.split(HYBRID_SEPARATOR)
         return len(parts) <= 2 and all(part.strip() in taxa.species_by_name for part in parts)
 
-    columns = _base_columns(md5_required=False)
+    columns = _base_columns()
     columns["hybrid_stat"] = pa.Column(str, pa.Check.isin(["0", "1"], error="hybrid_stat must be 0 or 1"))
     columns["subspecies_ref"] = pa.Column(
         str,
@@ -316,6 +316,7 @@ def _species_of(names: list[str], taxa: Taxa, where: str) -> tuple[str, str]:
 
 def _training_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
     rows = []
+    has_md5 = "md5" in frame.columns
     for index, raw in frame.iterrows():
         line = f"line {line_of(index)}"
         hybrid = raw["hybrid_stat"] == "hybrid"
@@ -343,7 +344,7 @@ def _training_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
                     "camid": raw["CAMID"],
                     "filename": raw["filename"],
                     "file_url": raw["file_url"],
-                    "md5": raw["md5"].lower(),
+                    "md5": raw["md5"].lower() if has_md5 else "",
                     "species": species,
                     "subspecies": subspecies,
                     "is_hybrid": hybrid,
