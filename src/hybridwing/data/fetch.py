@@ -103,13 +103,9 @@ def resolve_location(file_url: str, table_location: str) -> str:
         raise FetchError(f"file_url {file_url!r} leaves the table's folder; give a URL or a path inside it")
     if is_url(table_location):
         return urljoin(table_location, file_url)
-    folder = Path(table_location).parent
-    path = folder / Path(*parts)
-    if not path.resolve().is_relative_to(folder.resolve()):
-        raise FetchError(
-            f"file_url {file_url!r} leaves the table's folder through a symbolic link (to {printable(path.resolve())})"
-        )
-    return str(path)
+    # A symbolic link in the folder is followed, as a file:// URL to its target would be; what it
+    # points at must still be a regular file (read_regular_file).
+    return str(Path(table_location).parent / Path(*parts))
 
 
 FILE_KINDS = (
@@ -329,8 +325,15 @@ def fetch_table(
         reused,
         len(failures),
     )
-    for failure in failures.itertuples():
-        log.error("%s (%s): %s", failure.image_id, failure.file_url, failure.reason)
+    if len(failures):
+        first = failures.iloc[0]
+        log.error(
+            "%s: %d image(s) failed, each with its reason in the failures table; the first, %s: %s",
+            source,
+            len(failures),
+            first["image_id"],
+            first["reason"],
+        )
     return manifest.reset_index(drop=True), failures.reset_index(drop=True)[FAILURE_COLUMNS]
 
 
