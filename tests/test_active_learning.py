@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,3 +90,26 @@ def test_an_active_learning_round_reruns_what_the_labels_reach_and_is_recorded(t
         "extra_labels"
     ].first().sort_values().tolist() == [0, len(labelled)]
     assert planned_jobs(tmp_path, round_2) == {}, "the round is complete"
+
+
+def test_a_rerun_of_a_round_keeps_the_first_runs_scores(tmp_path):
+    """Snakemake removes round-0.json before a rerun; the history keeps both runs in rounds.csv."""
+    from hybridwing.review.rounds import rounds_step
+
+    embed, triage = tmp_path / "embed.json", tmp_path / "dev" / "triage.csv"
+    embed.write_text(json.dumps({"table": "dev", "knn1_cosine_subspecies": 0.7}))
+    triage.parent.mkdir()
+    pd.DataFrame({"band": ["A", "C"]}).to_csv(triage, index=False)
+    outputs = {name: str(tmp_path / "results" / name) for name in ("round-0.json", "rounds.csv", "rounds.png")}
+    (tmp_path / "results").mkdir()
+    history = tmp_path / "resources/review/rounds.jsonl"
+    for run, score in enumerate((0.41, 0.47)):
+        metrics = tmp_path / f"score{run}.json"
+        metrics.write_text(json.dumps({"table": "dev", "challenge_score": score, "prc_auc": 0.5}))
+        Path(outputs["round-0.json"]).unlink(missing_ok=True)  # as Snakemake does before a rerun
+        rounds_step("round-0", [str(metrics)], [str(embed)], [str(triage)], None, None, *outputs.values(), str(history))
+    table = pd.read_csv(outputs["rounds.csv"])
+    scores = table[table["metric"] == "challenge_score"]
+    assert scores["value"].tolist() == [0.41, 0.47] and set(scores["round"]) == {"round-0"}
+    assert json.loads(Path(outputs["round-0.json"]).read_text())["scores"]["dev"]["challenge_score"] == 0.47
+    assert len(history.read_text().splitlines()) == 2

@@ -77,6 +77,7 @@ rule rounds:
     params:
         code=library_code("rounds.py"),
         round=ROUND,
+        history="resources/review/rounds.jsonl",
     localrule: True
     conda:
         "../../envs/tables.yaml"

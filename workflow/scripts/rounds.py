@@ -12,4 +12,5 @@ rounds_step(
     record_path=snakemake.output.record,
     table_path=snakemake.output.table,
     figure_path=snakemake.output.figure,
+    history_path=snakemake.params.history,
 )

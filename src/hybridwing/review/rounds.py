@@ -29,10 +29,13 @@ def rounds_step(
     record_path: str,
     table_path: str,
     figure_path: str,
+    history_path: str,
 ) -> None:
     """This active-learning round's record (its reviewed and excluded counts, the scores it reached,
-    the 1-NN accuracy and band C's size), then every round recorded so far (the records beside this
-    one's, read when the job runs), oldest first, as a long table and a figure of each score across rounds."""
+    the 1-NN accuracy and band C's size), appended to `history_path` (one JSON line per run, never
+    rewritten: Snakemake removes a rule's outputs before it reruns, and a rerun of a round would
+    otherwise lose the first run's scores); then every run recorded so far, oldest first, as a long
+    table and a figure of each score across rounds."""
     metrics: dict[str, dict[str, Any]] = {}
     for path in score_paths:
         scored = json.loads(Path(path).read_text())
@@ -49,10 +52,15 @@ def rounds_step(
         "band_C": {Path(p).parent.name: int((pd.read_csv(p)["band"] == "C").sum()) for p in triage_paths},
     }
     Path(record_path).write_text(json.dumps(record, indent=2))
-    earlier = [path for path in Path(record_path).parent.glob("round-*.json") if path.name != Path(record_path).name]
-    records = sorted(
-        (json.loads(path.read_text()) for path in [*earlier, Path(record_path)]), key=lambda r: r["finished"]
-    )
+    history = Path(history_path)
+    history.parent.mkdir(parents=True, exist_ok=True)
+    with history.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+    records = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
+    recorded = {(r["round"], r["finished"]) for r in records}
+    earlier = [json.loads(path.read_text()) for path in Path(record_path).parent.glob("round-*.json")]
+    records += [r for r in earlier if (r["round"], r["finished"]) not in recorded]  # runs from before the history
+    records.sort(key=lambda r: r["finished"])
     rows = [
         {
             "round": r["round"],
@@ -71,8 +79,9 @@ def rounds_step(
     table.to_csv(table_path, index=False)
     rounds_figure(table, figure_path)
     log.info(
-        "%d rounds recorded; this one (%s): %d reviewed labels, %d excluded",
+        "%d runs of %d rounds recorded; this one (%s): %d reviewed labels, %d excluded",
         len(records),
+        len({r["round"] for r in records}),
         round_name,
         record["extra_labels"],
         record["excluded"],
