@@ -203,6 +203,9 @@ def schema_problems(config: dict[str, Any], schema: dict[str, Any]) -> list[str]
                     f"config key {block + '.' if block else ''}{name}: not a setting"
                     f"{' of ' + block if block else ''}; the keys allowed there are {', '.join(allowed)}"
                 )
+        elif error.validator == "not" and "enum" in error.validator_value:
+            reserved = ", ".join(error.validator_value["enum"])
+            problems.append(f"config key {block}: {error.instance!r} is a reserved name (reserved: {reserved})")
         else:
             message = " ".join(error.message.split())
             problems.append(f"config key {block or '(the whole config)'}: {message[:200]}")

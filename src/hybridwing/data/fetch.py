@@ -346,7 +346,7 @@ def write_fetch_outputs(
 ) -> None:
     """Write the failures table (always) and the manifest; fail when images are missing."""
     failures.to_csv(failures_path, index=False)
-    full = int(failures["reason"].str.startswith(STORE_FULL).sum())
+    full = int(failures["reason"].astype(str).str.startswith(STORE_FULL).sum())
     if full:
         raise FetchFailed(
             f"the disk is full: {full} image(s) could not be stored (reasons in {failures_path}). Free space "
