@@ -282,3 +282,32 @@ def test_every_report_section_shows_its_results(chromium, report):
         browser.close()
     assert opened >= 20, f"only {opened} results opened"
     assert not problems, "\n".join(problems)
+
+
+def test_the_model_card_says_what_the_files_say(tiny_run, capsys):
+    """MODEL_CARD.md in the model folder: every number equals the metrics file, the per-class table
+    and the balanced set it summarises; the synthetic mimic species, never trained on, is named as
+    such; `hybridwing describe` prints the card."""
+    from hybridwing.model.card import MODEL_CARD
+
+    model = tiny_run / "results/finetune/model"
+    card = (model / MODEL_CARD).read_text()
+    metrics = json.loads((tiny_run / "results/finetune/metrics.json").read_text())
+    inference = json.loads((model / "inference.json").read_text())
+    assert f"Macro-F1 {metrics['val_macro_f1']:.3f}, accuracy {metrics['val_accuracy']:.3f}" in card
+    assert f"on {metrics['n_val']} photographs" in card and f"{metrics['n_train']} images" in card
+    assert f"above {inference['threshold']:.4f}; {metrics['val_non_hybrids_above_threshold']:.1%}" in card
+    for row in pd.read_csv(tiny_run / "results/finetune/per_class.csv").itertuples():
+        assert f"| {row._1} | {round(row.precision, 3)} | {round(row.recall, 3)} | {round(row.f1, 3)} |" in card
+    manifest = pd.read_csv(tiny_run / "results/balance/manifest.csv", keep_default_na=False)
+    real = manifest[manifest["recipe"] == "original"].groupby("class").size()
+    total = manifest.groupby("class").size()
+    for name in total.index:
+        assert re.search(rf"\| {name} \| {real.get(name, 0)} \| \d+ \| \d+ \| {total[name]} \|", card), name
+    assert "randomly initialised" in card and "`hybridwing-vit-tiny`" in card
+    metadata = pd.read_csv(tiny_run / "results/data/metadata.csv", keep_default_na=False)
+    classes = json.loads((model / "classes.json").read_text())
+    unseen = sorted(set(metadata["species"]) - set(metadata.loc[metadata["subspecies"].isin(classes), "species"]))
+    assert unseen and all(f"- *{species}* (a species never trained)" in card for species in unseen)
+    assert cli_main(["describe", str(model)]) == 0 and capsys.readouterr().out == card
+    assert cli_main(["describe", str(tiny_run / "results")]) == 1

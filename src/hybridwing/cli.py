@@ -134,6 +134,18 @@ def show_scores(summary: Path) -> int:
     return 0
 
 
+def describe(model_dir: Path) -> int:
+    """Print the model card the fine-tune wrote into a model folder."""
+    from hybridwing.model.card import MODEL_CARD
+
+    card = model_dir / MODEL_CARD
+    if not card.is_file():
+        print(f"{model_dir}: no {MODEL_CARD} (not a model folder, or one written before model cards)", file=sys.stderr)
+        return 1
+    print(card.read_text(), end="")
+    return 0
+
+
 def next_free_name(path: Path) -> Path:
     """`path`, or the first of ``stem_2.suffix``, ``stem_3.suffix``... that does not exist."""
     candidate, number = path, 2
@@ -210,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     export = commands.add_parser("export-submission", help="write a folder for the HDR challenge's ingestion program")
     export.add_argument("model_dir", type=Path)
     export.add_argument("out", type=Path)
+    describe_parser = commands.add_parser("describe", help="print a model folder's card (MODEL_CARD.md)")
+    describe_parser.add_argument("model_dir", type=Path, help="a trained model folder (results/finetune/model)")
     scores = commands.add_parser("scores", help="print the challenge scores of a run")
     scores.add_argument("summary", type=Path, nargs="?", default=Path("results/score/summary.csv"))
     review_parser = commands.add_parser("review", help="the next photographs of a table to label, as a CSV to fill in")
@@ -240,6 +254,8 @@ def run(arguments: argparse.Namespace) -> int:
         return predict(arguments.model_dir, arguments.images, arguments.batch_size)
     if arguments.command == "export-submission":
         return export_submission(arguments.model_dir, arguments.out)
+    if arguments.command == "describe":
+        return describe(arguments.model_dir)
     return check_table(arguments.table, arguments.taxa)
 
 

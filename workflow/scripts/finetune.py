@@ -1,5 +1,6 @@
 from hybridwing.finetune.steps import finetune_step
 from hybridwing.logs import log_to_file
+from hybridwing.model.card import write_model_card
 
 log_to_file(snakemake.log[0])
 finetune_step(
@@ -26,4 +27,12 @@ finetune_step(
     score_method=snakemake.params.score_method,
     threads=snakemake.threads,
     without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,  # noqa: SIM118 - `in` on a Namedlist tests values
+)
+write_model_card(
+    snakemake.output.model,
+    snakemake.output.metrics,
+    snakemake.output.per_class,
+    snakemake.input.manifest,
+    snakemake.input.metadata,
+    snakemake.input.holdout if "holdout" in snakemake.input.keys() else None,  # noqa: SIM118 - as above
 )

@@ -15,7 +15,8 @@ from hybridwing.balance.crosses import without_pairs
 from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
-from hybridwing.finetune.train import HYBRID_TRAINED_TOWARDS, FinetuneSettings, finetune, likely_mislabelled, reports
+from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
+from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
 from hybridwing.plots import training_curves
@@ -37,6 +38,16 @@ def labelled_split(wings: pd.DataFrame, splits: pd.DataFrame, split: str, classe
     return table.assign(
         **{"class": table["label"], "class_index": table["label"].map(index_of), "source_image": table["image_id"]}
     )
+
+
+def share_above(
+    probabilities: np.ndarray, val: pd.DataFrame, classes: list[str], score: str, threshold: float | None
+) -> float | None:
+    """The share of the validation non-hybrids whose hybrid score `score` is above `threshold`."""
+    non_hybrid = val["class_index"].to_numpy() != len(classes) - 1
+    if threshold is None or not non_hybrid.any():
+        return None
+    return float((hybrid_scores(probabilities)[score].to_numpy()[non_hybrid] > threshold).mean())
 
 
 def call_thresholds(
@@ -182,6 +193,7 @@ def finetune_step(
         "member_val_macro_f1": [m["state"]["best_f1"] for m in members],
         "temperature": float(temperature),
         "call_threshold": threshold,
+        "val_non_hybrids_above_threshold": share_above(probabilities, val, classes, score_method, threshold),
         "call_thresholds_by_species": species_thresholds,
         "flip_average": finetune_settings.flip_average,
         "n_train": len(manifest),

@@ -30,6 +30,7 @@ from hybridwing.digest import contents_digest, file_digest, library_digest
 from hybridwing.finetune.cache import TokenFeed, build_token_cache, cache_key, frozen_count
 from hybridwing.finetune.trainable import configure_trainable, parameter_groups
 from hybridwing.model.backbone import Backbone, WingClassifier, load_backbone
+from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.preprocess import load_image, load_images, normalise
 from hybridwing.model.trunk_weights import resolve_trunk_weights
 
@@ -194,12 +195,6 @@ def checkpoint_key(settings: FinetuneSettings, classes: list[str], train: pd.Dat
 
 #: What a hybrid's target puts on the hybrid class and on each parent, per ``hybrid_target``.
 HYBRID_TARGETS = {"class": (1.0, 0.0), "parents": (0.0, 0.5), "both": (0.5, 0.25)}
-#: The same, in the words of the per-class table's ``trained_towards`` column.
-HYBRID_TRAINED_TOWARDS = {
-    "class": "itself",
-    "parents": "its two parents, 0.5 each: never a target itself, so never predicted (called by the hybrid score)",
-    "both": "itself 0.5 and its two parents 0.25 each",
-}
 
 
 def training_targets(train: pd.DataFrame, classes: list[str], mode: str) -> torch.Tensor:
