@@ -441,7 +441,8 @@ def test_a_full_disk_is_each_images_failure_and_said_once(heliconius, tmp_path, 
 
 
 def test_a_training_table_of_local_photographs_needs_no_md5_column(heliconius, tmp_path, taxa):
-    """The checksum of each local photograph is computed when it is fetched and recorded."""
+    """The checksum of each local photograph is computed when it is fetched and recorded; a column
+    the format does not read is carried as table_NAME."""
     images = tmp_path / "data" / "images"
     images.mkdir(parents=True)
     photographs = sorted((heliconius / "images").glob("*.jpg"))[:2]
@@ -457,6 +458,7 @@ def test_a_training_table_of_local_photographs_needs_no_md5_column(heliconius, t
             "parent_subspecies_1": "",
             "parent_subspecies_2": "",
             "filename": ["p0.jpg", "p1.jpg"],
+            "locality": ["Tarapoto", "=cmd"],
         }
     )
     table.to_csv(tmp_path / "data" / "train.csv", index=False)
@@ -466,3 +468,4 @@ def test_a_training_table_of_local_photographs_needs_no_md5_column(heliconius, t
     assert failures.empty
     assert manifest["md5"].tolist() == [md5(photograph) for photograph in photographs]
     assert (manifest["subspecies"] == "lativitta").all()
+    assert manifest["table_locality"].tolist() == ["Tarapoto", "=cmd"], "the table's own column, carried"

@@ -619,3 +619,21 @@ def test_predict_reports_a_link_loop_and_an_unreadable_folder_and_predicts_the_r
     assert list(rows["path"]) == [str(ten_real[0]), str(ten_real[1])]
     assert f"{loop}: no such image or folder (a link that leads nowhere or round in a loop)" in captured.err
     assert f"{locked}: cannot be read (Permission denied)" in captured.err and "Traceback" not in captured.err
+
+
+def test_predict_joins_a_users_table_by_file_name(model_dir, ten_real, tmp_path, capsys):
+    """--table adds each photograph's row of the user's table (table_NAME columns; formulas quoted;
+    a photograph the table does not list gets empty cells); a table without filename is one line."""
+    from hybridwing.cli import main
+
+    table = pd.DataFrame(
+        {"filename": [p.name for p in ten_real[:2]], "locality": ["Tarapoto", "=HYPERLINK(1)"], "sex": ["f", "m"]}
+    )
+    table.to_csv(tmp_path / "collection.csv", index=False)
+    assert main(["predict", str(model_dir), *map(str, ten_real[:3]), "--table", str(tmp_path / "collection.csv")]) == 0
+    out = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
+    assert out["table_locality"].tolist() == ["Tarapoto", "'=HYPERLINK(1)", ""]
+    assert out["table_sex"].tolist() == ["f", "m", ""] and len(out) == 3
+    table.drop(columns="filename").to_csv(tmp_path / "nameless.csv", index=False)
+    assert main(["predict", str(model_dir), str(ten_real[0]), "--table", str(tmp_path / "nameless.csv")]) == 1
+    assert "no column 'filename' to join the photographs by" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import math
 import statistics
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hybridwing.score.challenge import hybrid_metrics
@@ -137,3 +138,29 @@ def test_every_score_is_named_once_in_the_registry_and_the_schema():
     assert list(hybrid_scores(np.array([[0.5, 0.3, 0.2]])).columns) == list(SCORE_NAMES)
     with pytest.raises(ValueError, match="unknown hybrid score 'margin': one of hybrid_score, one_minus_max_p"):
         check_score("margin")
+
+
+def test_specimens_gather_their_photographs():
+    """Two photographs of one specimen are one row: both counted, the mean and largest score, called
+    hybrid when either is, the parents of the higher-scoring one; the table's columns kept."""
+    from hybridwing.score.specimens import specimen_table
+
+    predictions = pd.DataFrame(
+        {
+            "image_id": ["a_dorsal", "a_ventral", "b"],
+            "camid": ["A", "A", "B"],
+            "truth": ["hybrid", "hybrid", "cyrbia"],
+            "subspecies": ["lativitta", "cyrbia", "cyrbia"],
+            "top2": ["notabilis", "lativitta", "venus"],
+            "call": ["non-hybrid", "hybrid", "non-hybrid"],
+            "hybrid_score": [0.4, 0.8, 0.1],
+            "table_drawer": ["D1", "D1", "D7"],
+        }
+    )
+    specimens = specimen_table(predictions, "hybrid_score").set_index("camid")
+    assert specimens.loc["A", "photographs"] == 2 and specimens.loc["A", "image_ids"] == "a_ventral a_dorsal"
+    assert specimens.loc["A", "mean_hybrid_score"] == pytest.approx(0.6)
+    assert specimens.loc["A", "max_hybrid_score"] == 0.8
+    assert specimens.loc["A", "call"] == "hybrid" and specimens.loc["A", "likeliest_parents"] == "cyrbia x lativitta"
+    assert specimens.loc["B", "call"] == "non-hybrid" and specimens.loc["A", "table_drawer"] == "D1"
+    assert list(specimens.index) == ["A", "B"], "highest score first"

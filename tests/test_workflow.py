@@ -311,3 +311,15 @@ def test_the_model_card_says_what_the_files_say(tiny_run, capsys):
     assert unseen and all(f"- *{species}* (a species never trained)" in card for species in unseen)
     assert cli_main(["describe", str(model)]) == 0 and capsys.readouterr().out == card
     assert cli_main(["describe", str(tiny_run / "results")]) == 1
+
+
+def test_a_tables_own_columns_reach_the_predictions_and_specimens(tiny_run):
+    """The synthetic dev table's own column X (not one the format reads) reaches predictions.csv as
+    table_X on every photograph's row; specimens.csv has one row per CAMID with its photographs."""
+    table = pd.read_csv(tiny_run / "resources/synthetic/dev.csv", dtype=str, keep_default_na=False)
+    predictions = pd.read_csv(tiny_run / "results/score/dev/predictions.csv", dtype=str, keep_default_na=False)
+    expected = dict(zip(table["filename"], table["X"]))
+    assert [expected[name] for name in predictions["filename"]] == predictions["table_X"].tolist()
+    specimens = pd.read_csv(tiny_run / "results/score/dev/specimens.csv", keep_default_na=False)
+    assert sorted(specimens["camid"]) == sorted(predictions["camid"].unique())
+    assert specimens["photographs"].sum() == len(predictions) and "table_X" in specimens

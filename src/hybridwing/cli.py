@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table, table_format
+import pandas as pd
+
+from hybridwing.data.tables import CARRIED_PREFIX, TableError, Taxa, normalise_table, read_csv_table, table_format
 from hybridwing.text import printable, spreadsheet_safe
 
 #: The Heliconius taxa of the challenge's tables, shipped with the package.
@@ -28,10 +30,23 @@ def check_table(table: Path, taxa_path: Path) -> int:
     return 0
 
 
-def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
-    """Print ``path,subspecies,...`` and every hybrid score for each image (the header always); images that
-    cannot be read or are no photograph are reported on stderr and skipped (exit status 2), and so
-    is a folder with no image at all."""
+def table_by_file_name(path: Path) -> pd.DataFrame:
+    """A user's table (any CSV with a ``filename`` column) indexed by file name, to join to
+    photographs; its columns named ``table_NAME``."""
+    table = read_csv_table(path.read_bytes(), str(path))
+    if "filename" not in table.columns:
+        raise TableError(str(path), ["no column 'filename' to join the photographs by"])
+    repeated = table["filename"][table["filename"].duplicated()].unique()
+    if len(repeated):
+        raise TableError(str(path), [f"column 'filename': {name!r} is listed more than once" for name in repeated])
+    return table.set_index("filename").add_prefix(CARRIED_PREFIX)
+
+
+def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Path | None = None) -> int:
+    """Print ``path,subspecies,...`` and every hybrid score for each image (the header always), and
+    with `table_path` the columns of that table's row of the same file name; images that cannot be
+    read or are no photograph are reported on stderr and skipped (exit status 2), and so is a folder
+    with no image at all."""
     import numpy as np
     import torch
 
@@ -45,9 +60,15 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
     except (ModelFolderError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
+    try:
+        carried = table_by_file_name(table_path) if table_path else pd.DataFrame()
+    except (TableError, OSError) as error:
+        print(error, file=sys.stderr)
+        return 1
     files, problems = image_files(inputs)
     write = sys.stdout.write
-    write(",".join(["path", *predictor.table(np.zeros((0, len(predictor.classes)))).columns]) + "\n")
+    columns = ["path", *predictor.table(np.zeros((0, len(predictor.classes)))).columns]
+    write(pd.DataFrame(columns=columns + list(carried.columns)).to_csv(index=False))
     for problem in problems:
         print(problem, file=sys.stderr)
     failed = len(problems)
@@ -65,6 +86,7 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int) -> int:
         if paths and (len(paths) == batch_size or number == len(files)):
             table = predictor.table(predictor.probabilities(torch.stack(batch)))
             table.insert(0, "path", [printable(p) for p in paths])
+            table = table.join(carried.reindex([p.name for p in paths]).fillna("").reset_index(drop=True))
             write(spreadsheet_safe(table).to_csv(index=False, header=False, float_format="%.4f"))
             sys.stdout.flush()
             paths, batch = [], []
@@ -107,7 +129,6 @@ PARTS = ("major", "minor", "mimic")
 
 def show_scores(summary: Path) -> int:
     """Print the challenge score of every scored table (of the hybrid score the model calls with)."""
-    import pandas as pd
 
     if not summary.is_file():
         print(f"{summary}: not found; run the pipeline first", file=sys.stderr)
@@ -157,7 +178,6 @@ def next_free_name(path: Path) -> Path:
 def review(table: str, results: Path, taxa_path: Path, count: int, out: Path | None) -> int:
     """Write the next photographs of `table` to label (triage bands C, then B) as a CSV in the
     training table's format."""
-    import pandas as pd
 
     from hybridwing.data.tables import read_metadata
     from hybridwing.review.batch import review_batch
@@ -219,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     predict_parser.add_argument("model_dir", type=Path, help="a trained model folder (results/finetune/model)")
     predict_parser.add_argument("images", nargs="+", help="image files or folders of images")
     predict_parser.add_argument("--batch-size", type=int, default=16)
+    predict_parser.add_argument(
+        "--table", type=Path, help="a CSV with a filename column: its columns are added to each photograph's row"
+    )
     export = commands.add_parser("export-submission", help="write a folder for the HDR challenge's ingestion program")
     export.add_argument("model_dir", type=Path)
     export.add_argument("out", type=Path)
@@ -251,7 +274,7 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.command == "scores":
         return show_scores(arguments.summary)
     if arguments.command == "predict":
-        return predict(arguments.model_dir, arguments.images, arguments.batch_size)
+        return predict(arguments.model_dir, arguments.images, arguments.batch_size, arguments.table)
     if arguments.command == "export-submission":
         return export_submission(arguments.model_dir, arguments.out)
     if arguments.command == "describe":

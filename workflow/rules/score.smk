@@ -6,6 +6,7 @@ rule score:
         splits=rules.split.output.splits,
     output:
         predictions="results/score/{subset}/predictions.csv",
+        specimens="results/score/{subset}/specimens.csv",
         metrics="results/score/{subset}/metrics.json",
         submission="results/score/{subset}/submission.txt",
         curves=report(

@@ -9,6 +9,7 @@ score_step(
     splits_path=snakemake.input.splits,
     table=snakemake.wildcards.subset,
     predictions_path=snakemake.output.predictions,
+    specimens_path=snakemake.output.specimens,
     metrics_path=snakemake.output.metrics,
     submission_path=snakemake.output.submission,
     curves_path=snakemake.output.curves,

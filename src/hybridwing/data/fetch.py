@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.data.images import ImageDecodeError, check_proportions, decode_image
-from hybridwing.data.tables import Taxa, normalise_table, read_csv_table
+from hybridwing.data.tables import Taxa, carried_columns, normalise_table, read_csv_table
 from hybridwing.text import printable
 
 log = logging.getLogger(__name__)
@@ -292,9 +292,9 @@ def fetch_table(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a table and fetch its images; returns (manifest of fetched images, failures)."""
     reader = Reader(settings)
-    table = normalise_table(
-        read_csv_table(read_table_bytes(table_location, reader), table_location), source, table_location, taxa
-    )
+    raw = read_csv_table(read_table_bytes(table_location, reader), table_location)
+    table = normalise_table(raw, source, table_location, taxa)
+    table = pd.concat([table, carried_columns(raw).reset_index(drop=True)], axis=1)
     results: list[FetchedImage | FetchError] = [FetchError("not attempted")] * len(table)
 
     def work(position: int) -> None:

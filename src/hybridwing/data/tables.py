@@ -252,6 +252,23 @@ def read_csv_table(data: bytes, origin: str) -> pd.DataFrame:
     return frame.apply(lambda column: column.str.strip())
 
 
+#: The columns each format reads. Any other column of a table is the collection's own (locality,
+#: sex, drawer...) and is carried through to the predictions under its name after `CARRIED_PREFIX`.
+FORMAT_COLUMNS = {
+    "training": {"CAMID", "file_url", "hybrid_stat", "subspecies", "parent_subspecies_1", "parent_subspecies_2"}
+    | {"md5", "filename"},
+    "reference": {"CAMID", "file_url", "hybrid_stat", "subspecies_ref", "ssp_indicator", "md5", "filename"},
+}
+#: Before the name of every carried column, so none meets a column of the pipeline's own tables.
+CARRIED_PREFIX = "table_"
+
+
+def carried_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of a raw table that its format does not read, renamed ``table_NAME``."""
+    extra = [name for name in frame.columns if name not in FORMAT_COLUMNS[table_format(frame)]]
+    return frame[extra].add_prefix(CARRIED_PREFIX)
+
+
 def table_format(frame: pd.DataFrame) -> str:
     """``'reference'`` when the table has ``subspecies_ref``, else ``'training'``."""
     return "reference" if "subspecies_ref" in frame.columns else "training"
@@ -394,6 +411,13 @@ def _reference_rows(frame: pd.DataFrame, taxa: Taxa) -> list[tuple[dict, str]]:
             )
         )
     return rows
+
+
+def carried_names(metadata: pd.DataFrame) -> list[str]:
+    """The carried columns of a metadata table (or a part of one) that hold a value in any row."""
+    return [
+        name for name in metadata.columns if name.startswith(CARRIED_PREFIX) and metadata[name].astype(str).ne("").any()
+    ]
 
 
 def read_metadata(path: str | Path) -> pd.DataFrame:

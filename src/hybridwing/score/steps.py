@@ -13,13 +13,15 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from hybridwing.data.tables import read_metadata
+from hybridwing.data.tables import carried_names, read_metadata
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.figures import score_figures
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.settings import ScoreSettings
+from hybridwing.score.specimens import specimen_table
 from hybridwing.score.summary import format_metric
 from hybridwing.scores import SCORE_NAMES
+from hybridwing.text import spreadsheet_safe
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ def score_step(
     splits_path: str,
     table: str,
     predictions_path: str,
+    specimens_path: str,
     metrics_path: str,
     submission_path: str,
     curves_path: str,
@@ -134,16 +137,14 @@ def score_step(
     splits = pd.read_csv(splits_path, keep_default_na=False)
     rows = scored_rows(pd.read_csv(wings_path, keep_default_na=False), read_metadata(metadata_path), splits, table)
     predicted = predict_table(predictor, rows, score_settings.batch_size)
+    described = ["image_id", "filename", "camid", "label", "is_hybrid", "part", "parent_1", "parent_2"]
+    described += carried_names(rows)
     predictions = pd.concat(
-        [
-            rows[["image_id", "filename", "label", "is_hybrid", "part", "parent_1", "parent_2"]]
-            .rename(columns={"label": "truth"})
-            .reset_index(drop=True),
-            predicted,
-        ],
-        axis=1,
+        [rows[described].rename(columns={"label": "truth"}).reset_index(drop=True), predicted], axis=1
     )
-    predictions.to_csv(predictions_path, index=False, float_format="%.6g")
+    spreadsheet_safe(predictions).to_csv(predictions_path, index=False, float_format="%.6g")
+    specimens = specimen_table(predictions, score_settings.method)
+    spreadsheet_safe(specimens).to_csv(specimens_path, index=False, float_format="%.6g")
     metrics = evaluate(
         predictions, predictor.classes, score_settings.bootstrap, score_settings.seed, score_settings.method
     )
