@@ -66,8 +66,18 @@ WHILE_IT_BUILDS = ("test_bioclip_layout.py", "test_config.py", "test_finetune.py
 ON_COPIES_OF_IT = ("test_active_learning.py", "test_cluster.py", "test_held_out_model.py", "test_reruns.py")
 
 
+#: A test that uses one of these (a helper it calls, or a fixture it takes, however indirectly) runs
+#: Snakemake, and is marked `workflow`: `pytest -m "not workflow"` is the library's quick loop.
+RUNS_SNAKEMAKE = {"run_snakemake", "dry_run", "planned_jobs", "tiny_run"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The build, the long modules beside it, the copies of the tiny run, then the short modules."""
+    """Mark the tests that run Snakemake; order the build, the long modules beside it, the copies of
+    the tiny run, then the short modules."""
+    for item in items:
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        if RUNS_SNAKEMAKE & {*item.fixturenames, *(code.co_names if code else ())}:
+            item.add_marker(pytest.mark.workflow)
 
     def rank(item: pytest.Item) -> int:
         name = item.path.name

@@ -86,7 +86,9 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
         if paths and (len(paths) == batch_size or number == len(files)):
             table = predictor.table(predictor.probabilities(torch.stack(batch)))
             table.insert(0, "path", [printable(p) for p in paths])
-            table = table.join(carried.reindex([p.name for p in paths]).fillna("").reset_index(drop=True))
+            if len(carried.columns):
+                rows = carried.reindex([printable(p.name) for p in paths]).fillna("")
+                table = table.join(rows.reset_index(drop=True))
             write(spreadsheet_safe(table).to_csv(index=False, header=False, float_format="%.4f"))
             sys.stdout.flush()
             paths, batch = [], []
