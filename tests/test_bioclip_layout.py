@@ -48,17 +48,17 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
     )
     result = finetune(train, val, classes, settings, tmp_path / "ck.pt", threads=1, cache_dir=tmp_path / "cache")
 
-    backbone = result["backbone"]
+    backbone = result.backbone
     assert backbone.pretrained and backbone.source == str(bioclip_folder)
     assert np.allclose(backbone.mean, MEAN) and np.allclose(backbone.std, STD)
-    assert isinstance(result["val_feed"], TokenFeed) and (tmp_path / "cache" / "train.npy").is_file()
+    assert isinstance(result.val_feed, TokenFeed) and (tmp_path / "cache" / "train.npy").is_file()
 
     original = {
         name: tensor
         for name, tensor in load_file(bioclip_folder / "open_clip_model.safetensors").items()
         if name.startswith("visual.")
     }
-    trained = result["model"].state_dict()
+    trained = result.model.state_dict()
     changed = {name for name, tensor in original.items() if not torch.equal(trained[name], tensor)}
     last_two = ("visual.transformer.resblocks.10.", "visual.transformer.resblocks.11.")
     tower_output = ("visual.ln_post.", "visual.proj")  # the tower's output, trained with the head
@@ -72,9 +72,9 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
     save_checkpoint(build_unet(unet_settings), unet_settings, tmp_path / "unet.pt")
     write_model_folder(
         tmp_path / "model",
-        [result["model"].state_dict()],
+        [result.model.state_dict()],
         classes,
-        result["backbone"],
+        result.backbone,
         asdict(settings),
         tmp_path / "unet.pt",
         MaskSettings(),
@@ -87,7 +87,7 @@ def test_a_local_bioclip_folder_fine_tunes_only_the_last_two_blocks_and_exports(
     wings = [Image.open(path).convert("RGB") for path in val["path"]]
     images = torch.stack([load_image(path, 224) for path in val["path"]])
     expected = torch.softmax(
-        predict_logits(result["model"], ImageFeed(images, backbone), torch.device("cpu"), 6), 1
+        predict_logits(result.model, ImageFeed(images, backbone), torch.device("cpu"), 6), 1
     ).numpy()
     assert np.allclose(predictor.probabilities(wings), expected, atol=1e-4)
     assert np.allclose(exported.probabilities(wings), expected, atol=1e-4), "the export keeps BioCLIP's mean/std"

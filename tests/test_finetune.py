@@ -135,17 +135,17 @@ def test_resume_after_a_kill_continues_to_the_same_model(tiny_sets, tmp_path):
 
     resumed = finetune(train, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
     uninterrupted = finetune(train, val, ["a", "b"], SETTINGS, tmp_path / "fresh.pt", threads=1)
-    assert [h["epoch"] for h in resumed["state"]["history"]] == [1, 2]
-    for name, tensor in uninterrupted["model"].state_dict().items():
-        assert torch.allclose(resumed["model"].state_dict()[name], tensor, atol=1e-6), name
+    assert [h["epoch"] for h in resumed.state["history"]] == [1, 2]
+    for name, tensor in uninterrupted.model.state_dict().items():
+        assert torch.allclose(resumed.model.state_dict()[name], tensor, atol=1e-6), name
     last_resumed = torch.load(checkpoint, weights_only=True)["model"]  # the last epoch's weights, not the best's
     for name, tensor in torch.load(tmp_path / "fresh.pt", weights_only=True)["model"].items():
         assert torch.allclose(last_resumed[name], tensor, atol=1e-6), name
-    assert resumed["state"]["history"][-1]["val_macro_f1"] == uninterrupted["state"]["history"][-1]["val_macro_f1"]
-    assert resumed["state"]["per_class"] == uninterrupted["state"]["per_class"]
-    per_class = pd.DataFrame(resumed["state"]["per_class"])
+    assert resumed.state["history"][-1]["val_macro_f1"] == uninterrupted.state["history"][-1]["val_macro_f1"]
+    assert resumed.state["per_class"] == uninterrupted.state["per_class"]
+    per_class = pd.DataFrame(resumed.state["per_class"])
     assert sorted(per_class["epoch"].unique()) == [1, 2] and set(per_class["class"]) == {"a", "b"}
-    confusion = pd.DataFrame(resumed["state"]["confusion"])
+    confusion = pd.DataFrame(resumed.state["confusion"])
     assert confusion.groupby("epoch")["count"].sum().tolist() == [len(val), len(val)]
 
 
@@ -157,7 +157,7 @@ def test_a_checkpoint_of_other_images_is_not_resumed(tiny_sets, tmp_path, caplog
     with caplog.at_level("INFO"):
         result = finetune(relabelled, val, ["a", "b"], SETTINGS, checkpoint, threads=1)
     assert "ignoring" in caplog.text and "resuming" not in caplog.text
-    assert [h["epoch"] for h in result["state"]["history"]] == [1, 2]
+    assert [h["epoch"] for h in result.state["history"]] == [1, 2]
 
 
 def test_macro_f1_ignores_classes_absent_from_truth_and_predictions():
@@ -199,8 +199,8 @@ def test_mixup_changes_training_and_repeats_exactly(tiny_sets, tmp_path):
     plain = finetune(train, val, ["a", "b"], replace(SETTINGS, epochs=1), tmp_path / "plain.pt", threads=1)
     first = finetune(train, val, ["a", "b"], mixed, tmp_path / "mixed.pt", threads=1)
     second = finetune(train, val, ["a", "b"], mixed, tmp_path / "again.pt", threads=1)
-    assert first["state"]["history"][0]["train_loss"] == second["state"]["history"][0]["train_loss"]
-    assert first["state"]["history"][0]["train_loss"] != plain["state"]["history"][0]["train_loss"]
+    assert first.state["history"][0]["train_loss"] == second.state["history"][0]["train_loss"]
+    assert first.state["history"][0]["train_loss"] != plain.state["history"][0]["train_loss"]
 
 
 def test_asking_for_an_ensemble_resumes_the_first_member(tiny_sets):
@@ -228,7 +228,7 @@ def test_an_image_rewritten_in_place_is_another_training_set(tiny_sets, tmp_path
     with caplog.at_level("INFO"):
         again = finetune(train, val, ["a", "b"], settings, tmp_path / "ck.pt", threads=1)
     assert "training afresh" in caplog.text and "resuming" not in caplog.text
-    assert again["state"]["history"][0]["train_loss"] != first["state"]["history"][0]["train_loss"]
+    assert again.state["history"][0]["train_loss"] != first.state["history"][0]["train_loss"]
 
 
 def test_parent_targets_split_a_hybrids_mass_over_its_parents():
@@ -261,7 +261,7 @@ def test_the_hybrid_target_reaches_the_loss_and_the_checkpoint_key(tiny_sets, tm
         )
         for mode in ("class", "parents")
     }
-    assert runs["class"]["state"]["history"][0]["train_loss"] != runs["parents"]["state"]["history"][0]["train_loss"]
+    assert runs["class"].state["history"][0]["train_loss"] != runs["parents"].state["history"][0]["train_loss"]
     key = checkpoint_key(replace(SETTINGS, hybrid_target="parents"), classes, mixed, val)
     assert key != checkpoint_key(SETTINGS, classes, mixed, val)
 
@@ -305,10 +305,10 @@ def test_crosses_are_composed_in_pixels_and_teach_the_hybrid_class(tiny_sets, tm
     for name, pixels in {"blue": blue, "red": red, "cross": np.concatenate([blue[:20], red[20:]])}.items():
         Image.fromarray(pixels).save(tmp_path / f"{name}.png")
         paths.append(str(tmp_path / f"{name}.png"))
-    feed = ImageFeed(load_images(paths, run["backbone"].image_size, "probe"), run["backbone"])
-    called = predict_logits(run["model"], feed, run["device"], 8).argmax(1).tolist()
+    feed = ImageFeed(load_images(paths, run.backbone.image_size, "probe"), run.backbone)
+    called = predict_logits(run.model, feed, run.device, 8).argmax(1).tolist()
     assert called == [0, 1, 2]
-    booked = sum(len(losses) for losses in run["state"]["sample_losses"].values())
+    booked = sum(len(losses) for losses in run.state["sample_losses"].values())
     assert booked == len(train) * settings.loss_epochs // 2
 
 

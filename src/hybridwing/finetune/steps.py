@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from hybridwing.balance.crosses import without_pairs
 from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
-from hybridwing.finetune.train import FinetuneSettings, finetune, likely_mislabelled, reports
+from hybridwing.finetune.train import FinetuneSettings, TrainedModel, finetune, likely_mislabelled, reports
 from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
@@ -67,23 +67,174 @@ def call_thresholds(
     return overall, {name: threshold_at(values[non_hybrid & (species == name)]) for name in present}
 
 
+@dataclass(frozen=True)
+class FinetuneOutputs:
+    """Where the finetune rule writes: the model folder, the training history and its curve, the
+    metrics, and the validation reports."""
+
+    model: str
+    history: str
+    metrics: str
+    curve: str
+    per_class: str
+    confusion: str
+    confusion_plot: str
+    per_class_epochs: str
+    confusion_epochs: str
+    misclassified: str
+    losses: str
+
+
+@dataclass(frozen=True)
+class Calls:
+    """How the model calls: its temperature, the threshold of its hybrid score (one per species
+    where validation holds two) and the species of each subspecies."""
+
+    temperature: float
+    threshold: float | None
+    species_thresholds: dict[str, float]
+    species: dict[str, str]
+
+
+def training_set(manifest_path: str, without_crosses_path: str | None) -> tuple[pd.DataFrame, list[str]]:
+    """The balanced set and its classes (the hybrid class stays, trained or not); with
+    `without_crosses_path` (a holdout_pairs table), less every hybrid of those crosses."""
+    manifest = pd.read_csv(manifest_path, keep_default_na=False)
+    classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
+    if without_crosses_path:
+        held = pd.read_csv(without_crosses_path, keep_default_na=False)
+        kept = without_pairs(manifest, held)
+        log.info(
+            "held-out model: %d of %d training images left out (every hybrid of %d crosses)",
+            len(manifest) - len(kept),
+            len(manifest),
+            len(held),
+        )
+        manifest = kept
+    return manifest, classes
+
+
+def train_members(
+    manifest: pd.DataFrame,
+    val: pd.DataFrame,
+    classes: list[str],
+    settings: FinetuneSettings,
+    checkpoint_path: str,
+    threads: int,
+    cache_dir: str,
+) -> list[TrainedModel]:
+    """The ensemble's members, each with its own seed and checkpoint."""
+    members = []
+    for k in range(settings.ensemble):
+        checkpoint = Path(checkpoint_path)
+        checkpoint = checkpoint if k == 0 else checkpoint.with_name(f"{checkpoint.stem}_{k}.pt")
+        log.info("ensemble member %d of %d (seed %d)", k + 1, settings.ensemble, settings.seed + k)
+        member_settings = replace(settings, seed=settings.seed + k)
+        members.append(finetune(manifest, val, classes, member_settings, checkpoint, threads, cache_dir))
+    return members
+
+
+def validation_probabilities(
+    members: list[TrainedModel], val: pd.DataFrame, settings: FinetuneSettings
+) -> tuple[np.ndarray, float]:
+    """The ensemble's class probabilities of the validation split, and the temperature they were
+    taken at (fitted on them when asked)."""
+    backbone = members[0].backbone
+    logits = member_logits_of_files(
+        [member.model.eval() for member in members],
+        val["path"].tolist(),
+        backbone.image_size,
+        backbone.mean,
+        backbone.std,
+        settings.flip_average,
+        members[0].device,
+    )
+    temperature = settings.temperature
+    if temperature == "fit" and len(val) == 0:
+        log.warning("no validation images to fit the temperature on: it stays 1")
+        temperature = 1.0
+    elif temperature == "fit":
+        temperature = fit_temperature(logits, val["class_index"].to_numpy())
+        log.info("temperature fitted on the validation split: %.3g", temperature)
+    return ensemble_probabilities(logits, float(temperature)), float(temperature)
+
+
+def model_calls(
+    probabilities: np.ndarray, temperature: float, val: pd.DataFrame, classes: list[str], metadata_path: str, score: str
+) -> Calls:
+    """The temperature, thresholds and species a model folder stores."""
+    metadata = read_metadata(metadata_path).set_index("image_id")
+    species_of = metadata.loc[~metadata["is_hybrid"]].drop_duplicates("subspecies").set_index("subspecies")["species"]
+    threshold, species_thresholds = call_thresholds(
+        probabilities,
+        val["class_index"].to_numpy() != len(classes) - 1,
+        val["image_id"].map(metadata["species"]).fillna("").to_numpy(),
+        score,
+    )
+    species = {name: str(species_of[name]) for name in classes[:-1] if name in species_of.index}
+    return Calls(temperature, threshold, species_thresholds, species)
+
+
+def write_reports(
+    report: dict[str, Any], first: TrainedModel, manifest: pd.DataFrame, note: str, outputs: FinetuneOutputs
+) -> None:
+    """The validation reports of the kept model and the first member's epochs and losses."""
+    report["per_class"].to_csv(outputs.per_class, index=False)
+    report["confusion"].to_csv(outputs.confusion)
+    confusion_heatmap(report["confusion"], outputs.confusion_plot, note)
+    pd.DataFrame(first.state["per_class"]).to_csv(outputs.per_class_epochs, index=False)
+    pd.DataFrame(first.state["confusion"]).to_csv(outputs.confusion_epochs, index=False)
+    report["misclassified"].to_csv(outputs.misclassified, index=False)
+    likely_mislabelled(manifest, first.state["sample_losses"]).to_csv(outputs.losses, index=False)
+
+
+def write_history(members: list[TrainedModel], outputs: FinetuneOutputs) -> None:
+    history = pd.concat(
+        [pd.DataFrame(m.state["history"]).assign(member=k) for k, m in enumerate(members)], ignore_index=True
+    )
+    history.to_csv(outputs.history, index=False)
+    training_curves(
+        history,
+        [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")],
+        outputs.curve,
+    )
+
+
+def training_metrics(
+    members: list[TrainedModel], report: dict[str, Any], calls: Calls, share: float | None, settings: FinetuneSettings
+) -> dict[str, Any]:
+    """metrics.json: how training went and what the model folder holds."""
+    first = members[0]
+    return {
+        "val_macro_f1": report["macro_f1"],
+        "val_accuracy": report["accuracy"],
+        "epochs_run": len(first.state["history"]),
+        "best_epoch": first.state["best_epoch"],
+        "ensemble": len(members),
+        "member_val_macro_f1": [m.state["best_f1"] for m in members],
+        "temperature": calls.temperature,
+        "call_threshold": calls.threshold,
+        "val_non_hybrids_above_threshold": share,
+        "call_thresholds_by_species": calls.species_thresholds,
+        "flip_average": settings.flip_average,
+        "n_train": first.n_train,
+        "n_val": first.n_val,
+        "pretrained_backbone": first.backbone.pretrained,
+        "backbone": first.backbone.source,
+        "trunk_weights": first.backbone.trunk_weights,
+        "device": first.device.type,
+        "token_cache": isinstance(first.val_feed, TokenFeed),
+        "setup_seconds": round(first.setup_seconds, 1),
+    }
+
+
 def finetune_step(
     manifest_path: str,
     metadata_path: str,
     splits_path: str,
     wings_path: str,
     segmenter_path: str,
-    model_dir: str,
-    history_path: str,
-    metrics_path: str,
-    curve_path: str,
-    per_class_path: str,
-    confusion_path: str,
-    confusion_plot: str,
-    per_class_epochs_path: str,
-    confusion_epochs_path: str,
-    misclassified_path: str,
-    losses_path: str,
+    outputs: FinetuneOutputs,
     checkpoint_path: str,
     cache_dir: str,
     settings: dict[str, Any],
@@ -97,116 +248,36 @@ def finetune_step(
     holdout_pairs table), on the balanced set less every hybrid of those crosses (the held-out model
     of the unseen-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
-    manifest = pd.read_csv(manifest_path, keep_default_na=False)
-    classes = list(
-        manifest.drop_duplicates("class_index").sort_values("class_index")["class"]
-    )  # the hybrid class stays, trained or not
-    if without_crosses_path:
-        held = pd.read_csv(without_crosses_path, keep_default_na=False)
-        kept = without_pairs(manifest, held)
-        log.info(
-            "held-out model: %d of %d training images left out (every hybrid of %d crosses)",
-            len(manifest) - len(kept),
-            len(manifest),
-            len(held),
-        )
-        manifest = kept
-    val = labelled_split(
-        pd.read_csv(wings_path, keep_default_na=False), pd.read_csv(splits_path, keep_default_na=False), "val", classes
-    )
-    members = []
-    for k in range(finetune_settings.ensemble):
-        member_checkpoint = (
-            Path(checkpoint_path) if k == 0 else Path(checkpoint_path).with_name(f"{Path(checkpoint_path).stem}_{k}.pt")
-        )
-        log.info("ensemble member %d of %d (seed %d)", k + 1, finetune_settings.ensemble, finetune_settings.seed + k)
-        member_settings = replace(finetune_settings, seed=finetune_settings.seed + k)
-        members.append(finetune(manifest, val, classes, member_settings, member_checkpoint, threads, cache_dir))
-    result = members[0]
-    history = pd.concat(
-        [pd.DataFrame(m["state"]["history"]).assign(member=k) for k, m in enumerate(members)], ignore_index=True
-    )
-    history.to_csv(history_path, index=False)
-    training_curves(
-        history,
-        [("train_loss", "cross-entropy", "training loss"), ("val_macro_f1", "macro-F1", "validation macro-F1")],
-        curve_path,
-    )
-    backbone = result["backbone"]
-    val_logits = member_logits_of_files(
-        [member["model"].eval() for member in members],
-        val["path"].tolist(),
-        backbone.image_size,
-        backbone.mean,
-        backbone.std,
-        finetune_settings.flip_average,
-        result["device"],
-    )
-    temperature = finetune_settings.temperature
-    if temperature == "fit" and len(val) == 0:
-        log.warning("no validation images to fit the temperature on: it stays 1")
-        temperature = 1.0
-    elif temperature == "fit":
-        temperature = fit_temperature(val_logits, val["class_index"].to_numpy())
-        log.info("temperature fitted on the validation split: %.3g", temperature)
-    probabilities = ensemble_probabilities(val_logits, float(temperature))
-    metadata = read_metadata(metadata_path).set_index("image_id")
-    species_of = metadata.loc[~metadata["is_hybrid"]].drop_duplicates("subspecies").set_index("subspecies")["species"]
-    species = {name: str(species_of[name]) for name in classes[:-1] if name in species_of.index}
-    threshold, species_thresholds = call_thresholds(
-        probabilities,
-        val["class_index"].to_numpy() != len(classes) - 1,
-        val["image_id"].map(metadata["species"]).fillna("").to_numpy(),
-        score_method,
-    )
+    manifest, classes = training_set(manifest_path, without_crosses_path)
+    wings, splits = (pd.read_csv(path, keep_default_na=False) for path in (wings_path, splits_path))
+    val = labelled_split(wings, splits, "val", classes)
+    members = train_members(manifest, val, classes, finetune_settings, checkpoint_path, threads, cache_dir)
+    write_history(members, outputs)
+    probabilities, temperature = validation_probabilities(members, val, finetune_settings)
+    calls = model_calls(probabilities, temperature, val, classes, metadata_path, score_method)
     write_model_folder(
-        model_dir,
-        [member["model"].state_dict() for member in members],
+        outputs.model,
+        [member.model.state_dict() for member in members],
         classes,
-        backbone,
+        members[0].backbone,
         asdict(finetune_settings),
         segmenter_path,
         MaskSettings.from_config(mask_settings),
-        float(temperature),
+        calls.temperature,
         finetune_settings.flip_average,
-        threshold,
+        calls.threshold,
         score_method,
-        species_thresholds,
-        species,
+        calls.species_thresholds,
+        calls.species,
     )
-    report = reports(probabilities, val, classes, finetune_settings.hybrid_target)
-    report["per_class"].to_csv(per_class_path, index=False)
-    report["confusion"].to_csv(confusion_path)
-    towards = HYBRID_TRAINED_TOWARDS[finetune_settings.hybrid_target]
-    note = f"{classes[-1]} trained towards {towards}" if finetune_settings.hybrid_target == "parents" else ""
-    confusion_heatmap(report["confusion"], confusion_plot, note)
-    pd.DataFrame(result["state"]["per_class"]).to_csv(per_class_epochs_path, index=False)
-    pd.DataFrame(result["state"]["confusion"]).to_csv(confusion_epochs_path, index=False)
-    report["misclassified"].to_csv(misclassified_path, index=False)
-    likely_mislabelled(manifest, result["state"]["sample_losses"]).to_csv(losses_path, index=False)
-    metrics = {
-        "val_macro_f1": report["macro_f1"],
-        "val_accuracy": report["accuracy"],
-        "epochs_run": len(result["state"]["history"]),
-        "best_epoch": result["state"]["best_epoch"],
-        "ensemble": len(members),
-        "member_val_macro_f1": [m["state"]["best_f1"] for m in members],
-        "temperature": float(temperature),
-        "call_threshold": threshold,
-        "val_non_hybrids_above_threshold": share_above(probabilities, val, classes, score_method, threshold),
-        "call_thresholds_by_species": species_thresholds,
-        "flip_average": finetune_settings.flip_average,
-        "n_train": len(manifest),
-        "n_val": len(val),
-        "pretrained_backbone": result["backbone"].pretrained,
-        "backbone": result["backbone"].source,
-        "trunk_weights": result["backbone"].trunk_weights,
-        "device": result["device"].type,
-        "token_cache": isinstance(result["val_feed"], TokenFeed),
-        "setup_seconds": round(result["setup_seconds"], 1),
-    }
-    Path(metrics_path).write_text(json.dumps(metrics, indent=2))
-    if not result["backbone"].pretrained:
+    target = finetune_settings.hybrid_target
+    report = reports(probabilities, val, classes, target)
+    note = f"{classes[-1]} trained towards {HYBRID_TRAINED_TOWARDS[target]}" if target == "parents" else ""
+    write_reports(report, members[0], manifest, note, outputs)
+    share = share_above(probabilities, val, classes, score_method, calls.threshold)
+    metrics = training_metrics(members, report, calls, share, finetune_settings)
+    Path(outputs.metrics).write_text(json.dumps(metrics, indent=2))
+    if not members[0].backbone.pretrained:
         log.warning(
             "the backbone was NOT pretrained (random initialisation): metrics are of a model trained from scratch"
         )

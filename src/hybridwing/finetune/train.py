@@ -476,6 +476,21 @@ class TrainingRun:
         self.save()
 
 
+@dataclass
+class TrainedModel:
+    """One fine-tune's result: the classifier at its best epoch, its backbone, the resumable state
+    (history, per-class reports, per-sample losses), the validation inputs, and how it ran."""
+
+    model: WingClassifier
+    backbone: Backbone
+    state: dict[str, Any]
+    val_feed: Feed
+    device: torch.device
+    setup_seconds: float
+    n_train: int
+    n_val: int
+
+
 def finetune(
     train: pd.DataFrame,
     val: pd.DataFrame,
@@ -484,12 +499,11 @@ def finetune(
     checkpoint_path: str | Path,
     threads: int = 1,
     cache_dir: str | Path | None = None,
-) -> dict[str, Any]:
+) -> TrainedModel:
     """Train on `train` (path, class_index), validate on `val` (image_id, path, class_index),
     resuming from `checkpoint_path` when it was written for the same settings and images.
     With a frozen trunk and a `cache_dir`, training runs from cached frozen-trunk tokens.
 
-    Returns the trained classifier (best epoch), the backbone, the state and the validation feed.
     """
     torch.manual_seed(settings.seed)
     torch.set_num_threads(max(1, threads))
@@ -535,14 +549,7 @@ def finetune(
     if run.state["stale"] >= settings.patience:
         log.info("early stop: no better validation macro-F1 for %d epochs", run.state["stale"])
     model.load_state_dict(run.state["best_state"])
-    return {
-        "model": model,
-        "backbone": backbone,
-        "state": run.state,
-        "val_feed": val_feed,
-        "device": device,
-        "setup_seconds": setup_seconds,
-    }
+    return TrainedModel(model, backbone, run.state, val_feed, device, setup_seconds, len(train), len(val))
 
 
 def reports(probabilities: np.ndarray, val: pd.DataFrame, classes: list[str], hybrid_target: str) -> dict[str, Any]:
