@@ -37,7 +37,7 @@ def main() -> None:
     for model in candidates:
         with tempfile.TemporaryDirectory() as folder:
             result = finetune(train, val, classes, replace(base, model=model), Path(folder) / "ck.pt", threads=2)
-        history = pd.DataFrame(result["state"]["history"])
+        history = pd.DataFrame(result.state["history"])
         best = history.loc[history["val_macro_f1"].idxmax()]
         rows.append(
             {

@@ -281,7 +281,7 @@ def bench_finetune() -> list[dict]:
             run = finetune(
                 train, val, list("0123"), settings, Path(folder) / f"{name}.pt", threads=2, cache_dir=cache_dir
             )
-            epoch = run["state"]["history"][0]["seconds"]
+            epoch = run.state["history"][0]["seconds"]
             results.append(
                 {"stage": f"fine-tune epoch, ViT-B-16, {where}, from {name}", "images": len(table), "seconds": epoch}
             )
