@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from hybridwing.data.tables import CARRIED_PREFIX, TableError, Taxa, normalise_table, read_csv_table, table_format
+from hybridwing.data.tables import (
+    CARRIED_PREFIX,
+    HYBRID_CLASS,
+    TableError,
+    Taxa,
+    normalise_table,
+    read_csv_table,
+    table_format,
+)
 from hybridwing.text import printable, spreadsheet_safe
 
 #: The Heliconius taxa of the challenge's tables, shipped with the package.
@@ -25,7 +33,7 @@ def check_table(table: Path, taxa_path: Path) -> int:
         print(error, file=sys.stderr)
         return 1
     print(f"{table}: {table_format(frame)} table, {len(normalised)} images, {normalised['is_hybrid'].sum()} hybrids")
-    labels = normalised["subspecies"].where(~normalised["is_hybrid"], "hybrid")
+    labels = normalised["subspecies"].where(~normalised["is_hybrid"], HYBRID_CLASS)
     print(labels.value_counts().rename("images").to_string())
     return 0
 

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from hybridwing.balance.augment_settings import LIBRARIES, AugmentSettings
 from hybridwing.balance.crosses import CrossSettings, compose, is_composite, plan_crosses, wing_gap_row
-from hybridwing.data.split import HYBRID_LABEL, images_with_splits, perceptual_hashes
+from hybridwing.data.split import images_with_splits, perceptual_hashes
+from hybridwing.data.tables import HYBRID_CLASS
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
 
@@ -69,8 +70,8 @@ class EmptyClassError(ValueError):
 
 def class_list(labels: pd.Series) -> list[str]:
     """Subspecies in alphabetical order, then the hybrid class, always last."""
-    names = sorted(set(labels) - {HYBRID_LABEL})
-    return names + [HYBRID_LABEL]
+    names = sorted(set(labels) - {HYBRID_CLASS})
+    return names + [HYBRID_CLASS]
 
 
 def copy_seed(base: int, image_id: str, copy: int) -> int:
@@ -138,9 +139,9 @@ def plan_balance(train: pd.DataFrame, settings: BalanceSettings) -> pd.DataFrame
     )
     if settings.crosses.per_pair == 0:
         return copies[PLAN_COLUMNS]
-    non_hybrids = train[train["label"] != HYBRID_LABEL]
+    non_hybrids = train[train["label"] != HYBRID_CLASS]
     crosses = plan_crosses(non_hybrids, settings.crosses, settings.seed, composable_images(non_hybrids))
-    crosses = crosses.assign(label=HYBRID_LABEL, library=[library_of(settings, seed) for seed in crosses["seed"]])
+    crosses = crosses.assign(label=HYBRID_CLASS, library=[library_of(settings, seed) for seed in crosses["seed"]])
     return pd.concat([copies, crosses], ignore_index=True)[PLAN_COLUMNS]
 
 

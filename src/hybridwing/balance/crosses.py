@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybridwing.data.tables import HYBRID_CLASS
+
 log = logging.getLogger(__name__)
 
 #: The band of rows searched for the gap between the wing rows (fractions of the wings' height).
@@ -301,9 +303,9 @@ def holdout_pairs(images: pd.DataFrame, usable: set[str], count: int) -> pd.Data
     kind (real | composed).
 
     `images` holds the training table's images: image_id, label, species, split, parent_1, parent_2."""
-    real = images[images["label"] == "hybrid"]
+    real = images[images["label"] == HYBRID_CLASS]
     real_pairs = sorted({pair_key(a, b) for a, b in zip(real["parent_1"], real["parent_2"])})
-    non_hybrids = images[images["label"] != "hybrid"]
+    non_hybrids = images[images["label"] != HYBRID_CLASS]
     train_counts = non_hybrids[non_hybrids["split"] == "train"]["label"].value_counts()
     held = non_hybrids[(non_hybrids["split"] != "train") & non_hybrids["image_id"].isin(usable)]
     rows = []
@@ -357,7 +359,7 @@ def without_pairs(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     and their copies, and the composites of those pairs."""
     held = {pair_key(a, b) for a, b in zip(pairs["parent_1"], pairs["parent_2"])}
     crossed = [pair_key(a, b) in held for a, b in zip(manifest["parent_1"], manifest["parent_2"])]
-    return manifest[~(pd.Series(crossed, index=manifest.index) & (manifest["class"] == "hybrid"))].reset_index(
+    return manifest[~(pd.Series(crossed, index=manifest.index) & (manifest["class"] == HYBRID_CLASS))].reset_index(
         drop=True
     )
 

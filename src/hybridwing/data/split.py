@@ -20,12 +20,11 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from hybridwing.data.tables import read_metadata
+from hybridwing.data.tables import HYBRID_CLASS, read_metadata
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-HYBRID_LABEL = "hybrid"
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class SplitSettings:
 
 def class_labels(metadata: pd.DataFrame) -> pd.Series:
     """The training class of each image: its subspecies, or ``hybrid``."""
-    return metadata["subspecies"].where(~metadata["is_hybrid"].astype(bool), HYBRID_LABEL)
+    return metadata["subspecies"].where(~metadata["is_hybrid"].astype(bool), HYBRID_CLASS)
 
 
 def phash_of(path: str, hash_size: int) -> np.ndarray:

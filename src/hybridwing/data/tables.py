@@ -35,6 +35,7 @@ NORMALISED_COLUMNS = [
     "ssp_indicator",
 ]
 HYBRID_SEPARATOR = " x "
+#: The class of every hybrid, whatever its parents: the last class of every model.
 HYBRID_CLASS = "hybrid"
 SSP_INDICATORS = ("major", "minor", "mimic")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hybridwing.data.tables import HYBRID_CLASS
 from hybridwing.scores import DEFAULT_SCORE, SCORES
 
 WEIGHTS = "weights.safetensors"
@@ -24,8 +25,6 @@ MODEL_FILES = (WEIGHTS, CLASSES, PREPROCESS, CONFIG, SEGMENTER, MASK_SETTINGS)
 #: Optional (absent in folders written before it): the SHA-256 of each weights file and of the class
 #: list, as written.
 DIGESTS = "digests.json"
-#: The last class of every model folder.
-HYBRID_CLASS = "hybrid"
 
 
 class ModelFolderError(ValueError):

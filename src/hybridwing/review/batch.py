@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from hybridwing.data.fetch import md5_of
-from hybridwing.data.tables import Taxa
+from hybridwing.data.tables import HYBRID_CLASS, Taxa
 from hybridwing.review.triage import next_batch
 
-HYBRID = "hybrid"
 #: The training table's columns, then what the person labelling needs to see.
 BATCH_COLUMNS = [
     "CAMID",
@@ -47,15 +46,15 @@ def review_batch(
     rows = []
     for row in chosen.itertuples():
         label = row.label or row.predicted
-        hybrid = label == HYBRID
-        parents = [row.parent_1, row.parent_2] if hybrid and row.label == HYBRID else ["", ""]
+        hybrid = label == HYBRID_CLASS
+        parents = [row.parent_1, row.parent_2] if hybrid and row.label == HYBRID_CLASS else ["", ""]
         rows.append(
             {
                 "CAMID": row.camid,
                 "filename": row.filename,
                 "file_url": (workdir / row.photo_path).resolve().as_uri(),
                 "md5": md5_of((workdir / row.photo_path).read_bytes()),  # of the stored file, converted or not
-                "hybrid_stat": HYBRID if hybrid else "non-hybrid",
+                "hybrid_stat": HYBRID_CLASS if hybrid else "non-hybrid",
                 "subspecies": "" if hybrid else code_by_name.get(label, ""),
                 "parent_subspecies_1": code_by_name.get(parents[0], ""),
                 "parent_subspecies_2": code_by_name.get(parents[1], ""),

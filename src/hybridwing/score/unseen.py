@@ -29,7 +29,8 @@ from hybridwing.balance.crosses import (
     plan_validation_crosses,
     thinned_parents,
 )
-from hybridwing.data.split import HYBRID_LABEL, SPLITS
+from hybridwing.data.split import SPLITS
+from hybridwing.data.tables import HYBRID_CLASS
 from hybridwing.score.figures import unseen_cross_figure
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import predict_table
@@ -53,7 +54,7 @@ def holdout_pairs_step(
     photographs of the real crosses' parents it leaves out (``thin_parents``)."""
     holdout = HoldoutSettings.from_config(settings)
     images = training_images(metadata_path, splits_path, qc_path, wings_path, splits=SPLITS)
-    held = images[(images["split"] != "train") & (images["label"] != HYBRID_LABEL)]
+    held = images[(images["split"] != "train") & (images["label"] != HYBRID_CLASS)]
     pairs = holdout_pairs(images, composable_images(held), holdout.pairs)
     pairs.to_csv(pairs_path, index=False)
     log.info("held-out crosses:\n%s", pairs.to_string(index=False))
@@ -78,9 +79,9 @@ def unseen_cross_rows(
     """What the held-out model is scored on: the validation split's non-hybrids (cross empty), every
     real hybrid photograph of the training table, and the composites of the composed pairs
     (written under `out_dir`). Columns: image_id, path, is_hybrid, cross (``a x b``), kind."""
-    negatives = images[(images["split"] == "val") & (images["label"] != HYBRID_LABEL)]
-    real = images[images["label"] == HYBRID_LABEL]
-    held = images[(images["split"] != "train") & (images["label"] != HYBRID_LABEL)]
+    negatives = images[(images["split"] == "val") & (images["label"] != HYBRID_CLASS)]
+    real = images[images["label"] == HYBRID_CLASS]
+    held = images[(images["split"] != "train") & (images["label"] != HYBRID_CLASS)]
     held = held[held["image_id"].isin(composable_images(held))]
     composites = write_composites(
         held, plan_validation_crosses(held, pairs, settings.per_pair, seed), mask_settings, out_dir
