@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hybridwing.classes import HYBRID_CLASS
 from hybridwing.data.tables import (
     CARRIED_PREFIX,
-    HYBRID_CLASS,
     TableError,
     Taxa,
     normalise_table,

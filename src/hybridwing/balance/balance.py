@@ -24,8 +24,8 @@ from tqdm import tqdm
 
 from hybridwing.balance.augment_settings import LIBRARIES, AugmentSettings
 from hybridwing.balance.crosses import CrossSettings, compose, is_composite, plan_crosses, wing_gap_row
+from hybridwing.classes import HYBRID_CLASS
 from hybridwing.data.split import images_with_splits, perceptual_hashes
-from hybridwing.data.tables import HYBRID_CLASS
 from hybridwing.segment.background import background_rng, remove_background
 from hybridwing.segment.mask_settings import MaskSettings
 

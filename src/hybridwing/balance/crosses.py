@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybridwing.data.tables import HYBRID_CLASS
+from hybridwing.classes import HYBRID_CLASS
 
 log = logging.getLogger(__name__)
 

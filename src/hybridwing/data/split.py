@@ -20,7 +20,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from hybridwing.data.tables import HYBRID_CLASS, read_metadata
+from hybridwing.classes import HYBRID_CLASS
+from hybridwing.data.tables import read_metadata
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from hybridwing.classes import HYBRID_CLASS
+
 NORMALISED_COLUMNS = [
     "image_id",
     "source",
@@ -35,8 +37,6 @@ NORMALISED_COLUMNS = [
     "ssp_indicator",
 ]
 HYBRID_SEPARATOR = " x "
-#: The class of every hybrid, whatever its parents: the last class of every model.
-HYBRID_CLASS = "hybrid"
 SSP_INDICATORS = ("major", "minor", "mimic")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 _CODE = re.compile(r"^(\d+)(?:\.0*)?$")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hybridwing.data.tables import HYBRID_CLASS
+from hybridwing.classes import HYBRID_CLASS
 from hybridwing.scores import DEFAULT_SCORE, SCORES
 
 WEIGHTS = "weights.safetensors"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from hybridwing.classes import HYBRID_CLASS
 from hybridwing.data.fetch import md5_of
-from hybridwing.data.tables import HYBRID_CLASS, Taxa
+from hybridwing.data.tables import Taxa
 from hybridwing.review.triage import next_batch
 
 #: The training table's columns, then what the person labelling needs to see.

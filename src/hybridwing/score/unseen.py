@@ -29,8 +29,8 @@ from hybridwing.balance.crosses import (
     plan_validation_crosses,
     thinned_parents,
 )
+from hybridwing.classes import HYBRID_CLASS
 from hybridwing.data.split import SPLITS
-from hybridwing.data.tables import HYBRID_CLASS
 from hybridwing.score.figures import unseen_cross_figure
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import predict_table
