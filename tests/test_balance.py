@@ -143,7 +143,7 @@ def test_vertical_flip_is_off_by_default():
 
 
 def test_a_cross_is_made_of_the_two_sources_wings_and_background_only(photographs):
-    """Issue 22: above the gap, the first photograph's forewing pixels exactly; below it, the second's
+    """Above the gap, the first photograph's forewing pixels exactly; below it, the second's
     hindwing pixels (moved); everywhere else nothing (the background is painted later): no seam, no board."""
     radiata, alba = (photographs[photographs["label"] == name].iloc[0] for name in ("radiata", "alba"))
     rgb_a, rgb_b = (np.asarray(Image.open(row["photo"]).convert("RGB")) for row in (radiata, alba))
@@ -166,7 +166,7 @@ def test_a_cross_is_made_of_the_two_sources_wings_and_background_only(photograph
 
 
 def test_a_band_cross_keeps_one_outline_and_takes_a_band_of_the_other_wings(photographs, tmp_path):
-    """Issue 22, the band recipe: outside the band the first photograph's wing pixels exactly, inside
+    """The band recipe: outside the band the first photograph's wing pixels exactly, inside
     it only the second's wing pixels (moved) where both are wing, nothing outside the first's
     outline; recipes alternate per pair and the manifest says which made each composite."""
     radiata, alba = (photographs[photographs["label"] == name].iloc[0] for name in ("radiata", "alba"))
@@ -197,7 +197,7 @@ def test_a_band_cross_keeps_one_outline_and_takes_a_band_of_the_other_wings(phot
 
 
 def test_a_pair_no_band_can_join_is_composed_by_wings_and_the_manifest_says_so(photographs, tmp_path):
-    """Issue 22: wings whose boxes, made one, never overlap (one photograph's wings top right and
+    """Wings whose boxes, made one, never overlap (one photograph's wings top right and
     bottom left, the other's top left and bottom right) give no band; their composites are made by
     the wings recipe, the balance does not stop, and each manifest row names the recipe used."""
     rows = photographs.groupby("label").head(1).copy()
@@ -219,7 +219,7 @@ def test_a_pair_no_band_can_join_is_composed_by_wings_and_the_manifest_says_so(p
 
 
 def test_crosses_are_planned_from_train_photographs_of_one_species_and_recorded(photographs, tmp_path):
-    """Issue 22: parents recorded in the manifest, both orders, excluded pairs never composed, the
+    """Parents recorded in the manifest, both orders, excluded pairs never composed, the
     composites written with the background painted (white), and no source outside the table given
     (the TRAIN split: `training_images` hands only those)."""
     settings = BalanceSettings(min_per_class=4, seed=2, crosses=CrossSettings(per_pair=4))

@@ -1,4 +1,4 @@
-"""Issue 20 (12): settings the schema lets through but that would fail late or blow up are refused
+"""Settings the schema lets through but that would fail late or blow up are refused
 before the first job, naming the key."""
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def test_the_shipped_configs_pass_the_checks():
 
 
 def test_the_shipped_taxa_table_resolves_from_the_checkout_elsewhere(tmp_path, monkeypatch):
-    """Issue 21: run as a module from another working directory, the default dataset.taxa names the
+    """Run as a module from another working directory, the default dataset.taxa names the
     checkout's table; a file of that name in the working directory, or any other path, is kept."""
     from hybridwing.config import from_checkout
 

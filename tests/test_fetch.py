@@ -324,7 +324,7 @@ def reference_table(folder: Path, names: list[str]) -> Path:
 
 
 def test_a_table_without_md5_takes_each_local_file_as_it_is_now(heliconius, tmp_path, taxa):
-    """Issue 20 (3): replace images/p.jpg by another photograph and fetch again: the new one is used."""
+    """Replace images/p.jpg by another photograph and fetch again: the new one is used."""
     images = tmp_path / "data" / "images"
     images.mkdir(parents=True)
     real = sorted((heliconius / "images").glob("*.jpg"))[:3]
@@ -379,7 +379,7 @@ def test_local_files_are_read_like_downloads(heliconius, tmp_path, taxa, caplog)
 
 
 def test_an_html_page_served_as_a_table_is_named_as_such(server):
-    """Issue 20 (13): a login or error page in place of the CSV is not 'a header with no rows'."""
+    """A login or error page in place of the CSV is not 'a header with no rows'."""
     (server.root / "table.csv").write_text(
         "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Sign in</body></html>\n"
     )

@@ -232,7 +232,7 @@ def test_an_image_rewritten_in_place_is_another_training_set(tiny_sets, tmp_path
 
 
 def test_parent_targets_split_a_hybrids_mass_over_its_parents():
-    """Issue 22: parents puts 0.5 on each parent, both 0.5 on the hybrid class and 0.25 on each
+    """Parents puts 0.5 on each parent, both 0.5 on the hybrid class and 0.25 on each
     parent; a hybrid whose parent is not a class, and every non-hybrid, stay one-hot."""
     from hybridwing.finetune.train import training_targets
 
@@ -313,7 +313,7 @@ def test_crosses_are_composed_in_pixels_and_teach_the_hybrid_class(tiny_sets, tm
 
 
 def test_call_thresholds_are_set_per_species_when_validation_has_two():
-    """Issue 22 (6): the challenge thresholds each species' group apart; so does the stored call."""
+    """The challenge thresholds each species' group apart; so does the stored call."""
     from hybridwing.finetune.steps import call_thresholds
     from hybridwing.scores import hybrid_scores, threshold_at
 

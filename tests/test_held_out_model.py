@@ -1,4 +1,4 @@
-"""The held-out model of issue 22 on a copy of the shared tiny run (conftest.tiny_run): trained
+"""The held-out model (finetune.holdout_crosses) on a copy of the shared tiny run (conftest.tiny_run): trained
 without the real cross and the held-out pairs, and scored on them."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PIL import Image
 
 
 def test_the_held_out_model_is_scored_on_crosses_it_never_saw(tiny_run, tmp_path):
-    """Issue 22: with finetune.holdout_crosses, a second model trains without the real cross and the
+    """With finetune.holdout_crosses, a second model trains without the real cross and the
     held-out pairs (none of their photographs or composites), on a set balanced again from 2 TRAIN
     photographs of each real parent (thin_parents), and unseen_cross scores it on them."""
     shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)

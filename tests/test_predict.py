@@ -411,7 +411,7 @@ def edit_json(name: str, **changes):
     ],
 )
 def test_a_hand_edited_model_folder_is_refused_not_used(model_dir, tmp_path, capsys, damage, expected):
-    """Issue 20 (8): every edit that would give silent nonsense is one line naming the file, exit 1."""
+    """Every edit that would give silent nonsense is one line naming the file, exit 1."""
     import shutil
 
     edited = tmp_path / "edited"
@@ -425,7 +425,7 @@ def test_a_hand_edited_model_folder_is_refused_not_used(model_dir, tmp_path, cap
 
 
 def test_export_refuses_a_folder_inside_the_model_folder(model_dir, tmp_path, capsys):
-    """Issue 20 (7): MODEL/sub would copy the model folder into itself."""
+    """MODEL/sub would copy the model folder into itself."""
     import shutil
 
     model = tmp_path / "model"
@@ -437,7 +437,7 @@ def test_export_refuses_a_folder_inside_the_model_folder(model_dir, tmp_path, ca
 
 
 def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path):
-    """Issue 20 (13): a lab group on a cluster can read what the pipeline writes (umask 022 here)."""
+    """A lab group on a cluster can read what the pipeline writes (umask 022 here)."""
     import os
     import stat
 
@@ -467,7 +467,7 @@ def test_written_model_folders_and_exports_follow_the_umask(model_dir, tmp_path)
 
 
 def test_predict_refuses_pipes_and_devices_and_prints_every_other_row(model_dir, ten_real, tmp_path, capsys):
-    """Issue 20 (5, 6, 9): a FIFO in the folder, a symlink to /dev/zero, a name with undecodable
+    """A FIFO in the folder, a symlink to /dev/zero, a name with undecodable
     bytes and a name that a spreadsheet would run: no hang, no endless read, every good row printed."""
     import os
 
@@ -501,7 +501,7 @@ def test_predict_refuses_pipes_and_devices_and_prints_every_other_row(model_dir,
 
 
 def test_predict_reads_every_extension_it_can_and_says_when_a_folder_has_none(model_dir, ten_real, tmp_path, capsys):
-    """Issue 20 (11, 13): .gif and .jfif in a folder are read like named files; an empty folder prints
+    """.gif and .jfif in a folder are read like named files; an empty folder prints
     the header and says so (exit 2); 1x1 and 1x100000 images are skipped with a reason."""
     folder = tmp_path / "formats"
     folder.mkdir()
@@ -527,7 +527,7 @@ def test_predict_reads_every_extension_it_can_and_says_when_a_folder_has_none(mo
 
 
 def test_a_stored_threshold_gives_a_call_and_the_parents_of_a_called_hybrid(model_dir, ten_real, tmp_path, capsys):
-    """Issue 22 (6): the model folder's threshold (95% of the validation non-hybrids below it) turns
+    """The model folder's threshold (95% of the validation non-hybrids below it) turns
     the score into a call; a photograph called hybrid is named with its two most likely parents."""
     import shutil
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 
 def test_a_changed_background_retrains_instead_of_resuming(tiny_run, tmp_path):
-    """Issue 20 (1): mask.background rewrites the training images at the same paths; the fine-tune
+    """Mask.background rewrites the training images at the same paths; the fine-tune
     must not resume the old checkpoint, so the weights change and mask.json agrees with them."""
     shutil.copytree(tiny_run, tmp_path, dirs_exist_ok=True, symlinks=True)
     model_dir = tmp_path / "results/finetune/model"
@@ -54,7 +54,7 @@ use rule * from hybridwing as hw_*
 
 
 def test_another_workflow_imports_hybridwing_as_a_module(tiny_run, tmp_path):
-    """Issue 21: an outer workflow with its own working directory and config imports the Snakefile
+    """An outer workflow with its own working directory and config imports the Snakefile
     with `module` and `use rule * from hybridwing as hw_*`. Its config is the tiny run's, so the
     tiny run's results are up to date under the prefixed rules, and the rules it reruns through the
     module (the balanced set) write the same images as the workflow run directly."""

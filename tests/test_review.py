@@ -326,7 +326,7 @@ def test_label_issues_use_the_frozen_pretrained_embedding_when_there_is_one(tmp_
 
 
 def test_review_never_overwrites_a_curators_file_and_quotes_formulas(tmp_path, monkeypatch, capsys):
-    """Issue 20 (2, 9): an existing --out is refused and left as it is; without --out the next free
+    """An existing --out is refused and left as it is; without --out the next free
     name is taken; a CAMID that a spreadsheet would run is written as text."""
     from hybridwing.cli import main
 

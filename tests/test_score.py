@@ -110,14 +110,14 @@ def test_bootstrap_is_reproducible_and_brackets_the_estimate(fixed_table):
 
 
 def test_the_probability_filter_trusts_confident_calls_and_flags_shared_mass():
-    """Issue 22 (5): 1 - top1 above a top-1 of 0.75, else top1 + top2 (the two parents' share)."""
+    """1 - top1 above a top-1 of 0.75, else top1 + top2 (the two parents' share)."""
     probabilities = np.array([[0.9, 0.05, 0.05, 0.0], [0.45, 0.4, 0.1, 0.05], [0.3, 0.3, 0.3, 0.1]])
     scores = hybrid_scores(probabilities)["probability_filter"].to_numpy()
     assert np.allclose(scores, [0.1, 0.85, 0.6])
 
 
 def test_every_score_is_named_once_in_the_registry_and_the_schema():
-    """Issue 21: choosing another score is one config key. The schema's ``score.method`` offers the
+    """Choosing another score is one config key. The schema's ``score.method`` offers the
     registry's names, and no module but the registry spells the default score's name."""
     import yaml
     from conftest import REPO

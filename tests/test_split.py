@@ -154,7 +154,7 @@ def test_fractions_must_add_up():
 def test_an_evaluation_image_seen_in_training_stops_the_split_unless_allowed(
     heliconius, train_rows, dev_rows, taxa, tmp_path, caplog
 ):
-    """Issue 20 (4): a training photograph listed again in an evaluation table (phash distance 0)
+    """A training photograph listed again in an evaluation table (phash distance 0)
     would be scored as if unseen: the split refuses, naming both images; split.allow_leaks lets it
     through with a warning, and the score summary counts it."""
     from hybridwing.data.split import training_leaks

@@ -185,7 +185,7 @@ def check(table_path, capsys, *extra) -> tuple[int, str]:
 
 
 def test_contradictory_labels_are_named_with_their_lines(train_rows, tmp_path, capsys):
-    """Issue 20 (10): one photograph (md5) under two file names with different subspecies, and one
+    """One photograph (md5) under two file names with different subspecies, and one
     specimen (CAMID) with two subspecies, fail check-table (and so the fetch) naming both lines."""
     rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(6).reset_index(drop=True)
     rows.loc[1, "subspecies"] = "1.0" if rows.loc[0, "subspecies"] != "1.0" else "2.0"
@@ -207,7 +207,7 @@ def test_contradictory_labels_are_named_with_their_lines(train_rows, tmp_path, c
 
 @pytest.mark.parametrize("name", ["hybrid", "Hybrid", "lativitta x notabilis"])
 def test_a_taxa_row_may_not_use_the_hybrid_names(train_rows, tmp_path, capsys, name):
-    """Issue 20 (10): a subspecies called 'hybrid' (or 'a x b') would silently join the hybrid class."""
+    """A subspecies called 'hybrid' (or 'a x b') would silently join the hybrid class."""
     taxa = tmp_path / "taxa.csv"
     taxa.write_text(f"code,subspecies,species\n8,lativitta,erato\n99,{name},erato\n")
     table = tmp_path / "t.csv"
@@ -217,7 +217,7 @@ def test_a_taxa_row_may_not_use_the_hybrid_names(train_rows, tmp_path, capsys, n
 
 
 def test_a_trailing_comma_on_every_row_is_read_and_lines_stay_true(train_rows, tmp_path, capsys):
-    """Issue 20 (13): trailing commas used to turn the first column into the index (a traceback in
+    """Trailing commas used to turn the first column into the index (a traceback in
     line_of); a quoted line break inside a cell used to shift every later line by one."""
     rows = train_rows[train_rows["hybrid_stat"] == "non-hybrid"].head(5).reset_index(drop=True)
     text = rows.to_csv(index=False)

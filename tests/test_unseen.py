@@ -1,4 +1,4 @@
-"""Issue 22: the validation that can see crosses never trained on."""
+"""The validation that can see crosses never trained on."""
 
 from __future__ import annotations
 
