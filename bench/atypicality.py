@@ -3,7 +3,7 @@
 For one trained model folder and the run whose wings it was trained on: embeds the TRAIN
 photographs, the validation split and dev with the model (first member), then scores dev by the
 model's own hybrid score (top-2), by atypicality alone, and by the larger of the two after each is
-put on its validation non-hybrids' scale (`hybridwing.score.atypicality`). Appends one row per
+put on its validation non-hybrids' scale (`hybridwing.model.atypicality`). Appends one row per
 score to bench/results/dev_atypicality.csv (commit, machine, setting, seed, dev's challenge score
 with its 90% interval and parts, ROC-AUC). The top-2 row must equal the pipeline's own dev score of
 the model (checked against MODEL_DIR/../score/dev/metrics.json when present).
@@ -25,7 +25,7 @@ from common import commit, dev_figures, machine
 from hybridwing.data.tables import read_metadata
 from hybridwing.model.inference import ensemble_probabilities
 from hybridwing.review.embed import embed_files
-from hybridwing.score.atypicality import Atypicality, ValidationScale
+from hybridwing.model.atypicality import Atypicality, ValidationScale
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows

@@ -10,9 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -203,3 +205,27 @@ def bioclip_folder(tmp_path_factory) -> Path:
         folder / "open_clip_model.safetensors",
     )
     return folder
+
+
+@pytest.fixture()
+def tiny_sets(tmp_path):
+    """32 training and 8 validation images of two colours: easy to learn, fast to run."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        label = k % 2
+        pixels = np.full((40, 40, 3), (200, 40, 40) if label else (40, 40, 200), np.uint8)
+        pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
+        path = tmp_path / f"{k}.png"
+        Image.fromarray(pixels).save(path)
+        rows.append(
+            {
+                "image_id": f"i{k}",
+                "path": str(path),
+                "class_index": label,
+                "class": "ab"[label],
+                "source_image": f"i{k}",
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)

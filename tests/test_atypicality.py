@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from hybridwing.score.atypicality import Atypicality, ValidationScale
+from hybridwing.model.atypicality import Atypicality, ValidationScale
 
 
 def clusters(rng: np.random.Generator, centres: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

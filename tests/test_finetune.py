@@ -66,30 +66,6 @@ def test_random_backbone_needs_permission_and_hub_fails_fast(monkeypatch):
         load_backbone("no-such-model", allow_random_init=True)
 
 
-@pytest.fixture()
-def tiny_sets(tmp_path):
-    """32 training and 8 validation images of two colours: easy to learn, fast to run."""
-    rows = []
-    rng = np.random.default_rng(0)
-    for k in range(40):
-        label = k % 2
-        pixels = np.full((40, 40, 3), (200, 40, 40) if label else (40, 40, 200), np.uint8)
-        pixels = np.clip(pixels + rng.normal(0, 20, pixels.shape), 0, 255).astype(np.uint8)
-        path = tmp_path / f"{k}.png"
-        Image.fromarray(pixels).save(path)
-        rows.append(
-            {
-                "image_id": f"i{k}",
-                "path": str(path),
-                "class_index": label,
-                "class": "ab"[label],
-                "source_image": f"i{k}",
-            }
-        )
-    frame = pd.DataFrame(rows)
-    return frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)
-
-
 SETTINGS = FinetuneSettings(
     model="hybridwing-vit-tiny",
     allow_random_init=True,

@@ -309,6 +309,8 @@ def test_the_model_card_says_what_the_files_say(tiny_run, capsys):
     classes = json.loads((model / "classes.json").read_text())
     unseen = sorted(set(metadata["species"]) - set(metadata.loc[metadata["subspecies"].isin(classes), "species"]))
     assert unseen and all(f"- *{species}* (a species never trained)" in card for species in unseen)
+    ranks = json.loads((model / "ranks.json").read_text())
+    assert f"at least {ranks['subspecies_threshold']:.3f}" in card and f"above {ranks['novelty_threshold']:.3f}" in card
     assert cli_main(["describe", str(model)]) == 0 and capsys.readouterr().out == card
     assert cli_main(["describe", str(tiny_run / "results")]) == 1
 
@@ -323,3 +325,19 @@ def test_a_tables_own_columns_reach_the_predictions_and_specimens(tiny_run):
     specimens = pd.read_csv(tiny_run / "results/score/dev/specimens.csv", keep_default_na=False)
     assert sorted(specimens["camid"]) == sorted(predictions["camid"].unique())
     assert specimens["photographs"].sum() == len(predictions) and "table_X" in specimens
+
+
+def test_every_prediction_has_a_rank_and_a_novelty(tiny_run, capsys):
+    """Every scored row has a rank and a novelty; the thresholds are in the model folder; `predict`
+    prints both columns. (That novelty tells a taxon never trained from the trained ones is
+    tests/test_ranks.py's, on a model that has learnt its classes; the tiny run's has not.)"""
+    from hybridwing.model.ranks import RANKS
+
+    dev = pd.read_csv(tiny_run / "results/score/dev/predictions.csv", keep_default_na=False)
+    assert set(dev["rank"]) <= {"subspecies", "species", "unknown"} and (dev["novelty"] > 0).all()
+    stored = json.loads((tiny_run / "results/finetune/model" / RANKS).read_text())
+    assert stored["false_alarm"] == 0.05 and stored["novelty_threshold"] > 0
+    photograph = str(tiny_run / "resources/synthetic/images" / dev["filename"].iloc[0])
+    assert cli_main(["predict", str(tiny_run / "results/finetune/model"), photograph]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert header[-2:] == ["rank", "novelty"]

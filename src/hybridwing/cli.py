@@ -55,7 +55,6 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
     with `table_path` the columns of that table's row of the same file name; images that cannot be
     read or are no photograph are reported on stderr and skipped (exit status 2), and so is a folder
     with no image at all."""
-    import numpy as np
     import torch
 
     from hybridwing.data.fetch import FetchError, FetchSettings, read_regular_file
@@ -75,7 +74,7 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
         return 1
     files, problems = image_files(inputs)
     write = sys.stdout.write
-    columns = ["path", *predictor.table(np.zeros((0, len(predictor.classes)))).columns]
+    columns = ["path", *predictor.columns()]
     write(pd.DataFrame(columns=columns + list(carried.columns)).to_csv(index=False))
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -92,7 +91,7 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
             batch.append(predictor.model_input(photograph, path.stem))  # one photograph in memory at a time
             paths.append(path)
         if paths and (len(paths) == batch_size or number == len(files)):
-            table = predictor.table(predictor.probabilities(torch.stack(batch)))
+            table = predictor.ranked_table(torch.stack(batch))
             table.insert(0, "path", [printable(p) for p in paths])
             if len(carried.columns):
                 rows = carried.reindex([printable(p.name) for p in paths]).fillna("")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,13 @@ from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.train import FinetuneSettings, TrainedModel, finetune, likely_mislabelled, reports
 from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.folder import write_model_folder
-from hybridwing.model.inference import ensemble_probabilities, fit_temperature, member_logits_of_files
+from hybridwing.model.inference import (
+    ensemble_probabilities,
+    features_of_files,
+    fit_temperature,
+    member_logits_of_files,
+)
+from hybridwing.model.ranks import Ranks
 from hybridwing.plots import training_curves
 from hybridwing.scores import hybrid_scores, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
@@ -175,6 +182,34 @@ def model_calls(
     return Calls(temperature, threshold, species_thresholds, species)
 
 
+def fitted_ranks(
+    first: TrainedModel, manifest: pd.DataFrame, val: pd.DataFrame, probabilities: np.ndarray, calls: Calls
+) -> Ranks:
+    """The rank and novelty thresholds of the model, from the first member's embeddings of the TRAIN
+    photographs (the real ones, not their copies or crosses) and of the validation non-hybrids."""
+    subspecies = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])[:-1]
+    hybrid = len(subspecies)
+    train = manifest[(manifest["recipe"] == "original") & (manifest["class_index"] != hybrid)]
+    known = (val["class_index"] != hybrid).to_numpy()
+    backbone = first.backbone
+    embed = partial(
+        features_of_files,
+        first.model.eval(),
+        size=backbone.image_size,
+        mean=backbone.mean,
+        std=backbone.std,
+        device=first.device,
+    )
+    return Ranks.fit(
+        embed(train["path"].tolist()),
+        train["class_index"].to_numpy(),
+        embed(val.loc[known, "path"].tolist()),
+        probabilities[known],
+        val.loc[known, "class_index"].to_numpy(),
+        [calls.species.get(name, "") for name in subspecies],
+    )
+
+
 def write_reports(
     report: dict[str, Any], first: TrainedModel, manifest: pd.DataFrame, note: str, outputs: FinetuneOutputs
 ) -> None:
@@ -270,6 +305,7 @@ def finetune_step(
         calls.species_thresholds,
         calls.species,
     )
+    fitted_ranks(members[0], manifest, val, probabilities, calls).save(outputs.model)
     target = finetune_settings.hybrid_target
     report = reports(probabilities, val, classes, target)
     note = f"{classes[-1]} trained towards {HYBRID_TRAINED_TOWARDS[target]}" if target == "parents" else ""

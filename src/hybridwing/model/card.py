@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from hybridwing.data.tables import read_metadata
+from hybridwing.model.ranks import RANKS
 
 #: The card's file name inside a model folder.
 MODEL_CARD = "MODEL_CARD.md"
@@ -72,6 +73,21 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "|" + "---|" * len(frame.columns)
     rows = ["| " + " | ".join(str(value) for value in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def ranks_line(folder: Path) -> str:
+    """What the rank and novelty thresholds mean, from the folder's ranks.json."""
+    if not (folder / RANKS).is_file():
+        return ""
+    ranks = json.loads((folder / RANKS).read_text())
+    share = f"{ranks['false_alarm']:.0%}"
+    return (
+        f"Each prediction's `rank` is `subspecies` when the top subspecies' probability is at least "
+        f"{ranks['subspecies_threshold']:.3f}, else `species` when its species' summed probability is at least "
+        f"{ranks['species_threshold']:.3f}, else `unknown`; at those levels {share} of the validation calls are "
+        f"wrong. A `novelty` above {ranks['novelty_threshold']:.3f} (reached by {share} of the validation "
+        "photographs) makes the rank `unknown`: the photograph looks like no subspecies the model knows."
+    )
 
 
 def holdout_lines(holdout: dict[str, Any] | None) -> str:
@@ -134,6 +150,7 @@ def model_card(
         markdown_table(validation),
         "## The call",
         threshold,
+        ranks_line(folder),
         "## Crosses it never saw",
         holdout_lines(holdout),
         "## What it never saw",

@@ -119,6 +119,53 @@ def member_logits(
         return np.stack([np.stack([member(view).float().cpu().numpy() for view in views]) for member in classifiers])
 
 
+def features_and_logits(
+    classifiers: list[nn.Module],
+    images: torch.Tensor,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    flip_average: bool,
+    device: torch.device,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first member's image embedding (images, features) of uint8 images, and every member's
+    logits as `member_logits` gives them, in one pass of the vision towers."""
+    batch = normalise(images.to(device), mean, std)
+    views = [batch, batch.flip(-1)] if flip_average else [batch]
+    with torch.inference_mode(), autocast(device):
+        embedded = [[member.visual(view) for view in views] for member in classifiers]
+        logits = np.stack(
+            [
+                np.stack([member.head(features).float().cpu().numpy() for features in member_views])
+                for member, member_views in zip(classifiers, embedded)
+            ]
+        )
+    return embedded[0][0].float().cpu().numpy(), logits
+
+
+def features_of_files(
+    classifier: nn.Module,
+    paths: list[str],
+    size: int,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The image embedding (images, features) of one classifier of image files."""
+    chunks = [
+        features_and_logits(
+            [classifier],
+            torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]),
+            mean,
+            std,
+            False,
+            device,
+        )[0]
+        for start in range(0, len(paths), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, classifier.head.in_features), np.float32)
+
+
 def member_logits_of_files(
     classifiers: list[nn.Module],
     paths: list[str],
@@ -179,6 +226,13 @@ class TrainedClassifiers:
     def probabilities(self, wings: torch.Tensor) -> np.ndarray:
         """Class probabilities (hybrid last) of uint8 wing images (N, 3, size, size)."""
         return ensemble_probabilities(self.member_logits(wings), self.inference.temperature)
+
+    def features_and_probabilities(self, wings: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The first member's embedding and the class probabilities of uint8 wing images."""
+        features, logits = features_and_logits(
+            self.classifiers, wings, self.mean, self.std, self.inference.flip_average, self.device
+        )
+        return features, ensemble_probabilities(logits, self.inference.temperature)
 
     def table(self, probabilities: np.ndarray) -> pd.DataFrame:
         """Predicted subspecies, the top two non-hybrid classes, and every score; with the model's

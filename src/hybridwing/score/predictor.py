@@ -3,8 +3,11 @@ networks built, then the pipeline's own preprocessing and scores (`PhotographCla
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from hybridwing.data.images import image_suffixes
@@ -12,6 +15,7 @@ from hybridwing.device import channels_last, pick_device
 from hybridwing.model.backbone import WingClassifier, vision_tower
 from hybridwing.model.folder import SEGMENTER, ModelFolder, ModelFolderError, read_model_folder
 from hybridwing.model.inference import PhotographClassifier
+from hybridwing.model.ranks import Ranks
 from hybridwing.segment.unet import load_checkpoint
 from hybridwing.text import printable
 
@@ -38,8 +42,26 @@ def load_classifiers(folder: ModelFolder, device: torch.device) -> list[WingClas
     return classifiers
 
 
+@dataclass(kw_only=True)
 class Predictor(PhotographClassifier):
-    """A model folder's classifiers and segmenter (`PhotographClassifier`), read and checked."""
+    """A model folder's classifiers and segmenter (`PhotographClassifier`), read and checked, with
+    the rank and novelty thresholds it stores."""
+
+    ranks: Ranks | None = None
+
+    def ranked_table(self, wings: torch.Tensor) -> pd.DataFrame:
+        """`table` of uint8 wing images (N, 3, size, size), with each photograph's rank and novelty
+        where the folder stores their thresholds."""
+        if not len(wings):
+            return pd.DataFrame(columns=self.columns())
+        features, probabilities = self.features_and_probabilities(wings)
+        table = self.table(probabilities)
+        return table if self.ranks is None else pd.concat([table, self.ranks.table(probabilities, features)], axis=1)
+
+    def columns(self) -> list[str]:
+        """The columns of `ranked_table`."""
+        columns = list(self.table(np.zeros((0, len(self.classes)))).columns)
+        return columns if self.ranks is None else [*columns, "rank", "novelty"]
 
     @classmethod
     def load(cls, model_dir: str | Path, device: torch.device | None = None) -> Predictor:
@@ -64,6 +86,7 @@ class Predictor(PhotographClassifier):
             segmenter=channels_last(unet, device).eval(),
             segmenter_size=unet_settings.image_size,
             mask_settings=folder.mask_settings,
+            ranks=Ranks.load(folder.path),
         )
 
 

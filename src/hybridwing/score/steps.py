@@ -14,6 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.data.tables import carried_names, read_metadata
+from hybridwing.model.preprocess import image_tensor
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.figures import score_figures
 from hybridwing.score.predictor import Predictor
@@ -70,8 +71,8 @@ def predict_table(predictor: Predictor, rows: pd.DataFrame, batch_size: int) -> 
         for path in chunk["path"]:
             with Image.open(path) as image:
                 images.append(image.convert("RGB"))
-        frames.append(predictor.table(predictor.probabilities(images)))
-    return pd.concat(frames, ignore_index=True) if frames else predictor.table(np.zeros((0, len(predictor.classes))))
+        frames.append(predictor.ranked_table(torch.stack([image_tensor(image, predictor.size) for image in images])))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=predictor.columns())
 
 
 def parent_pair_accuracy(predictions: pd.DataFrame) -> dict[str, Any]:
