@@ -23,9 +23,9 @@ import torch
 from common import commit, dev_figures, machine
 
 from hybridwing.data.tables import read_metadata
+from hybridwing.model.atypicality import Atypicality, ValidationScale
 from hybridwing.model.inference import ensemble_probabilities
 from hybridwing.review.embed import embed_files
-from hybridwing.model.atypicality import Atypicality, ValidationScale
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows
@@ -34,9 +34,11 @@ from hybridwing.scores import hybrid_scores, top_two
 RECORD = Path(__file__).resolve().parent / "results/dev_atypicality.csv"
 
 
-def main() -> None:
-    run, model_dir, setting, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    predictor = Predictor.load(model_dir, torch.device("cpu"))
+def embedded_tables(
+    run: Path, predictor: Predictor
+) -> tuple[dict[str, pd.DataFrame], dict[str, tuple[np.ndarray, np.ndarray]], pd.DataFrame]:
+    """The TRAIN split, the validation split and dev of a run (their rows as the score rule reads
+    them), each photograph's embedding and class probabilities under the model, and the metadata."""
     metadata = read_metadata(run / "results/data/metadata.csv")
     splits = pd.read_csv(run / "results/data/splits.csv", keep_default_na=False)
     wings = pd.read_csv(run / "results/segment/wings.csv", keep_default_na=False)
@@ -53,6 +55,13 @@ def main() -> None:
             torch.device("cpu"),
         )
         embedded[name] = (features, ensemble_probabilities(logits, predictor.inference.temperature))
+    return tables, embedded, metadata
+
+
+def main() -> None:
+    run, model_dir, setting, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    predictor = Predictor.load(model_dir, torch.device("cpu"))
+    tables, embedded, _ = embedded_tables(run, predictor)
     index = {name: k for k, name in enumerate(predictor.classes)}
 
     def non_hybrids(name: str) -> np.ndarray:

@@ -102,11 +102,31 @@ def dev_atypicality_rows(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def dev_ranks_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every model of the ranks bench: novelty's ROC-AUC for the species never trained, and the
+    accuracy of dev's calls at subspecies rank against all its calls."""
+    return pd.DataFrame(
+        {
+            "setting": rows["setting"],
+            "seed": rows["seed"],
+            "novelty ROC-AUC, unseen species": rows["novelty_roc_auc_unseen_species"].map("{:.3f}".format),
+            "accuracy, subspecies rank": rows["accuracy_subspecies_rank"].map("{:.3f}".format),
+            "accuracy, all calls": rows["accuracy_all_calls"].map("{:.3f}".format),
+            "at subspecies rank": rows["share_at_subspecies_rank"].map("{:.1%}".format),
+            "unknown: known / unseen": [
+                f"{a:.1%} / {b:.1%}" for a, b in zip(rows["share_unknown_of_known"], rows["share_unknown_of_unseen"])
+            ],
+            "commit": rows["commit"],
+        }
+    )
+
+
 TABLES = {
     "dev_selection_settings": ("dev_selection.csv", dev_selection_settings),
     "dev_selection_rows": ("dev_selection.csv", dev_selection_rows),
     "dev_selection_scores": ("dev_selection.csv", dev_selection_scores),
     "dev_atypicality_rows": ("dev_atypicality.csv", dev_atypicality_rows),
+    "dev_ranks_rows": ("dev_ranks.csv", dev_ranks_rows),
 }
 
 
