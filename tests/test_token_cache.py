@@ -118,11 +118,11 @@ def test_finetune_from_the_cache_trains_weights_the_full_model_uses(heliconius, 
     result = finetune(
         train, val, ["a", "b", "c"], settings, tmp_path / "ck.pt", threads=1, cache_dir=tmp_path / "cache"
     )
-    assert isinstance(result["val_feed"], TokenFeed) and (tmp_path / "cache" / "train.npy").is_file()
-    model, backbone = result["model"], result["backbone"]
+    assert isinstance(result.val_feed, TokenFeed) and (tmp_path / "cache" / "train.npy").is_file()
+    model, backbone = result.model, result.backbone
     images = torch.stack([load_image(p, backbone.image_size) for p in val["path"]])
     full = predict_logits(model, ImageFeed(images, backbone), torch.device("cpu"), 8)
-    assert torch.allclose(predict_logits(model, result["val_feed"], torch.device("cpu"), 8), full, atol=1e-3)
+    assert torch.allclose(predict_logits(model, result.val_feed, torch.device("cpu"), 8), full, atol=1e-3)
 
     with caplog.at_level("INFO"):
         finetune(train, val, ["a", "b", "c"], settings, tmp_path / "ck2.pt", threads=1, cache_dir=tmp_path / "cache")

@@ -91,11 +91,6 @@ def holdout_manifest():
     return rules.balance_holdout.output.manifest if thinned else rules.balance.output.manifest
 
 
-def holdout_metrics(wildcards):
-    """The held-out-cross validation's metrics for the model card, when that stage runs."""
-    return rules.unseen_cross.output.metrics if config["finetune"]["holdout_crosses"]["pairs"] else []
-
-
 def unseen_cross_outputs():
     """The unseen-cross validation (a second, held-out model), when finetune.holdout_crosses asks for it."""
     return rules.unseen_cross.output if config["finetune"]["holdout_crosses"]["pairs"] else []

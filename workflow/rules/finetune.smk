@@ -6,7 +6,6 @@ rule finetune:
         wings=rules.wings.output.table,
         segmenter=rules.train_unet.output.model,
         trunk_weights=trunk_weights_file(),
-        holdout=holdout_metrics,
     output:
         model=directory("results/finetune/model"),
         history="results/finetune/history.csv",

@@ -27,5 +27,4 @@ write_model_card(
     outputs.per_class,
     snakemake.input.manifest,
     snakemake.input.metadata,
-    snakemake.input.holdout if "holdout" in snakemake.input.keys() else None,  # noqa: SIM118 - as above
 )
