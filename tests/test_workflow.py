@@ -337,6 +337,7 @@ def test_every_prediction_has_a_rank_and_a_novelty(tiny_run, capsys):
     assert set(dev["rank"]) <= {"subspecies", "species", "unknown"} and (dev["novelty"] > 0).all()
     stored = json.loads((tiny_run / "results/finetune/model" / RANKS).read_text())
     assert stored["false_alarm"] == 0.05 and stored["novelty_threshold"] > 0
+    assert (tiny_run / "results/score/dev/novelty.png").stat().st_size > 10_000, "the novelty histogram"
     photograph = str(tiny_run / "resources/synthetic/images" / dev["filename"].iloc[0])
     assert cli_main(["predict", str(tiny_run / "results/finetune/model"), photograph]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")

@@ -23,6 +23,13 @@ rule score:
             subcategory="{subset}",
             labels={"table": "{subset}", "figure": "score histograms"},
         ),
+        novelty=report(
+            "results/score/{subset}/novelty.png",
+            caption="../report/novelty.rst",
+            category="4. Hybrid detection",
+            subcategory="{subset}",
+            labels={"table": "{subset}", "figure": "novelty"},
+        ),
     log:
         "logs/score/{subset}.log",
     benchmark:

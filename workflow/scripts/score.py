@@ -14,6 +14,7 @@ score_step(
     submission_path=snakemake.output.submission,
     curves_path=snakemake.output.curves,
     histogram_path=snakemake.output.histogram,
+    novelty_path=snakemake.output.novelty,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
 )

@@ -1,9 +1,11 @@
-"""The score rule's figures: ROC and precision-recall curves per challenge part, score histograms."""
+"""The score rule's figures: ROC and precision-recall curves per challenge part, score histograms,
+and the novelty of known and never-trained taxa."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -65,6 +67,33 @@ def score_figures(
         )  # below the axes, off the bars
     figure.tight_layout()
     figure.savefig(histogram_path, dpi=110, bbox_inches="tight")
+
+
+def novelty_figure(predictions: pd.DataFrame, classes: list[str], threshold: float | None, path: str | Path) -> None:
+    """The novelty of a table's photographs: non-hybrids of trained subspecies, non-hybrids of taxa
+    never trained on, and hybrids, with the threshold above which a call's rank is unknown."""
+    figure = Figure(figsize=(6, 3.4))
+    axis = figure.subplots()
+    if "novelty" not in predictions:
+        axis.text(0.5, 0.5, "this model folder stores no novelty reference", ha="center", va="center")
+        axis.set_axis_off()
+    else:
+        values = predictions["novelty"].clip(upper=predictions["novelty"].quantile(0.99))
+        bins = np.linspace(0, max(float(values.max()), (threshold or 0) * 1.1, 1e-6), 31)
+        known = predictions["truth"].isin(classes[:-1])
+        for rows, colour, label in (
+            (~predictions["is_hybrid"] & known, "tab:green", "trained subspecies"),
+            (~predictions["is_hybrid"] & ~known, "tab:purple", "never trained"),
+            (predictions["is_hybrid"], "tab:red", "hybrids"),
+        ):
+            if rows.any():
+                axis.hist(values[rows], bins=bins, alpha=0.55, color=colour, label=label)
+        if threshold is not None:
+            axis.axvline(threshold, color="black", linestyle="--", label="rank unknown above")
+        axis.set(xlabel="novelty (1 = the validation median)", ylabel="photographs")
+        axis.legend(fontsize=7, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def unseen_cross_figure(metrics: dict, path: str | Path) -> None:

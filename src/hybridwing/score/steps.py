@@ -16,7 +16,7 @@ from tqdm import tqdm
 from hybridwing.data.tables import carried_names, read_metadata
 from hybridwing.model.preprocess import image_tensor
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
-from hybridwing.score.figures import score_figures
+from hybridwing.score.figures import novelty_figure, score_figures
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.settings import ScoreSettings
 from hybridwing.score.specimens import specimen_table
@@ -124,6 +124,7 @@ def score_step(
     submission_path: str,
     curves_path: str,
     histogram_path: str,
+    novelty_path: str,
     settings: dict[str, Any],
     threads: int,
 ) -> None:
@@ -153,6 +154,7 @@ def score_step(
     Path(metrics_path).write_text(json.dumps(metrics, indent=2))
     write_submission(predictions, submission_path, score_settings.method)
     score_figures(predictions, metrics, curves_path, histogram_path)
+    novelty_figure(predictions, predictor.classes, predictor.ranks and predictor.ranks.novelty_threshold, novelty_path)
     log.info(
         "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
         table,
