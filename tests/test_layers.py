@@ -145,7 +145,7 @@ LIGHT_STEPS = [
     "hybridwing.review.triage_step",
     "hybridwing.model.description",
     "hybridwing.review.embedding_table",
-    "hybridwing.model.trunk_weights",
+    "hybridwing.pretrained",
 ]
 
 

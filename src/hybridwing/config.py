@@ -15,7 +15,7 @@ from hybridwing.data.reviews import EXTRA_LABELS, TRAIN_TABLE
 from hybridwing.data.split import SPLITS
 from hybridwing.data.tables import TableError, Taxa, normalise_table, read_csv_table
 from hybridwing.digest import file_digest
-from hybridwing.model.trunk_weights import TrunkWeightsError, resolve_trunk_weights
+from hybridwing.pretrained import TrunkWeightsError, resolve_trunk_weights
 
 SYNTHETIC_DIR = "resources/synthetic"
 SYNTHETIC_EVAL_TABLE = "dev"

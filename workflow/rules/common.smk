@@ -25,7 +25,7 @@ from hybridwing.config import (
 )
 from hybridwing.data.fetch import is_url
 from hybridwing.digest import library_digest
-from hybridwing.model.trunk_weights import resolve_trunk_weights
+from hybridwing.pretrained import resolve_trunk_weights
 from hybridwing.segment.mask_settings import MaskSettings
 
 

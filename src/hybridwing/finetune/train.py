@@ -32,7 +32,7 @@ from hybridwing.finetune.trainable import configure_trainable, parameter_groups
 from hybridwing.model.backbone import Backbone, WingClassifier, load_backbone
 from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.preprocess import load_image, load_images, normalise
-from hybridwing.model.trunk_weights import resolve_trunk_weights
+from hybridwing.pretrained import resolve_trunk_weights
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import open_clip
 import torch
 from torch import nn
 
-from hybridwing.model.trunk_weights import TrunkWeightsError, load_trunk_weights
+from hybridwing.pretrained import TrunkWeightsError, load_trunk_weights
 
 log = logging.getLogger(__name__)
 

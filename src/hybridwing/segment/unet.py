@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from hybridwing.atomic import atomic_file
 from hybridwing.device import autocast, channels_last, pick_device
+from hybridwing.pretrained import PACKAGE_PREFIX, matched_state, read_state_dict, resolve_trunk_weights
 from hybridwing.segment.predict import to_input
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,29 @@ class UnetSettings:
         return cls(**values)
 
 
-def build_unet(settings: UnetSettings) -> nn.Module:
-    """The U-Net of `settings`, one output channel (wing logit)."""
-    return smp.Unet(
+def is_weights_file(spec: str | None) -> bool:
+    """Whether `encoder_weights` names a file (or ``package:MODULE/PATH``) rather than weights that
+    segmentation_models_pytorch would download by name."""
+    return bool(spec) and (spec.startswith(PACKAGE_PREFIX) or Path(spec).suffix in {".pt", ".pth", ".safetensors"})
+
+
+def build_unet(settings: UnetSettings, pretrained: bool = True) -> nn.Module:
+    """The U-Net of `settings`, one output channel (wing logit). With `pretrained`, its encoder
+    takes `encoder_weights`: a weights file or a file a package ships, matched tensor by tensor (the
+    EfficientNet-Lite0 ImageNet weights fill ``timm-tf_efficientnet_lite0``), or a name
+    segmentation_models_pytorch downloads. A trained checkpoint is built without them."""
+    local = is_weights_file(settings.encoder_weights)
+    model = smp.Unet(
         encoder_name=settings.encoder,
         encoder_depth=settings.encoder_depth,
-        encoder_weights=settings.encoder_weights,
+        encoder_weights=settings.encoder_weights if pretrained and not local else None,
         decoder_channels=settings.decoder_channels,
         classes=1,
     )
+    if pretrained and local:
+        path = resolve_trunk_weights(settings.encoder_weights)
+        model.encoder.load_state_dict(matched_state(model.encoder, read_state_dict(path), str(path)))
+    return model
 
 
 def load_pair(image_path: str, mask_path: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,6 +219,6 @@ def save_checkpoint(model: nn.Module, settings: UnetSettings, path: str | Path) 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, UnetSettings]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     settings = UnetSettings.from_config(json.loads(checkpoint["settings"]))
-    model = build_unet(settings)
+    model = build_unet(settings, pretrained=False)
     model.load_state_dict(checkpoint["state_dict"])
     return model.eval(), settings

@@ -1,8 +1,8 @@
-"""Pretrained weights for the timm trunk of an open_clip architecture (ImageNet weights that a
-Python package ships, say): found by name, read as plain tensors, and matched to the trunk with
-every shape checked, so that a file of another architecture stops the run instead of training from
-a half-loaded network. Imports no torch until weights are read: the workflow resolves the file
-when it parses."""
+"""Pretrained weights for a network that will train further (the timm trunk of an open_clip
+architecture, the U-Net's encoder): ImageNet weights that a Python package ships, say, found by
+name, read as plain tensors, and matched to the network with every shape checked, so that a file of
+another architecture stops the run instead of training from a half-loaded network. Imports no torch
+until weights are read: the workflow resolves the file when it parses."""
 
 from __future__ import annotations
 
