@@ -22,13 +22,26 @@ def run_real_config(workdir: Path, targets: list[str], overlay: Path, rerun_from
     """
     # --forcerun takes every word up to the next option: it comes after the targets.
     kept = [] if rerun_from is None else ["--rerun-triggers", "mtime", "--forcerun", rerun_from]
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--cores", "2", *targets, *kept, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)]
+    if rerun_from is not None:
+        refuse_upstream_jobs(command, {rerun_from, "score"})
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-        + ["--cores", "2", *targets, *kept, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)],
-        check=True,
-    )
+    subprocess.run(command, check=True)
     return (time.perf_counter() - started) / 60
+
+
+def refuse_upstream_jobs(command: list[str], allowed: set[str]) -> None:
+    """Stop before a run that would redo anything but `allowed` rules: with mtime triggers, a file of
+    this checkout newer than the folder's outputs (the taxa table of a fresh clone) reruns the fetch
+    and everything after it, the U-Net included, and the folder's masks are lost."""
+    planned = subprocess.run([*command, "-n"], capture_output=True, text=True, check=True).stdout
+    rules = {line.split()[1].rstrip(":") for line in planned.splitlines() if line.startswith(("rule ", "localrule "))}
+    if rules - allowed:
+        raise SystemExit(
+            f"the run would redo {', '.join(sorted(rules - allowed))}, not only {', '.join(sorted(allowed))}: files "
+            "of this checkout are newer than the folder's outputs (touch them older) or the folder lacks outputs"
+        )
 
 
 def machine() -> str:
