@@ -24,8 +24,7 @@ from common import commit, dev_figures, machine
 
 from hybridwing.data.tables import read_metadata
 from hybridwing.model.atypicality import Atypicality, ValidationScale
-from hybridwing.model.inference import ensemble_probabilities
-from hybridwing.review.embed import embed_files
+from hybridwing.model.inference import embed_files, ensemble_probabilities
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows

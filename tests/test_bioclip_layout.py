@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.train import FinetuneSettings, ImageFeed, finetune, predict_logits
 from hybridwing.model.folder import write_model_folder
-from hybridwing.model.inference import PhotographClassifier
+from hybridwing.model.inference import PhotographClassifier, embed_files
 from hybridwing.model.preprocess import load_image
-from hybridwing.review.embed import embed_files, frozen_features
+from hybridwing.review.embed import frozen_features
 from hybridwing.review.steps import frozen_backbone
 from hybridwing.score.export import export_submission
 from hybridwing.score.predictor import Predictor

@@ -62,14 +62,14 @@ def test_an_uncertain_subspecies_of_a_sure_species_is_called_at_species_rank(clu
 def test_a_trained_model_finds_a_colour_it_never_saw_novel(tiny_sets, tmp_path):
     """A classifier trained on blue (a) and red (b) photographs: green ones, a taxon it never saw,
     are more novel than every validation photograph of its own classes, and ranked unknown; the
-    embeddings are the model's own (`features_of_files`)."""
+    embeddings are the model's own (`embed_files`)."""
     from dataclasses import replace
 
     import torch
     from PIL import Image
 
     from hybridwing.finetune.train import FinetuneSettings, finetune
-    from hybridwing.model.inference import ensemble_probabilities, features_of_files, member_logits_of_files
+    from hybridwing.model.inference import embed_files, ensemble_probabilities, member_logits_of_files
 
     train, val = tiny_sets
     settings = FinetuneSettings(
@@ -87,7 +87,7 @@ def test_a_trained_model_finds_a_colour_it_never_saw_novel(tiny_sets, tmp_path):
     preprocessing = (backbone.image_size, backbone.mean, backbone.std)
 
     def embed(paths):
-        return features_of_files(run.model, paths, *preprocessing, device)
+        return embed_files([run.model], paths, *preprocessing, device)[0]
 
     def probabilities(paths):
         return ensemble_probabilities(member_logits_of_files([run.model], paths, *preprocessing, False, device), 1.0)

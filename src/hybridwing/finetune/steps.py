@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from hybridwing.finetune.train import FinetuneSettings, TrainedModel, finetune, 
 from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import (
+    embed_files,
     ensemble_probabilities,
-    features_of_files,
     fit_temperature,
     member_logits_of_files,
 )
@@ -183,30 +182,30 @@ def model_calls(
 
 
 def fitted_ranks(
-    first: TrainedModel, manifest: pd.DataFrame, val: pd.DataFrame, probabilities: np.ndarray, calls: Calls
+    first: TrainedModel,
+    manifest: pd.DataFrame,
+    val: pd.DataFrame,
+    probabilities: np.ndarray,
+    classes: list[str],
+    calls: Calls,
 ) -> Ranks:
     """The rank and novelty thresholds of the model, from the first member's embeddings of the TRAIN
     photographs (the real ones, not their copies or crosses) and of the validation non-hybrids."""
-    subspecies = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])[:-1]
-    hybrid = len(subspecies)
+    hybrid = len(classes) - 1
     train = manifest[(manifest["recipe"] == "original") & (manifest["class_index"] != hybrid)]
     known = (val["class_index"] != hybrid).to_numpy()
-    backbone = first.backbone
-    embed = partial(
-        features_of_files,
-        first.model.eval(),
-        size=backbone.image_size,
-        mean=backbone.mean,
-        std=backbone.std,
-        device=first.device,
-    )
+    preprocessing = (first.backbone.image_size, first.backbone.mean, first.backbone.std)
+
+    def embed(paths: list[str]) -> np.ndarray:
+        return embed_files([first.model.eval()], paths, *preprocessing, first.device)[0]
+
     return Ranks.fit(
         embed(train["path"].tolist()),
         train["class_index"].to_numpy(),
         embed(val.loc[known, "path"].tolist()),
         probabilities[known],
         val.loc[known, "class_index"].to_numpy(),
-        [calls.species.get(name, "") for name in subspecies],
+        [calls.species.get(name, "") for name in classes[:-1]],
     )
 
 
@@ -305,7 +304,7 @@ def finetune_step(
         calls.species_thresholds,
         calls.species,
     )
-    fitted_ranks(members[0], manifest, val, probabilities, calls).save(outputs.model)
+    fitted_ranks(members[0], manifest, val, probabilities, classes, calls).save(outputs.model)
     target = finetune_settings.hybrid_target
     report = reports(probabilities, val, classes, target)
     note = f"{classes[-1]} trained towards {HYBRID_TRAINED_TOWARDS[target]}" if target == "parents" else ""

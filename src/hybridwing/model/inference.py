@@ -142,28 +142,29 @@ def features_and_logits(
     return embedded[0][0].float().cpu().numpy(), logits
 
 
-def features_of_files(
-    classifier: nn.Module,
+def embed_files(
+    classifiers: list[nn.Module],
     paths: list[str],
     size: int,
     mean: tuple[float, ...],
     std: tuple[float, ...],
     device: torch.device,
     batch_size: int = 64,
-) -> np.ndarray:
-    """The image embedding (images, features) of one classifier of image files."""
-    chunks = [
-        features_and_logits(
-            [classifier],
-            torch.stack([load_image(path, size) for path in paths[start : start + batch_size]]),
-            mean,
-            std,
-            False,
-            device,
-        )[0]
-        for start in range(0, len(paths), batch_size)
-    ]
-    return np.concatenate(chunks) if chunks else np.zeros((0, classifier.head.in_features), np.float32)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first member's image embedding (the vision tower's output; images, features) and every
+    member's logits (members, images, classes) of image files, read `batch_size` at a time."""
+    features, logits = [], []
+    for start in range(0, len(paths), batch_size):
+        images = torch.stack([load_image(path, size) for path in paths[start : start + batch_size]])
+        embedded, member_views = features_and_logits(classifiers, images, mean, std, False, device)
+        features.append(embedded)
+        logits.append(member_views[:, 0])
+    if not features:
+        width = classifiers[0].head.in_features
+        return np.zeros((0, width), np.float32), np.zeros(
+            (len(classifiers), 0, classifiers[0].head.out_features), np.float32
+        )
+    return np.concatenate(features), np.concatenate(logits, axis=1)
 
 
 def member_logits_of_files(

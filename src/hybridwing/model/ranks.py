@@ -87,19 +87,12 @@ class Ranks:
         """Each photograph's `rank` and `novelty`."""
         top = probabilities[:, : len(self.species)].argmax(axis=1)
         novelty = self.novelty(features, top)
-        rank = np.where(
+        conditions = [
             novelty > self.novelty_threshold,
-            "unknown",
-            np.where(
-                probabilities[:, : len(self.species)].max(axis=1) >= self.subspecies_threshold,
-                "subspecies",
-                np.where(
-                    species_probability(probabilities, top, self.species) >= self.species_threshold,
-                    "species",
-                    "unknown",
-                ),
-            ),
-        )
+            probabilities[:, : len(self.species)].max(axis=1) >= self.subspecies_threshold,
+            species_probability(probabilities, top, self.species) >= self.species_threshold,
+        ]
+        rank = np.select(conditions, ["unknown", "subspecies", "species"], default="unknown")
         return pd.DataFrame({"rank": rank, "novelty": novelty})
 
     def save(self, folder: str | Path) -> None:

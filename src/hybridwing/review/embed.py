@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
-from torch import nn
 
 from hybridwing.device import autocast
 from hybridwing.model.backbone import Backbone, feature_size
@@ -19,31 +18,6 @@ from hybridwing.review.embedding_table import EMBEDDING_PREFIX, embedding_matrix
 
 NEIGHBOURS = (1, 5)
 METRICS = ("cosine", "euclidean")
-
-
-def embed_files(
-    classifiers: list[nn.Module],
-    paths: list[str],
-    size: int,
-    mean: tuple[float, ...],
-    std: tuple[float, ...],
-    device: torch.device,
-    batch_size: int = 64,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The first member's image embedding (the vision tower's output; images, features) and every
-    member's logits (members, images, classes) of image files, read `batch_size` at a time."""
-    features, logits = [], []
-    for batch in normalised_batches(paths, size, mean, std, device, batch_size):
-        with torch.inference_mode(), autocast(device):
-            embedded = [member.visual(batch).float() for member in classifiers]
-            features.append(embedded[0].cpu().numpy())
-            logits.append(np.stack([member.head(e).float().cpu().numpy() for member, e in zip(classifiers, embedded)]))
-    if not features:
-        width = classifiers[0].head.in_features
-        return np.zeros((0, width), np.float32), np.zeros(
-            (len(classifiers), 0, classifiers[0].head.out_features), np.float32
-        )
-    return np.concatenate(features), np.concatenate(logits, axis=1)
 
 
 def frozen_features(backbone: Backbone, paths: list[str], device: torch.device, batch_size: int = 64) -> np.ndarray:

@@ -20,10 +20,9 @@ from hybridwing.model.backbone import (
     load_backbone,
 )
 from hybridwing.model.description import read_description
-from hybridwing.model.inference import ensemble_probabilities
+from hybridwing.model.inference import embed_files, ensemble_probabilities
 from hybridwing.review.embed import (
     beside_phash_pairs,
-    embed_files,
     frozen_features,
     map_2d,
     near_duplicates,
