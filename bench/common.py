@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+#: The rules a row may run again on a folder's masks, in the order they run.
+RERUNNABLE = ("augment", "balance", "finetune", "score")
 
 
 def run_real_config(workdir: Path, targets: list[str], overlay: Path, rerun_from: str | None = None) -> float:
@@ -25,7 +27,7 @@ def run_real_config(workdir: Path, targets: list[str], overlay: Path, rerun_from
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--cores", "2", *targets, *kept, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)]
     if rerun_from is not None:
-        refuse_upstream_jobs(command, {rerun_from, "score"})
+        refuse_upstream_jobs(command, set(RERUNNABLE[RERUNNABLE.index(rerun_from) :]))
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return (time.perf_counter() - started) / 60

@@ -11,7 +11,8 @@ Usage: python bench/dev_selection.py WORKDIR SETTING SEED [SEED ...] [--rerun-fr
 WORKDIR lies beside the repository (the real config names ../shared/...). Training jobs run one at
 a time (--cores 2). With --rerun-from finetune, the folder's wing masks and balanced set are kept
 as an earlier commit made them and only the fine-tune and what follows run again, so a setting of
-a later commit is compared on the same masks as the rows it is compared with.
+a later commit is compared on the same masks as the rows it is compared with; --rerun-from augment
+also rebuilds the balanced set (for a setting of the balance stage).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from common import commit, dev_figures, machine, run_real_config
+from common import RERUNNABLE, commit, dev_figures, machine, run_real_config
 from unseen_crosses import CLASS_TARGETS, NO_CROSSES, RESNET18_SCRATCH, merged
 
 RECORD = Path(__file__).resolve().parent / "results/dev_selection.csv"
@@ -35,7 +36,14 @@ NOV29 = merged(RESNET18_SCRATCH, NO_CROSSES, CLASS_TARGETS, {"finetune": {"epoch
 #: the bottom half of another's) on the 2026-11-29 configuration, whose hybrid class they train.
 NOV29_BATCH_CROSSES = merged(NOV29, {"finetune": {"cross_share": 0.25}})
 #: Each setting is an overlay of config/heliconius.yaml; `shipped` is the file as it is.
-SETTINGS: dict[str, dict] = {"shipped": {}, "nov29": NOV29, "nov29_batch_crosses": NOV29_BATCH_CROSSES}
+#: Hue and saturation jitter on every augmented copy, standing in for the mimic species' colours.
+NOV29_HUE = merged(NOV29, {"balance": {"augment": {"hue": 0.1, "saturation": 0.3}}})
+SETTINGS: dict[str, dict] = {
+    "shipped": {},
+    "nov29": NOV29,
+    "nov29_batch_crosses": NOV29_BATCH_CROSSES,
+    "nov29_hue": NOV29_HUE,
+}
 
 
 def rows_of(workdir: Path, setting: str, seed: int, minutes: float) -> list[dict]:
@@ -67,7 +75,7 @@ def main() -> None:
     parser.add_argument("workdir", type=Path)
     parser.add_argument("setting", choices=sorted(SETTINGS))
     parser.add_argument("seeds", type=int, nargs="+")
-    parser.add_argument("--rerun-from", help="keep the folder's outputs upstream of this rule")
+    parser.add_argument("--rerun-from", choices=RERUNNABLE, help="keep the folder's outputs upstream of this rule")
     args = parser.parse_args()
     for seed in args.seeds:
         rows = pd.DataFrame(run_row(args.workdir.resolve(), args.setting, seed, args.rerun_from))
