@@ -26,7 +26,7 @@ from hybridwing.model.folder import ModelFolderError, read_model_folder, write_m
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.model.preprocess import image_tensor, normalise
 from hybridwing.score.predictor import Predictor
-from hybridwing.segment.background import remove_background
+from hybridwing.segment.background import remove_background, shown_mask
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import segment_images
 from hybridwing.segment.unet import UnetSettings, build_unet, save_checkpoint
@@ -637,3 +637,35 @@ def test_predict_joins_a_users_table_by_file_name(model_dir, ten_real, tmp_path,
     table.drop(columns="filename").to_csv(tmp_path / "nameless.csv", index=False)
     assert main(["predict", str(model_dir), str(ten_real[0]), "--table", str(tmp_path / "nameless.csv")]) == 1
     assert "no column 'filename' to join the photographs by" in capsys.readouterr().err
+
+
+def test_predict_explain_draws_each_photograph_once_beside_its_row(model_dir, ten_real, tmp_path, capsys):
+    """--explain DIR: one picture per photograph, named by its stem (a second photograph of the same
+    stem numbered), at the model's size; the mask drawn is the one the background was removed with."""
+    again = tmp_path / "again"
+    again.mkdir()
+    (again / ten_real[0].name).write_bytes(ten_real[0].read_bytes())
+    photographs = [*map(str, ten_real[:2]), str(again / ten_real[0].name)]
+    assert main(["predict", str(model_dir), *photographs, "--explain", str(tmp_path / "why")]) == 0
+    assert len(pd.read_csv(io.StringIO(capsys.readouterr().out))) == 3
+    stems = [ten_real[0].stem, ten_real[1].stem, f"{ten_real[0].stem}_2"]
+    assert sorted(p.name for p in (tmp_path / "why").iterdir()) == sorted(f"{stem}.png" for stem in stems)
+    predictor = Predictor.load(model_dir)
+    with Image.open(tmp_path / "why" / f"{ten_real[0].stem}.png") as picture:
+        assert picture.size == (predictor.size, predictor.size)
+
+
+def test_the_mask_an_explanation_greys_is_cropped_as_the_wing_image_is():
+    """With cropping on, the mask drawn is cut to the wing image's box, so each pixel off the mask is
+    a pixel the background removal painted."""
+    rng = np.random.default_rng(0)
+    photograph = rng.integers(0, 200, (120, 160, 3), dtype=np.uint8)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[30:70, 40:90] = 1
+    mask[50:90, 100:130] = 1
+    for crop in (False, True):
+        settings = MaskSettings(background="white", crop=crop, crop_margin=0.05)
+        wings = np.asarray(remove_background(photograph, mask, settings, rng))
+        shown = shown_mask(mask, settings).astype(bool)
+        assert shown.shape == wings.shape[:2]
+        assert (wings[~shown] == 255).all() and (wings[shown] < 255).all()

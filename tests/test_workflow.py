@@ -342,3 +342,15 @@ def test_every_prediction_has_a_rank_and_a_novelty(tiny_run, capsys):
     assert cli_main(["predict", str(tiny_run / "results/finetune/model"), photograph]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert header[-2:] == ["rank", "novelty"]
+
+
+def test_the_highest_hybrid_calls_of_each_table_are_explained(tiny_run):
+    """Each scored table draws the explanations of its photographs called hybrid, highest score
+    first, at most score.explain of them, and their contact sheet for the report."""
+    for table in ("dev", "val"):
+        scored = tiny_run / "results/score" / table
+        predictions = pd.read_csv(scored / "predictions.csv", keep_default_na=False)
+        called = predictions[predictions["call"] == "hybrid"].sort_values("hybrid_score", ascending=False)
+        drawn = sorted(path.stem for path in (scored / "explanations").glob("*.png"))
+        assert drawn == sorted(called["image_id"].head(8)), table
+        assert (scored / "explanations.png").stat().st_size > 5_000, "the contact sheet"

@@ -50,16 +50,30 @@ def table_by_file_name(path: Path) -> pd.DataFrame:
     return table.set_index("filename").add_prefix(CARRIED_PREFIX)
 
 
-def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Path | None = None) -> int:
+def explanation_file(folder: Path, path: Path, written: set[Path]) -> Path:
+    """``STEM.png`` in `folder` for photograph `path`, numbered (``STEM_2.png``...) after a photograph
+    of the same stem in this run."""
+    out, number = folder / f"{path.stem}.png", 1
+    while out in written:
+        number += 1
+        out = folder / f"{path.stem}_{number}.png"
+    written.add(out)
+    return out
+
+
+def predict(
+    model_dir: Path, inputs: list[str], batch_size: int, table_path: Path | None = None, explain_dir: Path | None = None
+) -> int:
     """Print ``path,subspecies,...`` and every hybrid score for each image (the header always), and
     with `table_path` the columns of that table's row of the same file name; images that cannot be
     read or are no photograph are reported on stderr and skipped (exit status 2), and so is a folder
-    with no image at all."""
+    with no image at all. With `explain_dir`, each photograph's explanation is drawn there."""
     import torch
 
     from hybridwing.data.fetch import FetchError, FetchSettings, read_regular_file
     from hybridwing.data.images import ImageDecodeError, check_proportions, decode_image
     from hybridwing.model.description import ModelFolderError
+    from hybridwing.score.explain import explain
     from hybridwing.score.predictor import Predictor, image_files
 
     try:
@@ -79,7 +93,9 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
     for problem in problems:
         print(problem, file=sys.stderr)
     failed = len(problems)
-    paths, batch = [], []
+    paths, batch, masks, written = [], [], [], set()
+    if explain_dir:
+        explain_dir.mkdir(parents=True, exist_ok=True)
     for number, path in enumerate(files, 1):
         try:
             photograph = decode_image(read_regular_file(path, FetchSettings.max_bytes), printable(path)).image
@@ -88,7 +104,9 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
             print(error, file=sys.stderr)
             failed += 1
         else:
-            batch.append(predictor.model_input(photograph, path.stem))  # one photograph in memory at a time
+            wings, mask = predictor.model_input_and_mask(photograph, path.stem)  # one photograph in memory at a time
+            batch.append(wings)
+            masks.append(mask)
             paths.append(path)
         if paths and (len(paths) == batch_size or number == len(files)):
             table = predictor.ranked_table(torch.stack(batch))
@@ -98,7 +116,9 @@ def predict(model_dir: Path, inputs: list[str], batch_size: int, table_path: Pat
                 table = table.join(rows.reset_index(drop=True))
             write(spreadsheet_safe(table).to_csv(index=False, header=False, float_format="%.4f"))
             sys.stdout.flush()
-            paths, batch = [], []
+            for wings, mask, path in zip(batch, masks, paths) if explain_dir else ():
+                explain(predictor, wings, mask).picture().save(explanation_file(explain_dir, path, written))
+            paths, batch, masks = [], [], []
     return 2 if failed else 0
 
 
@@ -251,6 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     predict_parser.add_argument(
         "--table", type=Path, help="a CSV with a filename column: its columns are added to each photograph's row"
     )
+    predict_parser.add_argument(
+        "--explain",
+        type=Path,
+        metavar="DIR",
+        help="draw each photograph's explanation into DIR as STEM.png: where on the wings its two likeliest "
+        "subspecies are seen (cyan the first, magenta the second, grey off the wings)",
+    )
     export = commands.add_parser("export-submission", help="write a folder for the HDR challenge's ingestion program")
     export.add_argument("model_dir", type=Path)
     export.add_argument("out", type=Path)
@@ -283,7 +310,7 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.command == "scores":
         return show_scores(arguments.summary)
     if arguments.command == "predict":
-        return predict(arguments.model_dir, arguments.images, arguments.batch_size, arguments.table)
+        return predict(arguments.model_dir, arguments.images, arguments.batch_size, arguments.table, arguments.explain)
     if arguments.command == "export-submission":
         return export_submission(arguments.model_dir, arguments.out)
     if arguments.command == "describe":

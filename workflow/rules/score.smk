@@ -2,6 +2,7 @@ rule score:
     input:
         model=rules.finetune.output.model,
         wings=rules.wings.output.table,
+        qc=rules.qc.output.table,
         metadata=rules.metadata.output.metadata,
         splits=rules.split.output.splits,
     output:
@@ -29,6 +30,14 @@ rule score:
             category="4. Hybrid detection",
             subcategory="{subset}",
             labels={"table": "{subset}", "figure": "novelty"},
+        ),
+        explanations=directory("results/score/{subset}/explanations"),
+        explanation_sheet=report(
+            "results/score/{subset}/explanations.png",
+            caption="../report/explanations.rst",
+            category="4. Hybrid detection",
+            subcategory="{subset}",
+            labels={"table": "{subset}", "figure": "why called hybrid"},
         ),
     log:
         "logs/score/{subset}.log",

@@ -5,6 +5,7 @@ log_to_file(snakemake.log[0])
 score_step(
     model_dir=snakemake.input.model,
     wings_path=snakemake.input.wings,
+    qc_path=snakemake.input.qc,
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
     table=snakemake.wildcards.subset,
@@ -15,6 +16,8 @@ score_step(
     curves_path=snakemake.output.curves,
     histogram_path=snakemake.output.histogram,
     novelty_path=snakemake.output.novelty,
+    explanations_dir=snakemake.output.explanations,
+    explanation_sheet_path=snakemake.output.explanation_sheet,
     settings=snakemake.params.settings,
     threads=snakemake.threads,
 )

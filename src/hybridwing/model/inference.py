@@ -22,7 +22,7 @@ from hybridwing.device import autocast
 from hybridwing.model.description import WEIGHTS
 from hybridwing.model.preprocess import image_tensor, load_image, normalise
 from hybridwing.scores import DEFAULT_SCORE, hybrid_scores, top_two
-from hybridwing.segment.background import background_rng, remove_background
+from hybridwing.segment.background import background_rng, remove_background, shown_mask
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import predict_probabilities, wing_mask
 
@@ -274,26 +274,37 @@ class PhotographClassifier(TrainedClassifiers):
     segmenter_size: int
     mask_settings: MaskSettings
 
-    def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
+    def wings_and_masks(self, images: list[Image.Image], names: list[str]) -> list[tuple[Image.Image, np.ndarray]]:
         """Each image with its background removed, as the pipeline's apply_masks does (the name
-        seeds a textured background)."""
+        seeds a textured background), and the wing mask of what it shows."""
         pictures = [np.asarray(image.convert("RGB")) for image in images]
         out = []
         for picture, probability, name in zip(
             pictures, predict_probabilities(self.segmenter, pictures, self.segmenter_size, self.device), names
         ):
             mask, _, _ = wing_mask(probability, self.mask_settings)
-            out.append(remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name)))
+            wings = remove_background(picture, mask, self.mask_settings, background_rng(self.mask_settings, name))
+            out.append((wings, shown_mask(mask, self.mask_settings).astype(bool)))
         return out
 
+    def wings(self, images: list[Image.Image], names: list[str]) -> list[Image.Image]:
+        """Each image with its background removed, as the pipeline's apply_masks does."""
+        return [wings for wings, _ in self.wings_and_masks(images, names)]
+
     def model_input(self, photograph: Image.Image, name: str = "") -> torch.Tensor:
-        """One raw photograph as the classifier's uint8 input (3, size, size): shrunk to at most
-        `WORKING_SIDE` pixels a side first, then segmented, background removed and resized, so a
-        batch of huge photographs never sits in memory at full size."""
+        """One raw photograph as the classifier's uint8 input (3, size, size)."""
+        return self.model_input_and_mask(photograph, name)[0]
+
+    def model_input_and_mask(self, photograph: Image.Image, name: str = "") -> tuple[torch.Tensor, np.ndarray]:
+        """One raw photograph as the classifier's uint8 input (3, size, size), with its wing mask at
+        that size: shrunk to at most `WORKING_SIDE` pixels a side first, then segmented, background
+        removed and resized, so a batch of huge photographs never sits in memory at full size."""
         if max(photograph.size) > WORKING_SIDE:
             photograph = photograph.copy()
             photograph.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS)
-        return image_tensor(self.wings([photograph], [name])[0], self.size)
+        ((wings, mask),) = self.wings_and_masks([photograph], [name])
+        shown = Image.fromarray(mask.astype(np.uint8) * 255).resize((self.size, self.size), Image.NEAREST)
+        return image_tensor(wings, self.size), np.asarray(shown) > 0
 
     def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
         """Logits (members, views, images, classes) of background-removed images (or their

@@ -14,14 +14,16 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.data.tables import carried_names, read_metadata
-from hybridwing.model.preprocess import image_tensor
+from hybridwing.model.preprocess import image_tensor, load_image
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
+from hybridwing.score.explain import Explanation, explain, write_explanations
 from hybridwing.score.figures import novelty_figure, score_figures
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.settings import ScoreSettings
 from hybridwing.score.specimens import specimen_table
 from hybridwing.score.summary import format_metric
 from hybridwing.scores import SCORE_NAMES
+from hybridwing.segment.background import shown_mask
 from hybridwing.text import spreadsheet_safe
 
 log = logging.getLogger(__name__)
@@ -112,9 +114,28 @@ def write_submission(predictions: pd.DataFrame, path: str | Path, method: str) -
     Path(path).write_text("\n".join(lines))
 
 
+def explain_calls(
+    predictor: Predictor, predictions: pd.DataFrame, rows: pd.DataFrame, qc_path: str, settings: ScoreSettings
+) -> dict[str, Explanation]:
+    """The explanations of the photographs called hybrid, highest score first, at most `settings.explain`."""
+    if "call" not in predictions:
+        return {}
+    called = predictions[predictions["call"] == "hybrid"].sort_values(settings.method, ascending=False)
+    masks = pd.read_csv(qc_path, keep_default_na=False).set_index("image_id")["mask"]
+    paths = rows.set_index("image_id")["path"]
+    explanations = {}
+    for image_id in tqdm(called["image_id"].head(settings.explain), desc="explain", unit="img"):
+        with Image.open(masks[image_id]) as image:
+            mask = shown_mask(np.asarray(image.convert("L")) > 0, predictor.mask_settings)
+        shown = Image.fromarray(mask.astype(np.uint8) * 255).resize((predictor.size,) * 2, Image.NEAREST)
+        explanations[image_id] = explain(predictor, load_image(paths[image_id], predictor.size), np.asarray(shown) > 0)
+    return explanations
+
+
 def score_step(
     model_dir: str,
     wings_path: str,
+    qc_path: str,
     metadata_path: str,
     splits_path: str,
     table: str,
@@ -125,6 +146,8 @@ def score_step(
     curves_path: str,
     histogram_path: str,
     novelty_path: str,
+    explanations_dir: str,
+    explanation_sheet_path: str,
     settings: dict[str, Any],
     threads: int,
 ) -> None:
@@ -155,6 +178,8 @@ def score_step(
     write_submission(predictions, submission_path, score_settings.method)
     score_figures(predictions, metrics, curves_path, histogram_path)
     novelty_figure(predictions, predictor.classes, predictor.ranks and predictor.ranks.novelty_threshold, novelty_path)
+    explanations = explain_calls(predictor, predictions, rows, qc_path, score_settings)
+    write_explanations(explanations, explanations_dir, explanation_sheet_path, table)
     log.info(
         "%s: challenge score %s (parts %s), PRC-AUC %s, ROC-AUC %s, subspecies accuracy %s",
         table,

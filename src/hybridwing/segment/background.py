@@ -43,6 +43,15 @@ def background_rng(mask_settings: MaskSettings, image_id: str) -> np.random.Gene
     return np.random.default_rng([mask_settings.seed, zlib.crc32(image_id.encode("utf-8", "surrogateescape"))])
 
 
+def shown_mask(mask: np.ndarray, mask_settings: MaskSettings) -> np.ndarray:
+    """The part of a photograph's wing mask that its background-removed image shows (cropped as the
+    image is, where the settings crop)."""
+    if not mask_settings.crop:
+        return mask
+    left, top, right, bottom = crop_box(mask, mask_settings.crop_margin)
+    return mask[top:bottom, left:right]
+
+
 def remove_background(
     rgb: np.ndarray, mask: np.ndarray, mask_settings: MaskSettings, rng: np.random.Generator
 ) -> Image.Image:
