@@ -28,6 +28,12 @@ rule finetune:
         confusion_epochs="results/finetune/confusion_by_epoch.csv",
         misclassified="results/finetune/misclassified.csv",
         losses="results/finetune/train_losses.csv",
+        card=report(
+            "results/finetune/MODEL_CARD.md",
+            caption="../report/model_card.rst",
+            category="3. Fine-tuning",
+            labels={"figure": "model card"},
+        ),
     log:
         "logs/finetune.log",
     benchmark:
@@ -126,6 +132,7 @@ use rule finetune as finetune_holdout with:
         confusion_epochs="results/finetune/holdout/confusion_by_epoch.csv",
         misclassified="results/finetune/holdout/misclassified.csv",
         losses="results/finetune/holdout/train_losses.csv",
+        card="results/finetune/holdout/MODEL_CARD.md",
     log:
         "logs/finetune_holdout.log",
     benchmark:

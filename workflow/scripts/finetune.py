@@ -27,4 +27,5 @@ write_model_card(
     outputs.per_class,
     snakemake.input.manifest,
     snakemake.input.metadata,
+    snakemake.output.card,
 )

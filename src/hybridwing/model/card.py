@@ -155,8 +155,10 @@ def write_model_card(
     per_class_path: str,
     manifest_path: str,
     metadata_path: str,
+    copy_path: str,
 ) -> None:
-    """MODEL_CARD.md in the model folder, from the files it summarises."""
+    """MODEL_CARD.md in the model folder, from the files it summarises, and a copy at `copy_path`
+    (the report's)."""
     card = model_card(
         Path(folder),
         json.loads(Path(metrics_path).read_text()),
@@ -165,3 +167,4 @@ def write_model_card(
         read_metadata(metadata_path),
     )
     (Path(folder) / MODEL_CARD).write_text(card)
+    Path(copy_path).write_text(card)
