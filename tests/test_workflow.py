@@ -257,8 +257,8 @@ def test_every_report_section_shows_its_results(chromium, report):
             "the landing page names the backbone and its weights"
         )
         card = (report.parents[1] / "results/finetune/MODEL_CARD.md").read_text()
-        classes_line = next(line for line in card.splitlines() if line.startswith("- Classes:"))
-        assert "The model, from its card" in landing and classes_line[2:].replace("`", "") in landing, "the card's headline"
+        classes = next(line for line in card.splitlines() if line.startswith("- Classes:"))[2:].replace("`", "")
+        assert "The model, from its card" in landing and classes in landing, "the card's headline"
         categories = [entry for entry in menu_entries(page) if entry not in MENU_ITEMS]
         assert [c.split(".")[0] for c in categories] == ["1", "2", "3", "4", "5"], categories
         opened = 0
