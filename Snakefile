@@ -28,6 +28,7 @@ include: "workflow/rules/segment.smk"
 include: "workflow/rules/balance.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/holdout.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/review.smk"
 
@@ -49,4 +50,4 @@ rule all:
         rules.label_issues.output,
         rules.rounds.output,
         synthetic_outputs(),
-        unseen_cross_outputs(),
+        holdout_outputs(),

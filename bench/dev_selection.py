@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from common import RERUNNABLE, commit, dev_figures, machine, run_real_config
-from unseen_crosses import CLASS_TARGETS, NO_CROSSES, RESNET18_SCRATCH, merged
+from holdout_settings import CLASS_TARGETS, NO_CROSSES, RESNET18_SCRATCH, merged
 
 RECORD = Path(__file__).resolve().parent / "results/dev_selection.csv"
 EVALUATED = {"dev": "results/score/dev/metrics.json", "val": "results/score/val/metrics.json"}

@@ -25,10 +25,8 @@ from hybridwing.balance.crosses import (
     BAND_SHARE,
     CrossSettings,
     compose_cross,
-    holdout_pairs,
     paste_band,
     plan_crosses,
-    thinned_parents,
     wing_gap_row,
 )
 from hybridwing.data.split import SplitSettings, perceptual_hashes, split_metadata
@@ -278,17 +276,3 @@ def test_a_cross_exclusion_that_names_nothing_real_is_refused(pair, expected):
     assert expected in str(refused.value)
     fine = CrossSettings.from_config({"per_pair": 2, "exclude": [["lativitta", "malleti"]]})
     assert plan_crosses(train, fine, 0, set(train["image_id"])).empty, "the one pair of one species is excluded"
-
-
-def test_asking_for_more_held_out_pairs_or_thinner_parents_than_there_are_says_so(caplog):
-    images = small_train().assign(split=["train", "val", "test"] * 3, parent_1="", parent_2="")
-    hybrids = pd.DataFrame(
-        {"image_id": ["h0"], "label": ["hybrid"], "species": ["erato"], "split": ["train"]}
-        | {"parent_1": ["malleti"], "parent_2": ["lativitta"]}
-    )
-    images = pd.concat([images, hybrids], ignore_index=True)
-    with caplog.at_level("WARNING"):
-        pairs = holdout_pairs(images, set(images["image_id"]), 20)
-        thinned_parents(images, pairs, 100_000, 0)
-    assert "holdout_crosses.pairs asks for 20 composed pairs; only 0 can be composed" in caplog.text
-    assert "holdout_crosses.thin_parents 100000: lativitta has 1 TRAIN photographs, so none is left out" in caplog.text

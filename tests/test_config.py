@@ -143,15 +143,16 @@ def test_numbers_that_are_not_finite_and_fractions_that_do_not_add_up_stop_befor
 
 
 def test_an_evaluation_table_named_like_an_output_folder_is_refused(tmp_path, heliconius):
-    """results/score/unseen_cross/ is the held-out-cross validation's: a table of that name would clash."""
+    """Tables are fetched by name, and the reviewed labels are fetched as the table extra_labels: a table
+    of that name would clash."""
     config = {
         "dataset": {
             "train_table": str(heliconius / "train.csv"),
-            "eval_tables": {"unseen_cross": str(heliconius / "dev.csv")},
+            "eval_tables": {"extra_labels": str(heliconius / "dev.csv")},
         }
     }
     status, out = dry_run(tmp_path, config)
-    assert status != 0 and "config key dataset.eval_tables: 'unseen_cross' is a reserved name" in out, out[-2000:]
+    assert status != 0 and "config key dataset.eval_tables: 'extra_labels' is a reserved name" in out, out[-2000:]
     assert "AmbiguousRuleException" not in out
 
 

@@ -11,10 +11,11 @@ from conftest import REPO
 
 from hybridwing.balance.augment_settings import AugmentSettings
 from hybridwing.balance.balance import BalanceSettings
-from hybridwing.balance.crosses import CrossSettings, HoldoutSettings
+from hybridwing.balance.crosses import CrossSettings
 from hybridwing.data.fetch import FetchSettings
 from hybridwing.data.split import SplitSettings
 from hybridwing.finetune.train import FinetuneSettings
+from hybridwing.holdout.settings import HoldoutSettings
 from hybridwing.review.settings import LabelIssueSettings, ReviewSettings, ZeroShotSettings
 from hybridwing.review.triage import TriageSettings
 from hybridwing.score.settings import ScoreSettings
@@ -35,7 +36,7 @@ BLOCKS = {
     ("balance", "augment"): AugmentSettings,
     ("balance", "crosses"): CrossSettings,
     ("finetune",): FinetuneSettings,
-    ("finetune", "holdout_crosses"): HoldoutSettings,
+    ("holdout",): HoldoutSettings,
     ("score",): ScoreSettings,
     ("review",): ReviewSettings,
     ("review", "triage"): TriageSettings,
@@ -62,7 +63,7 @@ def test_the_schema_and_the_dataclass_give_the_same_defaults(path):
         block = block["properties"][key]
     fields = {field.name: field for field in dataclasses.fields(BLOCKS[path])}
     nested = {name for name, field in fields.items() if dataclasses.is_dataclass(default_of(field))}
-    assert set(block["properties"]) - nested - {"holdout_crosses"} == set(fields) - nested, "the same keys"
+    assert set(block["properties"]) - nested == set(fields) - nested, "the same keys"
     for name in set(fields) - nested:
         schema = block["properties"][name]
         if "default" in schema:

@@ -23,6 +23,7 @@ RANK = {
     "model": 4,
     "finetune": 5,
     "score": 6,
+    "holdout": 7,
     "review": 7,
     "config": 8,
     "cli": 8,
@@ -146,6 +147,7 @@ LIGHT_STEPS = [
     "hybridwing.model.description",
     "hybridwing.review.embedding_table",
     "hybridwing.pretrained",
+    "hybridwing.holdout.rows",
 ]
 
 

@@ -66,11 +66,6 @@ def table_file(wildcards):
     return [] if is_url(location) else [location]
 
 
-def finetune_settings():
-    """The finetune block as training reads it: the unseen-cross validation's own keys go to its rules."""
-    return {key: value for key, value in config["finetune"].items() if key != "holdout_crosses"}
-
-
 def trunk_weights_file():
     """The pretrained trunk weights' file (finetune.trunk_weights) as an input, so that another file
     at that path retrains; a missing file or package stops the run before any job."""
@@ -85,15 +80,15 @@ def training_state(name):
 
 
 def holdout_manifest():
-    """The held-out model's balanced set: the shared one, or, when holdout_crosses.thin_parents
-    thins the real crosses' parents, one balanced from the TRAIN photographs left to them."""
-    thinned = config["finetune"]["holdout_crosses"]["thin_parents"]
+    """The held-out model's balanced set: the shared one, or, when holdout.thin_parents thins the
+    real crosses' parents, one balanced from the TRAIN photographs left to them."""
+    thinned = config["holdout"]["thin_parents"]
     return rules.balance_holdout.output.manifest if thinned else rules.balance.output.manifest
 
 
-def unseen_cross_outputs():
-    """The unseen-cross validation (a second, held-out model), when finetune.holdout_crosses asks for it."""
-    return rules.unseen_cross.output if config["finetune"]["holdout_crosses"]["pairs"] else []
+def holdout_outputs():
+    """The held-out-cross validation (a second, held-out model), when holdout.pairs asks for it."""
+    return rules.holdout_score.output if config["holdout"]["pairs"] else []
 
 
 def synthetic_outputs():

@@ -19,7 +19,7 @@ finetune_step(
     mask_settings=snakemake.params.mask_settings,
     score_method=snakemake.params.score_method,
     threads=snakemake.threads,
-    without_crosses_path=snakemake.input.pairs if "pairs" in snakemake.input.keys() else None,  # noqa: SIM118 - `in` on a Namedlist tests values
+    held_out_path=snakemake.input.held_out if "held_out" in snakemake.input.keys() else None,  # noqa: SIM118 - `in` on a Namedlist tests values
 )
 write_model_card(
     outputs.model,

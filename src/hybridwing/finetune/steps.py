@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybridwing.balance.crosses import without_pairs
 from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
@@ -102,21 +101,15 @@ class Calls:
     species: dict[str, str]
 
 
-def training_set(manifest_path: str, without_crosses_path: str | None) -> tuple[pd.DataFrame, list[str]]:
+def training_set(manifest_path: str, held_out_path: str | None) -> tuple[pd.DataFrame, list[str]]:
     """The balanced set and its classes (the hybrid class stays, trained or not); with
-    `without_crosses_path` (a holdout_pairs table), less every hybrid of those crosses."""
+    `held_out_path` (a table with a ``path`` column), less the rows of those paths."""
     manifest = pd.read_csv(manifest_path, keep_default_na=False)
     classes = list(manifest.drop_duplicates("class_index").sort_values("class_index")["class"])
-    if without_crosses_path:
-        held = pd.read_csv(without_crosses_path, keep_default_na=False)
-        kept = without_pairs(manifest, held)
-        log.info(
-            "held-out model: %d of %d training images left out (every hybrid of %d crosses)",
-            len(manifest) - len(kept),
-            len(manifest),
-            len(held),
-        )
-        manifest = kept
+    if held_out_path:
+        held_out = set(pd.read_csv(held_out_path, keep_default_na=False)["path"])
+        manifest = manifest[~manifest["path"].isin(held_out)].reset_index(drop=True)
+        log.info("%d training images held out (%s)", len(held_out), held_out_path)
     return manifest, classes
 
 
@@ -275,14 +268,13 @@ def finetune_step(
     mask_settings: dict[str, Any],
     score_method: str,
     threads: int,
-    without_crosses_path: str | None = None,
+    held_out_path: str | None = None,
 ) -> None:
     """Train (an ensemble of) classifiers on the balanced set and write the model folder (calling
-    with hybrid score `score_method`) and the validation reports; with `without_crosses_path` (a
-    holdout_pairs table), on the balanced set less every hybrid of those crosses (the held-out model
-    of the unseen-cross validation)."""
+    with hybrid score `score_method`) and the validation reports; with `held_out_path`, on the
+    balanced set less the rows it lists (the held-out model of the held-out-cross validation)."""
     finetune_settings = FinetuneSettings.from_config(settings)
-    manifest, classes = training_set(manifest_path, without_crosses_path)
+    manifest, classes = training_set(manifest_path, held_out_path)
     wings, splits = (pd.read_csv(path, keep_default_na=False) for path in (wings_path, splits_path))
     val = labelled_split(wings, splits, "val", classes)
     members = train_members(manifest, val, classes, finetune_settings, checkpoint_path, threads, cache_dir)

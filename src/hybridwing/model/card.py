@@ -138,8 +138,8 @@ def model_card(
         ranks_line(folder),
         "## Crosses it never saw",
         "How a model fares on crosses it never saw is measured by the held-out-cross validation, a second "
-        "model trained without some crosses (finetune.holdout_crosses); its results are in "
-        "results/score/unseen_cross/metrics.json when that stage runs, and are not part of this card, so that "
+        "model trained without some crosses (the `holdout` block); its results are in "
+        "results/holdout/metrics.json when that stage runs, and are not part of this card, so that "
         "turning the stage on does not retrain this model.",
         "## What it never saw",
         "\n".join(never_seen(metadata, classes)),

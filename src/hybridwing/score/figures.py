@@ -94,34 +94,3 @@ def novelty_figure(predictions: pd.DataFrame, classes: list[str], threshold: flo
         axis.legend(fontsize=7, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-
-
-def unseen_cross_figure(metrics: dict, path: str | Path) -> None:
-    """The unseen-cross validation per held-out cross: recall at the 95% non-hybrid threshold,
-    ROC-AUC and how often the top two subspecies are the parents (real crosses red, composed blue)."""
-    crosses = metrics["crosses"]
-    names = list(crosses)
-    figure = Figure(figsize=(max(6.0, 1.6 * len(names)), 3.8))
-    axis = figure.subplots()
-    positions = list(range(len(names)))
-    measures = (
-        ("recall", 0.0, "recall at 95% TNR"),
-        ("roc_auc", 0.27, "ROC-AUC"),
-        ("top2_are_parents", 0.54, "top two = parents"),
-    )
-    for key, offset, label in measures:
-        values = [crosses[name][key] or 0.0 for name in names]
-        colours = ["tab:red" if crosses[name]["kind"] == "real" else "tab:blue" for name in names]
-        axis.bar(
-            [p + offset - 0.27 for p in positions], values, width=0.25, color=colours, alpha=1.0 - offset, label=label
-        )
-    axis.set_xticks(
-        positions, [f"{name}\n({crosses[name]['kind']}, {crosses[name]['n_images']})" for name in names], fontsize=7
-    )
-    axis.set_ylim(0, 1)
-    mean = metrics.get("unseen_cross_recall")
-    title = f"held-out crosses, score {metrics['score']}: mean recall {'n/a' if mean is None else f'{mean:.3f}'}"
-    axis.set(ylabel="share", title=title)
-    axis.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.08), ncols=3, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, bbox_inches="tight")

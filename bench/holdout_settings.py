@@ -1,14 +1,14 @@
-"""Hybrid-detection settings side by side on the real photographs, with the unseen-cross validation.
+"""Hybrid-detection settings side by side on the real photographs, with the held-out-cross validation.
 
 Runs the workflow on config/heliconius.yaml in one working folder, once per setting (each an overlay
-of config keys; what it does not change is not rerun), with the unseen-cross validation on, and
-collects for every hybrid score: the unseen-cross recall and ROC-AUC (the number to choose settings
-on), the validation split's challenge score, and dev's challenge score and parts (reported beside,
-never chosen on). Training jobs run one at a time (--cores 2).
+of config keys; what it does not change is not rerun), with the held-out-cross validation on, and
+collects for every hybrid score: the held-out-cross recall and ROC-AUC, the validation split's
+challenge score, and dev's challenge score and parts. It chose settings until 2026-12-07; settings
+are now chosen on dev (bench/dev_selection.py), and this is a diagnostic of unseen crosses. Training jobs run one at a time (--cores 2).
 
-Usage: python bench/unseen_crosses.py WORKDIR [NAME ...]   (default: every setting below)
+Usage: python bench/holdout_settings.py WORKDIR [NAME ...]   (default: every setting below)
 WORKDIR lies beside the repository (the real config names ../shared/...; its config/ is linked in).
-Writes WORKDIR/unseen_crosses.csv and prints it.
+Writes WORKDIR/holdout_settings.csv and prints it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def merged(*blocks: dict) -> dict:
     return out
 
 
-#: What every row shares: the unseen-cross validation on.
-VALIDATION = {"finetune": {"holdout_crosses": {"pairs": 3, "per_pair": 12}}}
+#: What every row shares: the held-out-cross validation on.
+VALIDATION = {"holdout": {"pairs": 3, "per_pair": 12}}
 #: A shorter probe than the shipped config (one epoch of the balanced set, two U-Net epochs), so
 #: that a row costs about 20 minutes on 2 cores: every row but those in FULL_LENGTH.
 PROBE = {"unet": {"epochs": 2}, "finetune": {"epochs": 1}}
@@ -74,7 +74,7 @@ LITE0_AT_60 = merged(AT_60, IMAGENET_LITE0)
 RESNET18_AT_60 = merged(RESNET18_SCRATCH, AT_60)
 #: The real held-out cross made one of rare parents: lativitta and notabilis keep 15 TRAIN
 #: photographs each in the held-out model's training set (amalfreda's count; petiverana has 6).
-THINNED = {"finetune": {"holdout_crosses": {"thin_parents": 15}}}
+THINNED = {"holdout": {"thin_parents": 15}}
 LITE0_PARENTS = {"finetune": {"hybrid_target": "parents"}}
 #: Rows on the shipped config's own U-Net (8 epochs), not the probe's two, with the fine-tune epochs named.
 FULL_LENGTH = {
@@ -158,7 +158,7 @@ SETTINGS = {name: merged(CLASS_TARGETS, setting) for name, setting in CLASS_TARG
 }
 
 
-UNSEEN = "results/score/unseen_cross/metrics.json"
+HOLDOUT = "results/holdout/metrics.json"
 EVALUATED = ["results/score/dev/metrics.json", "results/score/val/metrics.json"]
 
 
@@ -168,18 +168,18 @@ def of_score(metrics: dict, score: str) -> dict:
 
 
 def rows_of(workdir: Path, name: str, minutes: float) -> list[dict]:
-    unseen = json.loads((workdir / UNSEEN).read_text())
+    held = json.loads((workdir / HOLDOUT).read_text())
     evaluated = [] if name in VALIDATION_ONLY else [json.loads((workdir / path).read_text()) for path in EVALUATED]
     rows = []
-    for score in [unseen["score"], *unseen["alternatives"]]:
-        u = of_score(unseen, score)
+    for score in [held["score"], *held["alternatives"]]:
+        u = of_score(held, score)
         d, v = [of_score(metrics, score) for metrics in evaluated] or [{}, {}]
         rows.append(
             {
                 "setting": name,
                 "score": score,
-                "unseen_recall": u["unseen_cross_recall"],
-                "unseen_auc": u["unseen_cross_roc_auc"],
+                "holdout_recall": u["holdout_recall"],
+                "holdout_auc": u["holdout_roc_auc"],
                 "real_cross_recall": u["real_cross_recall"],
                 "composed_recall": u["composed_cross_recall"],
                 "val": v.get("challenge_score"),
@@ -207,13 +207,13 @@ def main() -> None:
     names = sys.argv[2:] or list(SETTINGS)
     workdir.mkdir(parents=True, exist_ok=True)
     link_config(workdir)
-    table_path = workdir / "unseen_crosses.csv"
+    table_path = workdir / "holdout_settings.csv"
     table = pd.read_csv(table_path) if table_path.is_file() else pd.DataFrame()
     for name in names:
         config = workdir / f"{name}.yaml"
         lengths = {} if name in FULL_LENGTH else PROBE
         config.write_text(yaml.safe_dump(merged(lengths, VALIDATION, SETTINGS[name])))
-        minutes = run_real_config(workdir, [UNSEEN, *([] if name in VALIDATION_ONLY else EVALUATED)], config)
+        minutes = run_real_config(workdir, [HOLDOUT, *([] if name in VALIDATION_ONLY else EVALUATED)], config)
         rows = pd.DataFrame(rows_of(workdir, name, minutes))
         table = pd.concat(
             [table[table.get("setting", pd.Series(dtype=str)) != name] if len(table) else table, rows],

@@ -1,8 +1,8 @@
+from hybridwing.holdout.steps import score_step
 from hybridwing.logs import log_to_file
-from hybridwing.score.unseen import unseen_cross_step
 
 log_to_file(snakemake.log[0])
-unseen_cross_step(
+score_step(
     model_dir=snakemake.input.model,
     metadata_path=snakemake.input.metadata,
     splits_path=snakemake.input.splits,
@@ -15,6 +15,5 @@ unseen_cross_step(
     figure_path=snakemake.output.figure,
     settings=snakemake.params.settings,
     mask_settings=snakemake.params.mask_settings,
-    seed=snakemake.params.seed,
     batch_size=snakemake.params.batch_size,
 )

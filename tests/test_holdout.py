@@ -1,4 +1,5 @@
-"""The validation that can see crosses never trained on."""
+"""The held-out-cross validation: which crosses are held out, what the held-out model never trains on,
+and how each held-out cross is measured."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridwing.balance.crosses import holdout_pairs, plan_validation_crosses, thinned_parents, without_pairs
-from hybridwing.score.unseen import cross_metrics
+from hybridwing.holdout.pairs import holdout_pairs, plan_validation_crosses, thinned_parents
+from hybridwing.holdout.rows import held_out_hybrids
+from hybridwing.holdout.validation import cross_metrics
 
 
 def training_table() -> pd.DataFrame:
@@ -71,8 +73,8 @@ def test_no_photograph_of_a_held_out_cross_reaches_the_held_out_model():
     pairs = pd.DataFrame(
         {"parent_1": ["abundant", "rare"], "parent_2": ["common", "scarce"], "kind": ["real", "composed"]}
     )
-    kept = without_pairs(manifest, pairs)
-    assert kept["path"].tolist() == ["p0", "p1", "p5"]
+    held_out = held_out_hybrids(manifest, pairs)
+    assert held_out["path"].tolist() == ["p2", "p3", "p4", "p6"]
 
 
 def test_thinning_leaves_each_real_parent_a_few_train_photographs_and_touches_nothing_else():
@@ -126,6 +128,23 @@ def test_cross_metrics_threshold_recall_auc_and_parents():
     assert cross["recall"] == 0.75 and cross["top2_are_parents"] == 0.5 and cross["n_images"] == 4
     assert (
         cross["roc_auc"] == pytest.approx(68 / 80)
-        and metrics["unseen_cross_recall"] == 0.75
+        and metrics["holdout_recall"] == 0.75
         and metrics["real_cross_recall"] is None
     )
+
+
+def test_asking_for_more_held_out_pairs_or_thinner_parents_than_there_are_says_so(caplog):
+    labels = ["malleti"] * 3 + ["lativitta"] * 3 + ["cyrbia"] * 3
+    images = pd.DataFrame(
+        {"image_id": [f"i{k}" for k in range(9)], "label": labels, "species": ["erato"] * 6 + ["melpomene"] * 3}
+    ).assign(split=["train", "val", "test"] * 3, parent_1="", parent_2="")
+    hybrids = pd.DataFrame(
+        {"image_id": ["h0"], "label": ["hybrid"], "species": ["erato"], "split": ["train"]}
+        | {"parent_1": ["malleti"], "parent_2": ["lativitta"]}
+    )
+    images = pd.concat([images, hybrids], ignore_index=True)
+    with caplog.at_level("WARNING"):
+        pairs = holdout_pairs(images, set(images["image_id"]), 20)
+        thinned_parents(images, pairs, 100_000, 0)
+    assert "holdout.pairs asks for 20 composed pairs; only 0 can be composed" in caplog.text
+    assert "holdout.thin_parents 100000: lativitta has 1 TRAIN photographs, so none is left out" in caplog.text
