@@ -23,12 +23,12 @@ import torch
 from common import commit, dev_figures, machine
 
 from hybridwing.data.tables import read_metadata
+from hybridwing.hybrid_scores import hybrid_scores, top_two
 from hybridwing.model.atypicality import Atypicality, ValidationScale
 from hybridwing.model.inference import embed_files, ensemble_probabilities
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows
-from hybridwing.scores import hybrid_scores, top_two
 
 RECORD = Path(__file__).resolve().parent / "results/dev_atypicality.csv"
 

@@ -4,7 +4,8 @@ Runs the workflow on config/heliconius.yaml in one working folder, once per sett
 of config keys; what it does not change is not rerun), with the held-out-cross validation on, and
 collects for every hybrid score: the held-out-cross recall and ROC-AUC, the validation split's
 challenge score, and dev's challenge score and parts. It chose settings until 2026-12-07; settings
-are now chosen on dev (bench/dev_selection.py), and this is a diagnostic of unseen crosses. Training jobs run one at a time (--cores 2).
+are now chosen on dev (bench/dev_selection.py), and this is a diagnostic of unseen crosses.
+Training jobs run one at a time (--cores 2).
 
 Usage: python bench/holdout_settings.py WORKDIR [NAME ...]   (default: every setting below)
 WORKDIR lies beside the repository (the real config names ../shared/...; its config/ is linked in).

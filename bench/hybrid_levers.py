@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from hybridwing.data.tables import read_metadata
+from hybridwing.hybrid_scores import SCORE_NAMES, hybrid_scores
 from hybridwing.model.inference import ensemble_probabilities, fit_temperature
 from hybridwing.score.challenge import hybrid_metrics
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import scored_rows
-from hybridwing.scores import SCORE_NAMES, hybrid_scores
 
 REPO = Path(__file__).resolve().parents[1]
 

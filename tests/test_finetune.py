@@ -291,7 +291,7 @@ def test_crosses_are_composed_in_pixels_and_teach_the_hybrid_class(tiny_sets, tm
 def test_call_thresholds_are_set_per_species_when_validation_has_two():
     """The challenge thresholds each species' group apart; so does the stored call."""
     from hybridwing.finetune.steps import call_thresholds
-    from hybridwing.scores import hybrid_scores, threshold_at
+    from hybridwing.hybrid_scores import hybrid_scores, threshold_at
 
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.ones(4), size=60)

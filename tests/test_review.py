@@ -118,8 +118,8 @@ def test_a_hybrid_is_weighed_by_its_hybrid_score_not_the_hybrid_class():
     ruled out (band D); a subspecies' label is still weighed by its own probability. The per-class
     table says why the hybrid class is never predicted."""
     from hybridwing.finetune.train import reports
+    from hybridwing.hybrid_scores import hybrid_scores
     from hybridwing.review.triage import label_support
-    from hybridwing.scores import hybrid_scores
 
     classes = ["alba", "radiata", "hybrid"]
     mean = np.array([[0.52, 0.48, 0.0], [0.01, 0.99, 0.0]])

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hybridwing.hybrid_scores import hybrid_scores, threshold_at
 from hybridwing.score.challenge import hybrid_metrics
-from hybridwing.scores import hybrid_scores, threshold_at
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_every_score_is_named_once_in_the_registry_and_the_schema():
     import yaml
     from conftest import REPO
 
-    from hybridwing.scores import DEFAULT_SCORE, SCORE_NAMES, check_score
+    from hybridwing.hybrid_scores import DEFAULT_SCORE, SCORE_NAMES, check_score
 
     method = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["score"][
         "properties"
@@ -132,7 +132,9 @@ def test_every_score_is_named_once_in_the_registry_and_the_schema():
         str(path.relative_to(REPO))
         for folder in ("src", "workflow")
         for path in (REPO / folder).rglob("*")
-        if path.suffix in {".py", ".smk"} and path.name != "scores.py" and f'"{DEFAULT_SCORE}"' in path.read_text()
+        if path.suffix in {".py", ".smk"}
+        and path.name != "hybrid_scores.py"
+        and f'"{DEFAULT_SCORE}"' in path.read_text()
     ]
     assert spelled == []
     assert list(hybrid_scores(np.array([[0.5, 0.3, 0.2]])).columns) == list(SCORE_NAMES)

@@ -17,7 +17,7 @@ from conftest import ENSEMBLE, TINY_CONFIG, planned_jobs, run_snakemake
 from playwright.sync_api import sync_playwright
 
 from hybridwing.cli import main as cli_main
-from hybridwing.scores import SCORE_NAMES
+from hybridwing.hybrid_scores import SCORE_NAMES
 
 DESIGN_METRICS = {
     "challenge_score",

@@ -15,6 +15,7 @@ from hybridwing.data.tables import read_metadata
 from hybridwing.finetune.cache import TokenFeed
 from hybridwing.finetune.figures import confusion_heatmap
 from hybridwing.finetune.train import FinetuneSettings, TrainedModel, finetune, likely_mislabelled, reports
+from hybridwing.hybrid_scores import hybrid_scores, threshold_at
 from hybridwing.model.card import HYBRID_TRAINED_TOWARDS
 from hybridwing.model.folder import write_model_folder
 from hybridwing.model.inference import (
@@ -25,7 +26,6 @@ from hybridwing.model.inference import (
 )
 from hybridwing.model.ranks import Ranks
 from hybridwing.plots import training_curves
-from hybridwing.scores import hybrid_scores, threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from hybridwing.data.split import SPLITS
 from hybridwing.holdout.pairs import holdout_pairs, thinned_parents
 from hybridwing.holdout.settings import HoldoutSettings
 from hybridwing.holdout.validation import cross_metrics, recall_figure, validation_rows
+from hybridwing.hybrid_scores import SCORE_NAMES
 from hybridwing.score.predictor import Predictor
 from hybridwing.score.steps import predict_table
-from hybridwing.scores import SCORE_NAMES
 from hybridwing.segment.mask_settings import MaskSettings
 
 log = logging.getLogger(__name__)

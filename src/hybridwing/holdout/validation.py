@@ -15,7 +15,7 @@ from hybridwing.balance.crosses import pair_key
 from hybridwing.classes import HYBRID_CLASS
 from hybridwing.holdout.pairs import plan_validation_crosses
 from hybridwing.holdout.settings import HoldoutSettings
-from hybridwing.scores import threshold_at
+from hybridwing.hybrid_scores import threshold_at
 from hybridwing.segment.mask_settings import MaskSettings
 
 

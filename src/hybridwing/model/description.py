@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridwing.classes import HYBRID_CLASS
-from hybridwing.scores import DEFAULT_SCORE, SCORES
+from hybridwing.hybrid_scores import DEFAULT_SCORE, SCORES
 
 WEIGHTS = "weights.safetensors"
 CLASSES = "classes.json"

@@ -22,6 +22,7 @@ from safetensors.torch import load, save_file
 import hybridwing
 from hybridwing.atomic import atomic_folder, follow_umask
 from hybridwing.digest import file_digest
+from hybridwing.hybrid_scores import DEFAULT_SCORE, check_score
 from hybridwing.model.description import (
     CLASSES,
     CONFIG,
@@ -37,7 +38,6 @@ from hybridwing.model.description import (
     read_folder_json,
 )
 from hybridwing.model.inference import Inference
-from hybridwing.scores import DEFAULT_SCORE, check_score
 from hybridwing.segment.mask_settings import MaskSettings
 
 

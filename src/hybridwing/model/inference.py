@@ -19,9 +19,9 @@ from PIL import Image
 from torch import nn
 
 from hybridwing.device import autocast
+from hybridwing.hybrid_scores import DEFAULT_SCORE, hybrid_scores, top_two
 from hybridwing.model.description import WEIGHTS
 from hybridwing.model.preprocess import image_tensor, load_image, normalise
-from hybridwing.scores import DEFAULT_SCORE, hybrid_scores, top_two
 from hybridwing.segment.background import background_rng, remove_background, shown_mask
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import predict_probabilities, wing_mask

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from hybridwing.data.tables import read_metadata
+from hybridwing.hybrid_scores import hybrid_scores
 from hybridwing.model.description import read_description
 from hybridwing.plots import contact_sheet
 from hybridwing.review.embedding_table import ROW_COLUMNS
 from hybridwing.review.settings import ReviewSettings, ZeroShotSettings
 from hybridwing.review.triage import BANDS, assign_bands, label_support, uncertainty
-from hybridwing.scores import hybrid_scores
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from hybridwing.scores import threshold_at, threshold_rank
+from hybridwing.hybrid_scores import threshold_at, threshold_rank
 
 PARTS = ("major", "minor", "mimic")
 GROUPS = {"species_a": ("major", "minor"), "mimic": ("mimic",)}

@@ -18,9 +18,9 @@ import torch
 from captum.attr import Occlusion
 from PIL import Image
 
+from hybridwing.hybrid_scores import top_two
 from hybridwing.model.inference import TrainedClassifiers
 from hybridwing.plots import contact_sheet
-from hybridwing.scores import top_two
 
 #: The occluding window's side and step as shares of the image side.
 WINDOW_SHARE = 1 / 10

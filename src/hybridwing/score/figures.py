@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from hybridwing.hybrid_scores import comparison_score
 from hybridwing.score.challenge import GROUPS
-from hybridwing.scores import comparison_score
 
 PART_COLOURS = {"major": "tab:red", "minor": "tab:purple", "mimic": "tab:blue"}
 GROUP_TITLES = {"species_a": "species A (major + minor)", "mimic": "mimic"}

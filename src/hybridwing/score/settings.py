@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hybridwing.scores import DEFAULT_SCORE, check_score
+from hybridwing.hybrid_scores import DEFAULT_SCORE, check_score
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hybridwing.scores import SCORE_NAMES
+from hybridwing.hybrid_scores import SCORE_NAMES
 
 #: The columns of a predictions table that describe a photograph, not its specimen.
 PER_PHOTOGRAPH = {"image_id", "filename", "subspecies", "p_top1", "top2", "p_top2", "call", "parents", *SCORE_NAMES}

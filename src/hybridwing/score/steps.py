@@ -14,6 +14,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from hybridwing.data.tables import carried_names, read_metadata
+from hybridwing.hybrid_scores import SCORE_NAMES
 from hybridwing.model.preprocess import image_tensor, load_image
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.explain import Explanation, explain, write_explanations
@@ -22,7 +23,6 @@ from hybridwing.score.predictor import Predictor
 from hybridwing.score.settings import ScoreSettings
 from hybridwing.score.specimens import specimen_table
 from hybridwing.score.summary import format_metric
-from hybridwing.scores import SCORE_NAMES
 from hybridwing.segment.background import shown_mask
 from hybridwing.text import spreadsheet_safe
 
