@@ -259,6 +259,10 @@ def test_every_report_section_shows_its_results(chromium, report):
         card = (report.parents[1] / "results/finetune/MODEL_CARD.md").read_text()
         classes = next(line for line in card.splitlines() if line.startswith("- Classes:"))[2:].replace("`", "")
         assert "The model, from its card" in landing and classes in landing, "the card's headline"
+        summary = pd.read_csv(report.parents[1] / "results/score/summary.csv", keep_default_na=False)
+        dev = summary[(summary["table"] == "dev") & summary["chosen"]].iloc[0]
+        assert f"dev: {dev['challenge_score']} ({dev['challenge_score_ci90']})" in landing, "this run's dev score"
+        assert "three fine-tune seeds each" in landing, "which table the settings were chosen on, and how"
         categories = [entry for entry in menu_entries(page) if entry not in MENU_ITEMS]
         assert [c.split(".")[0] for c in categories] == ["1", "2", "3", "4", "5"], categories
         opened = 0
