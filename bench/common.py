@@ -15,19 +15,23 @@ REPO = Path(__file__).resolve().parents[1]
 RERUNNABLE = ("augment", "balance", "finetune", "score")
 
 
-def run_real_config(workdir: Path, targets: list[str], overlay: Path, rerun_from: str | None = None) -> float:
+def run_real_config(
+    workdir: Path, targets: list[str], overlay: Path, rerun_from: str | None = None, allowed: set[str] | None = None
+) -> float:
     """Snakemake on config/heliconius.yaml and `overlay` in `workdir`, two cores; minutes taken.
 
     With `rerun_from` (a rule), that rule and what follows it run again and every other output in
     the folder is kept as it is (only missing or older inputs trigger): rows of a later commit
     then share the wing masks and balanced set of rows an earlier commit ran in the same folder.
+    The run stops before it starts if it would redo a rule outside `allowed` (by default `rerun_from`
+    and the rules after it in RERUNNABLE).
     """
     # --forcerun takes every word up to the next option: it comes after the targets.
     kept = [] if rerun_from is None else ["--rerun-triggers", "mtime", "--forcerun", rerun_from]
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--cores", "2", *targets, *kept, "--configfile", str(REPO / "config/heliconius.yaml"), str(overlay)]
     if rerun_from is not None:
-        refuse_upstream_jobs(command, set(RERUNNABLE[RERUNNABLE.index(rerun_from) :]))
+        refuse_upstream_jobs(command, allowed or set(RERUNNABLE[RERUNNABLE.index(rerun_from) :]))
     started = time.perf_counter()
     subprocess.run(command, check=True)
     return (time.perf_counter() - started) / 60
