@@ -121,12 +121,31 @@ def dev_ranks_rows(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def unet_encoder_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every U-Net row: its encoder setting, epochs, validation IoU, pattern coverage and minutes."""
+    return pd.DataFrame(
+        {
+            "setting": rows["setting"],
+            "seed": rows["seed"],
+            "epochs": rows["epochs_run"],
+            "val IoU": rows["val_iou"].map("{:.3f}".format),
+            "coverage, all": rows["coverage_all"].map("{:.4f}".format),
+            "coverage, dev": rows["coverage_dev"].map("{:.4f}".format),
+            "under 0.95": rows["share_under_095_all"].map("{:.1%}".format),
+            "train_unet min": rows["minutes_train_unet"],
+            "commit": rows["commit"],
+            "machine": rows["machine"],
+        }
+    )
+
+
 TABLES = {
     "dev_selection_settings": ("dev_selection.csv", dev_selection_settings),
     "dev_selection_rows": ("dev_selection.csv", dev_selection_rows),
     "dev_selection_scores": ("dev_selection.csv", dev_selection_scores),
     "dev_atypicality_rows": ("dev_atypicality.csv", dev_atypicality_rows),
     "dev_ranks_rows": ("dev_ranks.csv", dev_ranks_rows),
+    "unet_encoder_rows": ("unet_encoder.csv", unet_encoder_rows),
 }
 
 
