@@ -21,7 +21,7 @@ from torch import nn
 from hybridwing.device import autocast
 from hybridwing.hybrid_scores import DEFAULT_SCORE, hybrid_scores, top_two
 from hybridwing.model.description import WEIGHTS
-from hybridwing.model.preprocess import image_tensor, load_image, normalise
+from hybridwing.model.preprocess import image_tensor, load_image, mask_array, normalise
 from hybridwing.segment.background import background_rng, remove_background, shown_mask
 from hybridwing.segment.mask_settings import MaskSettings
 from hybridwing.segment.predict import predict_probabilities, wing_mask
@@ -303,8 +303,7 @@ class PhotographClassifier(TrainedClassifiers):
             photograph = photograph.copy()
             photograph.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.LANCZOS)
         ((wings, mask),) = self.wings_and_masks([photograph], [name])
-        shown = Image.fromarray(mask.astype(np.uint8) * 255).resize((self.size, self.size), Image.NEAREST)
-        return image_tensor(wings, self.size), np.asarray(shown) > 0
+        return image_tensor(wings, self.size), mask_array(mask, self.size)
 
     def member_logits(self, wings: list[Image.Image] | torch.Tensor, flip_average: bool | None = None) -> np.ndarray:
         """Logits (members, views, images, classes) of background-removed images (or their

@@ -14,6 +14,11 @@ def image_tensor(image: Image.Image, size: int) -> torch.Tensor:
     return torch.from_numpy(np.array(rgb)).permute(2, 0, 1)
 
 
+def mask_array(mask: np.ndarray, size: int) -> np.ndarray:
+    """bool (size, size): a wing mask resized (nearest neighbour) as `image_tensor` resizes its image."""
+    return np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 0
+
+
 def load_image(path: str, size: int) -> torch.Tensor:
     with Image.open(path) as image:
         return image_tensor(image, size)

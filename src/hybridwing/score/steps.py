@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from hybridwing.data.tables import carried_names, read_metadata
 from hybridwing.hybrid_scores import SCORE_NAMES
-from hybridwing.model.preprocess import image_tensor, load_image
+from hybridwing.model.preprocess import image_tensor, load_image, mask_array
 from hybridwing.score.challenge import hybrid_metrics, subspecies_metrics
 from hybridwing.score.explain import Explanation, explain, write_explanations
 from hybridwing.score.figures import novelty_figure, score_figures
@@ -127,8 +127,8 @@ def explain_calls(
     for image_id in tqdm(called["image_id"].head(settings.explain), desc="explain", unit="img"):
         with Image.open(masks[image_id]) as image:
             mask = shown_mask(np.asarray(image.convert("L")) > 0, predictor.mask_settings)
-        shown = Image.fromarray(mask.astype(np.uint8) * 255).resize((predictor.size,) * 2, Image.NEAREST)
-        explanations[image_id] = explain(predictor, load_image(paths[image_id], predictor.size), np.asarray(shown) > 0)
+        wings = load_image(paths[image_id], predictor.size)
+        explanations[image_id] = explain(predictor, wings, mask_array(mask, predictor.size))
     return explanations
 
 
